@@ -1,0 +1,157 @@
+package r4
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/fhir/go/fhirversion"
+	"github.com/google/fhir/go/jsonformat"
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// ErrInvalid is wrapped by every error that says the JSON is not valid FHIR
+// R4. The wrapped message may quote the document: send it back to the client
+// that sent the document, never to logs.
+var ErrInvalid = errors.New("invalid FHIR R4 resource")
+
+var (
+	once         sync.Once
+	unmarshaller *jsonformat.Unmarshaller
+	marshaller   *jsonformat.Marshaller
+	pretty       *jsonformat.Marshaller
+	initErr      error
+)
+
+func setup() {
+	once.Do(func() {
+		unmarshaller, initErr = jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
+		if initErr != nil {
+			return
+		}
+		marshaller, initErr = jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+		if initErr != nil {
+			return
+		}
+		pretty, initErr = jsonformat.NewPrettyMarshaller(fhirversion.R4)
+	})
+}
+
+// Parse parses and validates one R4 resource in JSON form. Validation covers
+// the R4 structure, primitive formats, required fields and reference types.
+// Errors wrap ErrInvalid.
+func Parse(b []byte) (*rpb.ContainedResource, error) {
+	setup()
+	if initErr != nil {
+		return nil, fmt.Errorf("r4 codec: %w", initErr)
+	}
+	m, err := unmarshaller.Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	cr, ok := m.(*rpb.ContainedResource)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected message %T", ErrInvalid, m)
+	}
+	return cr, nil
+}
+
+// Marshal renders a resource (a ContainedResource or a concrete resource
+// message such as *patient_go_proto.Patient) as compact R4 JSON.
+func Marshal(m proto.Message) ([]byte, error) {
+	setup()
+	if initErr != nil {
+		return nil, fmt.Errorf("r4 codec: %w", initErr)
+	}
+	b, err := marshaller.MarshalResource(m)
+	if err != nil {
+		return nil, fmt.Errorf("r4 marshal: %w", err)
+	}
+	return b, nil
+}
+
+// MarshalIndent renders a resource as indented R4 JSON, for files people read.
+func MarshalIndent(m proto.Message) ([]byte, error) {
+	setup()
+	if initErr != nil {
+		return nil, fmt.Errorf("r4 codec: %w", initErr)
+	}
+	b, err := pretty.MarshalResource(m)
+	if err != nil {
+		return nil, fmt.Errorf("r4 marshal: %w", err)
+	}
+	return b, nil
+}
+
+// Resource returns the concrete resource held by a ContainedResource, or nil
+// when it holds none.
+func Resource(cr *rpb.ContainedResource) proto.Message {
+	if cr == nil {
+		return nil
+	}
+	m := cr.ProtoReflect()
+	oneof := m.Descriptor().Oneofs().ByName("oneof_resource")
+	if oneof == nil {
+		return nil
+	}
+	fd := m.WhichOneof(oneof)
+	if fd == nil {
+		return nil
+	}
+	return m.Get(fd).Message().Interface()
+}
+
+// Wrap puts a concrete resource into a ContainedResource.
+func Wrap(res proto.Message) (*rpb.ContainedResource, error) {
+	if cr, ok := res.(*rpb.ContainedResource); ok {
+		return cr, nil
+	}
+	cr := &rpb.ContainedResource{}
+	m := cr.ProtoReflect()
+	oneof := m.Descriptor().Oneofs().ByName("oneof_resource")
+	name := res.ProtoReflect().Descriptor().FullName()
+	fields := oneof.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Message() != nil && fd.Message().FullName() == name {
+			m.Set(fd, protoreflect.ValueOfMessage(res.ProtoReflect()))
+			return cr, nil
+		}
+	}
+	return nil, fmt.Errorf("r4: %s is not a resource", name)
+}
+
+// TypeName returns the FHIR resource type of a resource message or of the
+// resource inside a ContainedResource ("Patient", "Observation", ...).
+func TypeName(m proto.Message) string {
+	if cr, ok := m.(*rpb.ContainedResource); ok {
+		m = Resource(cr)
+	}
+	if m == nil {
+		return ""
+	}
+	return string(m.ProtoReflect().Descriptor().Name())
+}
+
+// ID returns the logical id of a resource, or "" when it has none.
+func ID(m proto.Message) string {
+	if cr, ok := m.(*rpb.ContainedResource); ok {
+		m = Resource(cr)
+	}
+	if m == nil {
+		return ""
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("id")
+	if fd == nil || !r.Has(fd) {
+		return ""
+	}
+	idMsg := r.Get(fd).Message()
+	vfd := idMsg.Descriptor().Fields().ByName("value")
+	if vfd == nil {
+		return ""
+	}
+	return idMsg.Get(vfd).String()
+}

@@ -1,0 +1,56 @@
+package audit
+
+import (
+	"time"
+
+	"github.com/migrant-health/mhg/gateway/auth"
+)
+
+// Outcomes of an audited request.
+const (
+	OutcomeSuccess = "success"
+	OutcomeDenied  = "denied"
+	OutcomeFailed  = "failed"
+)
+
+// Entry is what the gateway knows about one request that touched patient
+// data; the audit package renders it as a FHIR AuditEvent.
+type Entry struct {
+	// Time is when the request was received.
+	Time time.Time
+	// TraceID and SpanID link the record to the request's trace.
+	TraceID string
+	SpanID  string
+	// Requester is who asked.
+	Requester auth.Requester
+	// Interaction is the FHIR interaction (read, search-type, operation).
+	Interaction string
+	// ResourceType is the type asked for; Operation the operation name.
+	ResourceType string
+	Operation    string
+	// Patient is the gateway reference of the patient concerned
+	// ("Patient/<gateway id>"), when there is one.
+	Patient string
+	// Sources are the ids of the sources contacted.
+	Sources []string
+	// Released counts the resources released, by type.
+	Released map[string]int
+	// Outcome is OutcomeSuccess, OutcomeDenied or OutcomeFailed, and
+	// Status the HTTP status answered.
+	Outcome string
+	Status  int
+	// Decisions are the policy decisions taken for the request.
+	Decisions []Decision
+	// BreakGlass is set when the requester invoked break-the-glass.
+	BreakGlass bool
+}
+
+// Decision is one policy decision as the audit record names it.
+type Decision struct {
+	ID       string
+	Phase    string
+	Source   string
+	Allow    bool
+	Reasons  []string
+	Revision string
+}

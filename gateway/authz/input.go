@@ -1,0 +1,129 @@
+package authz
+
+import "github.com/migrant-health/mhg/gateway/auth"
+
+// Phases of a decision.
+const (
+	// PhaseQuery decides whether a source may be contacted at all.
+	PhaseQuery = "query"
+	// PhaseRelease decides whether a resource, and which of its elements,
+	// may go to the requester.
+	PhaseRelease = "release"
+)
+
+// Input is the whole policy input. Its JSON form is what Rego sees as
+// `input`; the field tags are the Rego paths. By construction it holds no
+// protected attribute (sex, birth date, religion, nationality, country of
+// birth, race, ethnicity, language, arrival): policies cannot use what they
+// are not given.
+type Input struct {
+	// Phase is PhaseQuery or PhaseRelease.
+	Phase string `json:"phase"`
+	// Requester is who asks, from the verified token.
+	Requester auth.Requester `json:"requester"`
+	// Action is what is asked.
+	Action Action `json:"action"`
+	// Source is the national source concerned; nil for requests that touch
+	// no source (metadata, audit search).
+	Source *Source `json:"source,omitempty"`
+	// Resource describes the resource to release; only in PhaseRelease.
+	Resource *Resource `json:"resource,omitempty"`
+	// Consent holds the patient's consent provisions from the source,
+	// normalised; empty when the source holds none.
+	Consent []Provision `json:"consent"`
+}
+
+// Action is the interaction asked for.
+type Action struct {
+	// Interaction is a FHIR interaction: read, search-type, operation, ...
+	Interaction string `json:"interaction"`
+	// ResourceType is the FHIR type asked for.
+	ResourceType string `json:"resource_type"`
+	// Operation is the operation name without "$", for operations.
+	Operation string `json:"operation,omitempty"`
+}
+
+// Source is a national source as policies see it.
+type Source struct {
+	// ID is the configured source id.
+	ID string `json:"id"`
+	// Country is its ISO 3166-1 alpha-2 country.
+	Country string `json:"country"`
+}
+
+// Resource holds the facts about one resource that policies may use.
+type Resource struct {
+	// Type is the FHIR resource type.
+	Type string `json:"type"`
+	// Security are the meta.security labels.
+	Security []Coding `json:"security"`
+	// Category are category codes (Observation.category, Condition.category,
+	// ...) as "system|code".
+	Category []string `json:"category"`
+	// Class is the MHP data class: "C" clinical or "S" sensitive/firewalled.
+	Class string `json:"class"`
+}
+
+// Coding is a code from a code system.
+type Coding struct {
+	System string `json:"system"`
+	Code   string `json:"code"`
+}
+
+// Provision is one normalised Consent provision.
+type Provision struct {
+	// ConsentID names the Consent it came from (gateway id), for reasons.
+	ConsentID string `json:"consent_id"`
+	// Type is "permit" or "deny".
+	Type string `json:"type"`
+	// Period bounds the provision; RFC 3339 or FHIR dates, empty = open.
+	Start string `json:"start,omitempty"`
+	End   string `json:"end,omitempty"`
+	// ActorCountries and ActorOrgs restrict who it applies to; empty = all.
+	ActorCountries []string `json:"actor_countries"`
+	ActorOrgs      []string `json:"actor_orgs"`
+	// Purposes are PurposeOfUse codes; empty = all.
+	Purposes []string `json:"purposes"`
+	// Classes are resource types (consent-content-class); empty = all.
+	Classes []string `json:"classes"`
+	// SecurityLabels are label codes the provision is about; empty = all.
+	SecurityLabels []string `json:"security_labels"`
+}
+
+// Decision is what the policy decided.
+type Decision struct {
+	// Allow is the verdict; false whenever anything went wrong.
+	Allow bool `json:"allow"`
+	// Reasons are stable rule ids, readable by a lawyer.
+	Reasons []string `json:"reasons"`
+	// Obligations must be carried out before anything is released.
+	Obligations []Obligation `json:"obligations"`
+	// Revision is the policy revision that decided.
+	Revision string `json:"revision"`
+	// ID is the decision id, as in the decision log.
+	ID string `json:"decision_id"`
+}
+
+// Obligation kinds.
+const (
+	// ObligationRedact removes the element paths in Paths.
+	ObligationRedact = "redact"
+	// ObligationLabel adds the security labels in Labels.
+	ObligationLabel = "label"
+	// ObligationNotify asks that someone be told (break-the-glass).
+	ObligationNotify = "notify"
+)
+
+// Obligation is something that must be done to release data.
+type Obligation struct {
+	// Kind is ObligationRedact, ObligationLabel or ObligationNotify.
+	Kind string `json:"kind"`
+	// Paths are FHIR element paths such as "Patient.address" (redact).
+	Paths []string `json:"paths,omitempty"`
+	// Labels are security labels to add (label).
+	Labels []Coding `json:"labels,omitempty"`
+	// Target says who is notified (notify).
+	Target string `json:"target,omitempty"`
+	// Rule is the rule id that imposed the obligation.
+	Rule string `json:"rule"`
+}

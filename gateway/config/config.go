@@ -1,0 +1,251 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole gateway configuration. The zero value is not usable;
+// start from Default.
+type Config struct {
+	// Listen is the HTTP listen address (MHG_LISTEN).
+	Listen string `yaml:"listen" env:"LISTEN"`
+	// PublicURL is the FHIR base URL clients see, used in Bundle links and
+	// fullUrls. Empty means http://<Listen>/fhir.
+	PublicURL string `yaml:"public_url" env:"PUBLIC_URL"`
+	// Server holds HTTP server limits and timeouts.
+	Server Server `yaml:"server" envPrefix:"SERVER_"`
+	// Sources are the national EHR sources the gateway may ask.
+	Sources []Source `yaml:"sources"`
+	// Auth says how bearer tokens are verified.
+	Auth Auth `yaml:"auth" envPrefix:"AUTH_"`
+	// Policy says where the Rego policies come from.
+	Policy Policy `yaml:"policy" envPrefix:"POLICY_"`
+	// Redis is the shared cache; an empty URL selects the in-process cache.
+	Redis Redis `yaml:"redis" envPrefix:"REDIS_"`
+	// Cache holds TTLs and keys for whichever cache is in use.
+	Cache Cache `yaml:"cache" envPrefix:"CACHE_"`
+	// Federation holds fan-out deadlines and limits.
+	Federation Federation `yaml:"federation" envPrefix:"FEDERATION_"`
+	// Telemetry holds tracing and metrics settings; standard OTEL_* variables
+	// are honoured as well.
+	Telemetry Telemetry `yaml:"telemetry" envPrefix:"TELEMETRY_"`
+	// Audit holds where AuditEvent records go.
+	Audit Audit `yaml:"audit" envPrefix:"AUDIT_"`
+	// IDs holds the key that makes gateway resource ids opaque.
+	IDs IDs `yaml:"ids" envPrefix:"IDS_"`
+	// Log holds logging settings.
+	Log Log `yaml:"log" envPrefix:"LOG_"`
+
+	// File is the path the config was read from, "" for defaults only. Set by
+	// Load, not read from YAML.
+	File string `yaml:"-" env:"-"`
+}
+
+// Server holds HTTP server limits and timeouts.
+type Server struct {
+	// ReadHeaderTimeout bounds reading request headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" env:"READ_HEADER_TIMEOUT"`
+	// ReadTimeout bounds reading a whole request.
+	ReadTimeout time.Duration `yaml:"read_timeout" env:"READ_TIMEOUT"`
+	// WriteTimeout bounds writing a response, measured from the end of the
+	// request headers.
+	WriteTimeout time.Duration `yaml:"write_timeout" env:"WRITE_TIMEOUT"`
+	// IdleTimeout bounds keep-alive idle connections.
+	IdleTimeout time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT"`
+	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
+	// MaxBodyBytes is the largest request body accepted (413 above it).
+	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
+	// MaxHeaderBytes is the largest request header block accepted.
+	MaxHeaderBytes int `yaml:"max_header_bytes" env:"MAX_HEADER_BYTES"`
+}
+
+// Source kinds.
+const (
+	// KindFHIR is a national FHIR REST server.
+	KindFHIR = "fhir"
+	// KindBundle is a directory of FHIR Bundles and NDJSON files.
+	KindBundle = "bundle"
+)
+
+// Source is one national EHR source.
+type Source struct {
+	// ID names the source in config, logs, metrics and gateway ids:
+	// lower-case letters, digits and '-', at most 16 characters.
+	ID string `yaml:"id"`
+	// Country is the ISO 3166-1 alpha-2 code of the country that holds it.
+	Country string `yaml:"country"`
+	// Profile is the national profile id its resources follow (de-basis,
+	// us-core, ...), as known to the mapping engine.
+	Profile string `yaml:"profile"`
+	// Kind is "fhir" or "bundle".
+	Kind string `yaml:"kind"`
+	// BaseURL is the FHIR base of a "fhir" source.
+	BaseURL string `yaml:"base_url"`
+	// Dir is the directory of a "bundle" source; relative paths are taken
+	// from the config file's directory.
+	Dir string `yaml:"dir"`
+	// Timeout bounds one call to the source, retries included. Zero means
+	// the federation default.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times an idempotent GET is retried after a
+	// transient failure. Zero means none.
+	Retries int `yaml:"retries"`
+	// MaxPages bounds how many Bundle "next" links one search follows.
+	// Zero means 10.
+	MaxPages int `yaml:"max_pages"`
+	// MaxResponseBytes bounds one response body. Zero means 16 MiB.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// Auth is how the gateway authenticates to a "fhir" source.
+	Auth SourceAuth `yaml:"auth"`
+	// Breaker tunes the circuit breaker of a "fhir" source.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// SourceAuth is how the gateway authenticates to a national FHIR server.
+type SourceAuth struct {
+	// Type is "" (none), "bearer" (a static token) or "basic".
+	Type string `yaml:"type"`
+	// TokenFile holds the bearer token, read at start.
+	TokenFile string `yaml:"token_file"`
+	// Username and PasswordFile are used by "basic".
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Breaker tunes a source's circuit breaker.
+type Breaker struct {
+	// Failures is how many consecutive failures open the breaker. Zero
+	// means 5.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long the breaker stays open before one trial call.
+	// Zero means 30s.
+	OpenFor time.Duration `yaml:"open_for"`
+}
+
+// Auth says how bearer tokens are verified.
+type Auth struct {
+	// Dev selects the development signing key (a local key file that `mhg
+	// token` also uses). Never set it in a real deployment.
+	Dev bool `yaml:"dev" env:"DEV"`
+	// DevKeyFile is where the development key lives; created when missing.
+	DevKeyFile string `yaml:"dev_key_file" env:"DEV_KEY_FILE"`
+	// Issuer is the required "iss" claim.
+	Issuer string `yaml:"issuer" env:"ISSUER"`
+	// Audience is the required "aud" claim, normally the gateway's FHIR base.
+	Audience string `yaml:"audience" env:"AUDIENCE"`
+	// JWKSFile is a local JSON Web Key Set with the issuer's public keys.
+	JWKSFile string `yaml:"jwks_file" env:"JWKS_FILE"`
+	// JWKSURL is the issuer's JWKS endpoint, refreshed in the background.
+	JWKSURL string `yaml:"jwks_url" env:"JWKS_URL"`
+	// ClockSkew is the tolerance on exp, nbf and iat. At most 5m.
+	ClockSkew time.Duration `yaml:"clock_skew" env:"CLOCK_SKEW"`
+	// MaxTokenAge bounds how long a token may be valid in total (exp-iat).
+	// Zero means 1h, which is what SMART Backend Services allows at most.
+	MaxTokenAge time.Duration `yaml:"max_token_age" env:"MAX_TOKEN_AGE"`
+}
+
+// Policy says where the Rego policies come from.
+type Policy struct {
+	// Dir is a directory in OPA bundle layout (Rego, data.json files, an
+	// optional .manifest). Empty means the policies built into the binary.
+	Dir string `yaml:"dir" env:"DIR"`
+	// BundleURL is an OPA bundle server URL polled for new revisions;
+	// it takes precedence over Dir.
+	BundleURL string `yaml:"bundle_url" env:"BUNDLE_URL"`
+	// Watch reloads Dir when files change.
+	Watch bool `yaml:"watch" env:"WATCH"`
+	// PollInterval is how often BundleURL is polled.
+	PollInterval time.Duration `yaml:"poll_interval" env:"POLL_INTERVAL"`
+	// DecisionLog is a JSONL file for OPA-shaped decision log entries;
+	// empty means the structured log only.
+	DecisionLog string `yaml:"decision_log" env:"DECISION_LOG"`
+}
+
+// Redis is the shared cache.
+type Redis struct {
+	// URL is a redis:// or rediss:// URL (MHG_REDIS_URL). Empty selects the
+	// in-process cache.
+	URL string `yaml:"url" env:"URL"`
+	// Addrs lists several addresses for Cluster or Sentinel; with
+	// MasterName set it is Sentinel, otherwise Cluster.
+	Addrs []string `yaml:"addrs" env:"ADDRS" envSeparator:","`
+	// MasterName is the Sentinel master name.
+	MasterName string `yaml:"master_name" env:"MASTER_NAME"`
+	// Timeout bounds each Redis command; the request goes on without the
+	// cache when it expires. Zero means 50ms.
+	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+}
+
+// Cache holds TTLs and keys for the cache.
+type Cache struct {
+	// Disabled turns caching off entirely.
+	Disabled bool `yaml:"disabled" env:"DISABLED"`
+	// MaxBytes bounds the in-process cache. Zero means 256 MiB.
+	MaxBytes int64 `yaml:"max_bytes" env:"MAX_BYTES"`
+	// ResourceTTL is how long a mapped resource is kept.
+	ResourceTTL time.Duration `yaml:"resource_ttl" env:"RESOURCE_TTL"`
+	// SearchTTL is how long a search result set is kept.
+	SearchTTL time.Duration `yaml:"search_ttl" env:"SEARCH_TTL"`
+	// ResolveTTL is how long an identifier resolution is kept.
+	ResolveTTL time.Duration `yaml:"resolve_ttl" env:"RESOLVE_TTL"`
+	// NegativeTTL is how long a "not found" is kept.
+	NegativeTTL time.Duration `yaml:"negative_ttl" env:"NEGATIVE_TTL"`
+	// KeyFile holds the 32-byte HMAC key for cache keys and the AES-256-GCM
+	// keys for values (see the cache package). Empty means an ephemeral key,
+	// which only suits a single in-process replica.
+	KeyFile string `yaml:"key_file" env:"KEY_FILE"`
+}
+
+// Federation holds fan-out deadlines and limits.
+type Federation struct {
+	// Deadline bounds a whole request's fan-out.
+	Deadline time.Duration `yaml:"deadline" env:"DEADLINE"`
+	// SourceTimeout is the per-source default when a source sets none.
+	SourceTimeout time.Duration `yaml:"source_timeout" env:"SOURCE_TIMEOUT"`
+	// MaxCount is the largest _count a client may ask for.
+	MaxCount int `yaml:"max_count" env:"MAX_COUNT"`
+	// DefaultCount is the page size when the client gives no _count.
+	DefaultCount int `yaml:"default_count" env:"DEFAULT_COUNT"`
+}
+
+// Telemetry holds tracing and metrics settings.
+type Telemetry struct {
+	// ServiceName is the OpenTelemetry service.name.
+	ServiceName string `yaml:"service_name" env:"SERVICE_NAME"`
+	// TracesExporter is "none", "console" or "otlp"; OTEL_TRACES_EXPORTER
+	// overrides it.
+	TracesExporter string `yaml:"traces_exporter" env:"TRACES_EXPORTER"`
+	// OTLPEndpoint is the collector endpoint; OTEL_EXPORTER_OTLP_ENDPOINT
+	// overrides it.
+	OTLPEndpoint string `yaml:"otlp_endpoint" env:"OTLP_ENDPOINT"`
+	// OTLPProtocol is "grpc" or "http/protobuf".
+	OTLPProtocol string `yaml:"otlp_protocol" env:"OTLP_PROTOCOL"`
+	// SampleRatio is the share of root traces sampled, 0..1.
+	SampleRatio float64 `yaml:"sample_ratio" env:"SAMPLE_RATIO"`
+}
+
+// Audit holds where AuditEvent records go.
+type Audit struct {
+	// Log is the append-only, hash-chained JSONL file (MHG_AUDIT_LOG).
+	Log string `yaml:"log" env:"LOG"`
+	// RedisStream, when set, also appends each record to this Redis
+	// Stream on the configured Redis.
+	RedisStream string `yaml:"redis_stream" env:"REDIS_STREAM"`
+}
+
+// IDs holds the key that makes gateway resource ids opaque.
+type IDs struct {
+	// KeyFile holds at least 32 random bytes. Every replica must share it,
+	// or ids differ between replicas. Empty means a key derived for the
+	// development default, which is only fit for a demo.
+	KeyFile string `yaml:"key_file" env:"KEY_FILE"`
+}
+
+// Log holds logging settings.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level" env:"LEVEL"`
+	// Format is "json" or "text".
+	Format string `yaml:"format" env:"FORMAT"`
+}

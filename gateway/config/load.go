@@ -1,0 +1,308 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix prefixes every environment override: MHG_LISTEN, MHG_REDIS_URL,
+// MHG_AUTH_ISSUER, ...
+const EnvPrefix = "MHG_"
+
+// BuiltinPrefix marks a bundle source directory that names sample data
+// compiled into the binary (conformance/examples), e.g. "builtin:de".
+const BuiltinPrefix = "builtin:"
+
+// Default returns the embedded demo configuration: the sample national
+// sources built into the binary, the in-process cache, the built-in
+// policies, the development signing key and no exporters.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Server: Server{
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   20 * time.Second,
+			MaxBodyBytes:      4 << 20,
+			MaxHeaderBytes:    32 << 10,
+		},
+		Sources: []Source{
+			{ID: "de-sample", Country: "DE", Profile: "de-basis", Kind: KindBundle, Dir: BuiltinPrefix + "de-sample"},
+			{ID: "nl-sample", Country: "NL", Profile: "nl-core", Kind: KindBundle, Dir: BuiltinPrefix + "nl-sample"},
+			{ID: "ua-sample", Country: "UA", Profile: "ips", Kind: KindBundle, Dir: BuiltinPrefix + "ua-sample"},
+			{ID: "us-sample", Country: "US", Profile: "us-core", Kind: KindBundle, Dir: BuiltinPrefix + "us-sample"},
+		},
+		Auth: Auth{
+			Dev:        true,
+			DevKeyFile: ".mhg/dev-signing-key.pem",
+			Issuer:     "https://dev.mhg.invalid/issuer",
+			Audience:   "http://127.0.0.1:8080/fhir",
+			ClockSkew:  30 * time.Second,
+		},
+		Redis: Redis{Timeout: 50 * time.Millisecond},
+		Cache: Cache{
+			MaxBytes:    256 << 20,
+			ResourceTTL: 10 * time.Minute,
+			SearchTTL:   30 * time.Second,
+			ResolveTTL:  10 * time.Minute,
+			NegativeTTL: 15 * time.Second,
+		},
+		Federation: Federation{
+			Deadline:      10 * time.Second,
+			SourceTimeout: 5 * time.Second,
+			MaxCount:      200,
+			DefaultCount:  20,
+		},
+		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
+		Audit:     Audit{Log: ".mhg/audit.jsonl"},
+		Log:       Log{Level: "info", Format: "json"},
+	}
+}
+
+// Load builds the configuration: Default, then the YAML file at path (if
+// path is not empty), then MHG_* environment variables from environ (as
+// os.Environ returns them), then Validate. Unknown YAML fields are errors.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		// A file that lists sources replaces the demo sources rather than
+		// appending to them.
+		cfg.Sources = nil
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+		if len(cfg.Sources) == 0 {
+			cfg.Sources = Default().Sources
+		}
+		cfg.File = path
+		dir := filepath.Dir(path)
+		for i := range cfg.Sources {
+			d := cfg.Sources[i].Dir
+			if d != "" && !strings.HasPrefix(d, BuiltinPrefix) && !filepath.IsAbs(d) {
+				cfg.Sources[i].Dir = filepath.Join(dir, d)
+			}
+		}
+	}
+	if err := env.ParseWithOptions(&cfg, env.Options{
+		Prefix:      EnvPrefix,
+		Environment: envMap(environ),
+	}); err != nil {
+		return Config{}, fmt.Errorf("config environment: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, EnvPrefix) {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+var (
+	sourceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,15}$`)
+	countryPattern  = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// FieldError is one problem with one configuration field.
+type FieldError struct {
+	// File is the config file, "" for defaults and environment.
+	File string
+	// Field is the YAML path of the field, e.g. "sources[1].country".
+	Field string
+	// Problem says what is wrong.
+	Problem string
+}
+
+func (e FieldError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Problem)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Field, e.Problem)
+}
+
+// Validate checks the whole configuration and returns every problem found,
+// joined; each is a FieldError naming the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{File: c.File, Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	if c.Listen == "" || !strings.Contains(c.Listen, ":") {
+		bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("public_url", "want an absolute http(s) URL, got %q", c.PublicURL)
+		}
+	}
+	s := c.Server
+	for name, d := range map[string]time.Duration{
+		"server.read_header_timeout": s.ReadHeaderTimeout, "server.read_timeout": s.ReadTimeout,
+		"server.write_timeout": s.WriteTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			bad(name, "must be positive, got %s", d)
+		}
+	}
+	if s.MaxBodyBytes <= 0 {
+		bad("server.max_body_bytes", "must be positive")
+	}
+	if s.MaxHeaderBytes <= 0 {
+		bad("server.max_header_bytes", "must be positive")
+	}
+	if len(c.Sources) == 0 {
+		bad("sources", "at least one source is needed")
+	}
+	seen := map[string]bool{}
+	for i, src := range c.Sources {
+		f := fmt.Sprintf("sources[%d]", i)
+		if !sourceIDPattern.MatchString(src.ID) {
+			bad(f+".id", "want 1-16 of a-z, 0-9 and '-', got %q", src.ID)
+		} else if seen[src.ID] {
+			bad(f+".id", "duplicate source id %q", src.ID)
+		}
+		seen[src.ID] = true
+		if !countryPattern.MatchString(src.Country) {
+			bad(f+".country", "want an ISO 3166-1 alpha-2 code such as DE, got %q", src.Country)
+		}
+		if src.Profile == "" {
+			bad(f+".profile", "a national profile id is needed (de-basis, us-core, ...)")
+		}
+		switch src.Kind {
+		case KindFHIR:
+			u, err := url.Parse(src.BaseURL)
+			if src.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(f+".base_url", "want an http(s) FHIR base URL, got %q", src.BaseURL)
+			}
+			switch src.Auth.Type {
+			case "", "bearer", "basic":
+			default:
+				bad(f+".auth.type", "want bearer, basic or nothing, got %q", src.Auth.Type)
+			}
+			if src.Auth.Type == "bearer" && src.Auth.TokenFile == "" {
+				bad(f+".auth.token_file", "bearer auth needs a token file")
+			}
+			if src.Auth.Type == "basic" && (src.Auth.Username == "" || src.Auth.PasswordFile == "") {
+				bad(f+".auth", "basic auth needs username and password_file")
+			}
+		case KindBundle:
+			if src.Dir == "" {
+				bad(f+".dir", "a bundle source needs a directory")
+			}
+		default:
+			bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
+		}
+		if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
+			bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
+		}
+	}
+	a := c.Auth
+	if !a.Dev && a.JWKSFile == "" && a.JWKSURL == "" {
+		bad("auth", "set jwks_file or jwks_url, or dev: true for the development key")
+	}
+	if a.Dev && a.DevKeyFile == "" {
+		bad("auth.dev_key_file", "the development key needs a file path")
+	}
+	if a.Issuer == "" {
+		bad("auth.issuer", "the expected token issuer is needed")
+	}
+	if a.Audience == "" {
+		bad("auth.audience", "the expected token audience is needed")
+	}
+	if a.ClockSkew < 0 || a.ClockSkew > 5*time.Minute {
+		bad("auth.clock_skew", "must be between 0 and 5m, got %s", a.ClockSkew)
+	}
+	if a.MaxTokenAge < 0 {
+		bad("auth.max_token_age", "cannot be negative")
+	}
+	if c.Policy.BundleURL != "" {
+		if u, err := url.Parse(c.Policy.BundleURL); err != nil || u.Scheme == "" {
+			bad("policy.bundle_url", "want an absolute URL, got %q", c.Policy.BundleURL)
+		}
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("redis.url", "want redis://, rediss:// or unix:// (the value is not repeated here)")
+		}
+	}
+	if c.Redis.Timeout < 0 {
+		bad("redis.timeout", "cannot be negative")
+	}
+	for name, d := range map[string]time.Duration{
+		"cache.resource_ttl": c.Cache.ResourceTTL, "cache.search_ttl": c.Cache.SearchTTL,
+		"cache.resolve_ttl": c.Cache.ResolveTTL, "cache.negative_ttl": c.Cache.NegativeTTL,
+	} {
+		if d < 0 {
+			bad(name, "cannot be negative")
+		}
+	}
+	fed := c.Federation
+	if fed.Deadline <= 0 {
+		bad("federation.deadline", "must be positive")
+	}
+	if fed.SourceTimeout <= 0 {
+		bad("federation.source_timeout", "must be positive")
+	}
+	if fed.MaxCount <= 0 || fed.DefaultCount <= 0 || fed.DefaultCount > fed.MaxCount {
+		bad("federation", "want 0 < default_count <= max_count")
+	}
+	switch c.Telemetry.TracesExporter {
+	case "", "none", "console", "otlp":
+	default:
+		bad("telemetry.traces_exporter", "want none, console or otlp, got %q", c.Telemetry.TracesExporter)
+	}
+	switch c.Telemetry.OTLPProtocol {
+	case "", "grpc", "http/protobuf":
+	default:
+		bad("telemetry.otlp_protocol", "want grpc or http/protobuf, got %q", c.Telemetry.OTLPProtocol)
+	}
+	if c.Telemetry.SampleRatio < 0 || c.Telemetry.SampleRatio > 1 {
+		bad("telemetry.sample_ratio", "want 0..1, got %v", c.Telemetry.SampleRatio)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// BaseURL returns the FHIR base URL clients see.
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "http://" + c.Listen + "/fhir"
+}

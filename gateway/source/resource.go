@@ -1,0 +1,31 @@
+package source
+
+import "errors"
+
+// Resource is one resource as a national source returned it.
+type Resource struct {
+	// Type is the FHIR resource type.
+	Type string
+	// ID is the source's logical id of the resource.
+	ID string
+	// JSON is the resource in R4 JSON, already validated by the R4 codec,
+	// with urn:uuid references rewritten to Type/id.
+	JSON []byte
+}
+
+// Errors callers branch on. Errors returned by sources wrap one of them.
+var (
+	// ErrNotFound: the source says the resource does not exist (404/410).
+	ErrNotFound = errors.New("not found at source")
+	// ErrUnavailable: the source could not be reached, answered 5xx, or its
+	// circuit breaker is open.
+	ErrUnavailable = errors.New("source unavailable")
+	// ErrTimeout: the source did not answer within its deadline.
+	ErrTimeout = errors.New("source timed out")
+	// ErrInvalidResponse: the source answered with something that is not
+	// valid FHIR R4 (or too large); it is reported, never passed on.
+	ErrInvalidResponse = errors.New("invalid response from source")
+	// ErrRejected: the source refused the gateway's request (4xx other than
+	// 404/410); the client is not at fault.
+	ErrRejected = errors.New("source rejected the request")
+)

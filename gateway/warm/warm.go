@@ -1,0 +1,28 @@
+package warm
+
+import (
+	_ "github.com/MicahParks/keyfunc/v3"
+	_ "github.com/caarlos0/env/v11"
+	_ "github.com/gin-gonic/gin"
+	_ "github.com/golang-jwt/jwt/v5"
+	_ "github.com/google/fhir/go/jsonformat"
+	_ "github.com/google/go-cmp/cmp"
+	_ "github.com/maypok86/otter/v2"
+	_ "github.com/open-policy-agent/opa/v1/bundle"
+	_ "github.com/open-policy-agent/opa/v1/rego"
+	_ "github.com/open-policy-agent/opa/v1/tester"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/redis/go-redis/extra/redisotel/v9"
+	_ "github.com/redis/go-redis/v9"
+	_ "github.com/schollz/progressbar/v3"
+	_ "github.com/sony/gobreaker/v2"
+	_ "github.com/spf13/cobra"
+	_ "go.opentelemetry.io/contrib/exporters/autoexport"
+	_ "go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	_ "go.opentelemetry.io/otel/exporters/prometheus"
+	_ "go.opentelemetry.io/otel/sdk/metric"
+	_ "go.opentelemetry.io/otel/sdk/trace"
+	_ "go.opentelemetry.io/otel/sdk/trace/tracetest"
+	_ "go.yaml.in/yaml/v3"
+	_ "golang.org/x/sync/singleflight"
+)
