@@ -173,9 +173,11 @@ func TestAminaAcrossSources(t *testing.T) {
 				continue
 			}
 			var im struct {
-				VaccineCode struct{ Coding []struct{ System, Code string } }
-				Patient     struct{ Reference string }
-				Occurrence  string `json:"occurrenceDateTime"`
+				VaccineCode struct {
+					Coding []struct{ System, Code string }
+				}
+				Patient    struct{ Reference string }
+				Occurrence string `json:"occurrenceDateTime"`
 			}
 			if err := json.Unmarshal(raw, &im); err != nil {
 				t.Fatal(err)
