@@ -2,6 +2,12 @@
 // client (timeouts, retries of idempotent GETs, a circuit breaker, response
 // limits, paging) and a bundle source that serves resources from Bundle and
 // NDJSON files. Both validate what they return with the R4 codec, so invalid
-// upstream data is reported, never passed on. Mapping and policy happen
-// elsewhere.
+// upstream data is reported, never passed on. Open turns one configured
+// source into a connector; mapping, policy, caching and identity resolution
+// across sources happen in the layers above.
+//
+// Errors wrap the sentinels in resource.go (ErrNotFound, ErrUnavailable,
+// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated) and never hold a
+// URL query string, a resource id or resource content, so they are safe to
+// log.
 package source

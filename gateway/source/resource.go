@@ -9,7 +9,8 @@ type Resource struct {
 	// ID is the source's logical id of the resource.
 	ID string
 	// JSON is the resource in R4 JSON, already validated by the R4 codec,
-	// with urn:uuid references rewritten to Type/id.
+	// with urn:uuid references rewritten to Type/id. Sources may share the
+	// bytes between calls: callers must not modify them.
 	JSON []byte
 }
 
@@ -28,4 +29,9 @@ var (
 	// ErrRejected: the source refused the gateway's request (4xx other than
 	// 404/410); the client is not at fault.
 	ErrRejected = errors.New("source rejected the request")
+	// ErrTruncated: a search had more pages than the source's page bound
+	// allows. Search returns the results it gathered together with an error
+	// wrapping ErrTruncated, so a caller can serve them with a warning
+	// rather than pass an incomplete record off as complete.
+	ErrTruncated = errors.New("search results truncated at the page bound")
 )

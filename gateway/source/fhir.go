@@ -1,0 +1,436 @@
+package source
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/migrant-health/mhg/gateway/config"
+)
+
+const (
+	defaultMaxPages         = 10
+	defaultMaxResponseBytes = 16 << 20
+	defaultBreakerFailures  = 5
+	defaultBreakerOpenFor   = 30 * time.Second
+	fhirJSON                = "application/fhir+json"
+)
+
+var (
+	resourceTypePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
+	fhirIDPattern       = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+)
+
+// FHIR is a national FHIR R4 REST server. Every call has a deadline (the
+// source's Timeout, or Options.DefaultTimeout, within the caller's), GETs
+// are retried on transient failures, a circuit breaker stops calls to a
+// source that keeps failing, and every resource it returns has been
+// validated with the R4 codec. It is safe for concurrent use.
+type FHIR struct {
+	id, country, profile string
+	base                 *url.URL
+	client               *http.Client
+	authorization        string
+	timeout              time.Duration
+	retries              int
+	maxPages             int
+	maxBytes             int64
+	backoff, maxBackoff  time.Duration
+	breaker              *gobreaker.CircuitBreaker[struct{}]
+	log                  *slog.Logger
+	now                  func() time.Time
+}
+
+// NewFHIR builds the connector of a "fhir" source. It reads the source's
+// credentials files now; it does not contact the source (Check does).
+func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
+	base, err := url.Parse(strings.TrimSuffix(spec.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("source %s: base_url must be an absolute http(s) URL", spec.ID)
+	}
+	if base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("source %s: base_url must not have a query or fragment", spec.ID)
+	}
+	authz, err := authorization(spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &FHIR{
+		id: spec.ID, country: spec.Country, profile: spec.Profile,
+		base:          base,
+		client:        opts.HTTPClient,
+		authorization: authz,
+		timeout:       firstPositive(spec.Timeout, opts.DefaultTimeout, defaultTimeout),
+		retries:       max(spec.Retries, 0),
+		maxPages:      spec.MaxPages,
+		maxBytes:      spec.MaxResponseBytes,
+		backoff:       firstPositive(opts.RetryBackoff, defaultRetryBackoff),
+		maxBackoff:    firstPositive(opts.MaxRetryBackoff, defaultMaxRetryBackoff),
+		log:           opts.logger().With("source", spec.ID),
+		now:           opts.now(),
+	}
+	if s.maxPages <= 0 {
+		s.maxPages = defaultMaxPages
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = defaultMaxResponseBytes
+	}
+	if s.client == nil {
+		s.client = newHTTPClient(spec.ID, base)
+	}
+	failures := spec.Breaker.Failures
+	if failures <= 0 {
+		failures = defaultBreakerFailures
+	}
+	s.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        spec.ID,
+		MaxRequests: 1,
+		Timeout:     firstPositive(spec.Breaker.OpenFor, defaultBreakerOpenFor),
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(failures) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			s.log.Warn("source circuit breaker", "from", from.String(), "to", to.String())
+		},
+		// Only the source's own trouble counts: a 404, a refused request or
+		// a bad resource says nothing about whether the source is up.
+		IsSuccessful: func(err error) bool {
+			return !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrTimeout)
+		},
+		// A caller that gave up says nothing about the source either.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+	})
+	return s, nil
+}
+
+func authorization(spec config.Source) (string, error) {
+	switch spec.Auth.Type {
+	case "":
+		return "", nil
+	case "bearer":
+		tok, err := readSecret(spec.Auth.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("source %s: auth.token_file: %w", spec.ID, err)
+		}
+		return "Bearer " + tok, nil
+	case "basic":
+		if spec.Auth.Username == "" {
+			return "", fmt.Errorf("source %s: auth.username is empty", spec.ID)
+		}
+		pw, err := readSecret(spec.Auth.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("source %s: auth.password_file: %w", spec.ID, err)
+		}
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(spec.Auth.Username+":"+pw)), nil
+	default:
+		return "", fmt.Errorf("source %s: auth.type %q is not \"\", \"bearer\" or \"basic\"", spec.ID, spec.Auth.Type)
+	}
+}
+
+func readSecret(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("not set")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", errors.New("file is empty")
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		return "", errors.New("file holds more than one line")
+	}
+	return s, nil
+}
+
+func firstPositive(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// ID returns the configured source id.
+func (s *FHIR) ID() string { return s.id }
+
+// Country returns the source's ISO 3166-1 alpha-2 country code.
+func (s *FHIR) Country() string { return s.country }
+
+// Profile returns the national profile id of the source's resources.
+func (s *FHIR) Profile() string { return s.profile }
+
+// State returns the circuit breaker's state for metrics and readiness:
+// "closed" (calls go through), "open" (calls fail at once with
+// ErrUnavailable until the breaker's OpenFor has passed) or "half-open" (one
+// trial call decides whether it closes again).
+func (s *FHIR) State() string { return s.breaker.State().String() }
+
+// Read does GET [base]/[type]/[id]. An id that cannot be a FHIR id is
+// reported as ErrNotFound without asking the source.
+func (s *FHIR) Read(ctx context.Context, resourceType, id string) (Resource, error) {
+	if !resourceTypePattern.MatchString(resourceType) {
+		return Resource{}, fmt.Errorf("source %s: read: invalid resource type: %w", s.id, ErrNotFound)
+	}
+	if !fhirIDPattern.MatchString(id) {
+		return Resource{}, fmt.Errorf("source %s: read %s: invalid id: %w", s.id, resourceType, ErrNotFound)
+	}
+	var res Resource
+	err := s.call(ctx, "read", resourceType, func(ctx context.Context) error {
+		body, err := s.get(ctx, s.base.JoinPath(resourceType, id), "read", resourceType)
+		if err != nil {
+			return err
+		}
+		res, err = parseReadBody(body, resourceType)
+		return err
+	})
+	if err != nil {
+		return Resource{}, fmt.Errorf("source %s: read %s: %w", s.id, resourceType, err)
+	}
+	return res, nil
+}
+
+// Search does GET [base]/[type]?params and follows the Bundle's next links
+// on the source's host, at most MaxPages of them. It returns the entries of
+// resourceType in match mode, in the source's order; _include results and
+// OperationOutcome entries are dropped. When more pages remain past the
+// bound it returns what it gathered with an error wrapping ErrTruncated.
+func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
+	if !resourceTypePattern.MatchString(resourceType) {
+		return nil, fmt.Errorf("source %s: search: invalid resource type: %w", s.id, ErrRejected)
+	}
+	var out []Resource
+	truncated := false
+	err := s.call(ctx, "search", resourceType, func(ctx context.Context) error {
+		out, truncated = nil, false
+		u := s.base.JoinPath(resourceType)
+		u.RawQuery = params.Encode()
+		seen := map[string]bool{u.String(): true}
+		for page := 0; ; page++ {
+			body, err := s.get(ctx, u, "search", resourceType)
+			if err != nil {
+				return err
+			}
+			res, next, err := parseSearchPage(body, resourceType)
+			if err != nil {
+				return fmt.Errorf("page %d: %w", page+1, err)
+			}
+			out = append(out, res...)
+			if next == "" {
+				return nil
+			}
+			nu, err := u.Parse(next)
+			if err != nil {
+				return fmt.Errorf("page %d: next link is not a URL: %w", page+1, ErrInvalidResponse)
+			}
+			if !sameOrigin(nu, s.base) {
+				return fmt.Errorf("page %d: next link points to another host: %w", page+1, ErrInvalidResponse)
+			}
+			if seen[nu.String()] {
+				// A server that links a page to itself would page forever.
+				return nil
+			}
+			if page >= s.maxPages {
+				truncated = true
+				return nil
+			}
+			seen[nu.String()] = true
+			u = nu
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, err)
+	}
+	if truncated {
+		s.log.Warn("search truncated at the page bound", "type", resourceType, "max_pages", s.maxPages)
+		return out, fmt.Errorf("source %s: search %s: more than %d next links: %w", s.id, resourceType, s.maxPages, ErrTruncated)
+	}
+	return out, nil
+}
+
+// Check does GET [base]/metadata and expects an R4 CapabilityStatement.
+func (s *FHIR) Check(ctx context.Context) error {
+	err := s.call(ctx, "check", "CapabilityStatement", func(ctx context.Context) error {
+		body, err := s.get(ctx, s.base.JoinPath("metadata"), "check", "CapabilityStatement")
+		if err != nil {
+			return err
+		}
+		return checkCapabilities(body)
+	})
+	if err != nil {
+		return fmt.Errorf("source %s: check: %w", s.id, err)
+	}
+	return nil
+}
+
+// call runs one logical operation (all its retries and pages) under the
+// source's deadline and through its breaker.
+func (s *FHIR) call(ctx context.Context, op, resourceType string, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.breaker.Execute(func() (struct{}, error) { return struct{}{}, fn(ctx) })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		s.log.Debug("source call refused by open breaker", "op", op, "type", resourceType)
+		return fmt.Errorf("circuit breaker open: %w", ErrUnavailable)
+	}
+	return err
+}
+
+// attemptError is one failed HTTP attempt, already mapped to a sentinel.
+type attemptError struct {
+	err        error
+	retry      bool
+	retryAfter time.Duration // what the source asked for; 0 = use backoff
+}
+
+func (e *attemptError) Error() string { return e.err.Error() }
+func (e *attemptError) Unwrap() error { return e.err }
+
+// get fetches u, retrying transient failures with exponential backoff and
+// jitter, within ctx's deadline.
+func (s *FHIR) get(ctx context.Context, u *url.URL, op, resourceType string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		body, aerr := s.attempt(ctx, u, op, resourceType, attempt)
+		if aerr == nil {
+			return body, nil
+		}
+		if !aerr.retry || attempt >= s.retries {
+			return nil, aerr.err
+		}
+		delay := aerr.retryAfter
+		if delay <= 0 {
+			delay = s.backoffDelay(attempt)
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			// Waiting would only end in a timeout: report the real cause.
+			return nil, aerr.err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctxError(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+func (s *FHIR) backoffDelay(attempt int) time.Duration {
+	d := s.backoff
+	for i := 0; i < attempt && d < s.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.maxBackoff)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+func ctxError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%w)", ErrTimeout, context.DeadlineExceeded)
+	}
+	return ctx.Err()
+}
+
+// attempt is one GET. Its errors never hold the URL: the path holds patient
+// ids and the query search values.
+func (s *FHIR) attempt(ctx context.Context, u *url.URL, op, resourceType string, n int) ([]byte, *attemptError) {
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, &attemptError{err: fmt.Errorf("build request: %w", ErrRejected)}
+	}
+	req.Header.Set("Accept", fhirJSON)
+	if s.authorization != "" {
+		req.Header.Set("Authorization", s.authorization)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.log.Debug("source request failed", "op", op, "type", resourceType, "attempt", n+1, "duration", time.Since(start))
+		if ctx.Err() != nil {
+			return nil, &attemptError{err: ctxError(ctx)}
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, errRedirectRefused) {
+			return nil, &attemptError{err: fmt.Errorf("%v: %w", errRedirectRefused, ErrInvalidResponse)}
+		}
+		return nil, &attemptError{err: fmt.Errorf("%w: %v", ErrUnavailable, err), retry: true}
+	}
+	defer resp.Body.Close()
+	s.log.Debug("source response", "op", op, "type", resourceType, "status", resp.StatusCode, "attempt", n+1, "duration", time.Since(start))
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Drain a little so the connection can be reused; the body (an
+		// OperationOutcome at best) may quote the request and is not kept.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, s.statusError(resp)
+	}
+	if resp.ContentLength > s.maxBytes {
+		return nil, &attemptError{err: fmt.Errorf("response of %d bytes exceeds the %d byte limit: %w", resp.ContentLength, s.maxBytes, ErrInvalidResponse)}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &attemptError{err: ctxError(ctx)}
+		}
+		return nil, &attemptError{err: fmt.Errorf("%w: reading response: %v", ErrUnavailable, err), retry: true}
+	}
+	if int64(len(body)) > s.maxBytes {
+		return nil, &attemptError{err: fmt.Errorf("response exceeds the %d byte limit: %w", s.maxBytes, ErrInvalidResponse)}
+	}
+	return body, nil
+}
+
+func (s *FHIR) statusError(resp *http.Response) *attemptError {
+	code := resp.StatusCode
+	switch {
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrNotFound)}
+	case code == http.StatusTooManyRequests:
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable), retry: true, retryAfter: s.retryAfter(resp)}
+	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable), retry: true, retryAfter: s.retryAfter(resp)}
+	case code >= 500:
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable)}
+	case code >= 400:
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrRejected)}
+	default:
+		return &attemptError{err: fmt.Errorf("unexpected status %d: %w", code, ErrInvalidResponse)}
+	}
+}
+
+// retryAfter reads Retry-After as seconds or an HTTP date; 0 when absent or
+// unreadable.
+func (s *FHIR) retryAfter(resp *http.Response) time.Duration {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(s.now()), 0)
+	}
+	return 0
+}
