@@ -5,137 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
+	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
 )
-
-// memSource is a national source held in memory that records every call.
-type memSource struct {
-	id, country string
-	resources   []source.Resource
-	fail        error
-	delay       time.Duration
-
-	mu    sync.Mutex
-	calls []string
-}
-
-func (m *memSource) ID() string      { return m.id }
-func (m *memSource) Country() string { return m.country }
-func (m *memSource) Profile() string { return "ips" }
-func (m *memSource) Check(context.Context) error {
-	return nil
-}
-
-func (m *memSource) record(call string) {
-	m.mu.Lock()
-	m.calls = append(m.calls, call)
-	m.mu.Unlock()
-}
-
-func (m *memSource) callCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.calls)
-}
-
-func (m *memSource) wait(ctx context.Context) error {
-	if m.delay == 0 {
-		return nil
-	}
-	select {
-	case <-time.After(m.delay):
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", source.ErrTimeout, ctx.Err())
-	}
-}
-
-func (m *memSource) Read(ctx context.Context, typ, id string) (source.Resource, error) {
-	m.record("read " + typ)
-	if err := m.wait(ctx); err != nil {
-		return source.Resource{}, err
-	}
-	if m.fail != nil {
-		return source.Resource{}, m.fail
-	}
-	for _, r := range m.resources {
-		if r.Type == typ && r.ID == id {
-			return r, nil
-		}
-	}
-	return source.Resource{}, source.ErrNotFound
-}
-
-func (m *memSource) Search(ctx context.Context, typ string, q url.Values) ([]source.Resource, error) {
-	m.record("search " + typ)
-	if err := m.wait(ctx); err != nil {
-		return nil, err
-	}
-	if m.fail != nil {
-		return nil, m.fail
-	}
-	var out []source.Resource
-	for _, r := range m.resources {
-		if r.Type != typ {
-			continue
-		}
-		js := string(r.JSON)
-		switch {
-		case q.Get("identifier") != "":
-			_, v, _ := strings.Cut(q.Get("identifier"), "|")
-			if strings.Contains(js, `"value":"`+v+`"`) {
-				out = append(out, r)
-			}
-		case q.Get("patient") != "":
-			if strings.Contains(js, `"reference":"Patient/`+q.Get("patient")+`"`) {
-				out = append(out, r)
-			}
-		}
-	}
-	return out, nil
-}
-
-func res(t *testing.T, js string) source.Resource {
-	t.Helper()
-	cr, err := r4.Parse([]byte(js))
-	if err != nil {
-		t.Fatalf("fixture is not valid R4: %v", err)
-	}
-	return source.Resource{Type: r4.TypeName(cr), ID: r4.ID(cr), JSON: []byte(js)}
-}
-
-// deciderFunc adapts a function to Decider and records inputs.
-type deciderFunc struct {
-	mu     sync.Mutex
-	inputs []authz.Input
-	fn     func(authz.Input) (authz.Decision, error)
-}
-
-func (d *deciderFunc) Decide(_ context.Context, in authz.Input) (authz.Decision, error) {
-	d.mu.Lock()
-	d.inputs = append(d.inputs, in)
-	d.mu.Unlock()
-	return d.fn(in)
-}
-
-func allowCountry(country string) *deciderFunc {
-	return &deciderFunc{fn: func(in authz.Input) (authz.Decision, error) {
-		if in.Source != nil && in.Source.Country == country {
-			return authz.Decision{Allow: true, Reasons: []string{"test.allow"}, Revision: "r1", ID: "d"}, nil
-		}
-		return authz.Decision{Reasons: []string{"test.other-country"}, Revision: "r1", ID: "d"}, nil
-	}}
-}
 
 func newService(t *testing.T, d Decider, sources ...Source) *Service {
 	t.Helper()
@@ -160,9 +40,9 @@ const (
 var clinician = Request{Requester: auth.Requester{Country: "DE", Role: "clinician", PurposeOfUse: "TREAT"}, Interaction: "search-type", ResourceType: "Patient"}
 
 func TestSearchPatientsSkipsDeniedSources(t *testing.T) {
-	de := &memSource{id: "de", country: "DE", resources: []source.Resource{res(t, patientP1)}}
-	nl := &memSource{id: "nl", country: "NL", resources: []source.Resource{res(t, patientP1)}}
-	s := newService(t, allowCountry("DE"), de, nl)
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	nl := &federatetest.Source{SourceID: "nl", SourceCountry: "NL", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	s := newService(t, federatetest.AllowCountry("DE"), de, nl)
 	r, err := s.SearchPatients(context.Background(), clinician, "http://hl7.org/fhir/sid/passport-UKR|FX123")
 	if err != nil {
 		t.Fatal(err)
@@ -170,8 +50,8 @@ func TestSearchPatientsSkipsDeniedSources(t *testing.T) {
 	if len(r.Entries) != 1 || r.Entries[0].Source != "de" {
 		t.Fatalf("entries = %+v, want one from de", r.Entries)
 	}
-	if nl.callCount() != 0 {
-		t.Fatalf("a source the policy refused was contacted %d times", nl.callCount())
+	if nl.Calls() != 0 {
+		t.Fatalf("a source the policy refused was contacted %d times", nl.Calls())
 	}
 	if len(r.Warnings) != 0 {
 		t.Fatalf("a refused source must leave no warning, got %+v", r.Warnings)
@@ -182,10 +62,10 @@ func TestSearchPatientsSkipsDeniedSources(t *testing.T) {
 }
 
 func TestSearchPatientsPartialFailure(t *testing.T) {
-	de := &memSource{id: "de", country: "DE", resources: []source.Resource{res(t, patientP1)}}
-	down := &memSource{id: "de-down", country: "DE", fail: fmt.Errorf("%w: 503", source.ErrUnavailable)}
-	slow := &memSource{id: "de-slow", country: "DE", delay: 2 * time.Second}
-	s := newService(t, allowCountry("DE"), de, down, slow)
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	down := &federatetest.Source{SourceID: "de-down", SourceCountry: "DE", Fail: fmt.Errorf("%w: 503", source.ErrUnavailable)}
+	slow := &federatetest.Source{SourceID: "de-slow", SourceCountry: "DE", Delay: 2 * time.Second}
+	s := newService(t, federatetest.AllowCountry("DE"), de, down, slow)
 	r, err := s.SearchPatients(context.Background(), clinician, "|FX123")
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +83,8 @@ func TestSearchPatientsPartialFailure(t *testing.T) {
 }
 
 func TestSearchPatientsAllFailed(t *testing.T) {
-	slow := &memSource{id: "a", country: "DE", delay: 2 * time.Second}
-	down := &memSource{id: "b", country: "DE", fail: source.ErrUnavailable}
+	slow := &federatetest.Source{SourceID: "a", SourceCountry: "DE", Delay: 2 * time.Second}
+	down := &federatetest.Source{SourceID: "b", SourceCountry: "DE", Fail: source.ErrUnavailable}
 	for _, tt := range []struct {
 		name    string
 		sources []Source
@@ -214,7 +94,7 @@ func TestSearchPatientsAllFailed(t *testing.T) {
 		{"mixed", []Source{slow, down}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newService(t, allowCountry("DE"), tt.sources...)
+			s := newService(t, federatetest.AllowCountry("DE"), tt.sources...)
 			_, err := s.SearchPatients(context.Background(), clinician, "|x")
 			var sf *SourcesFailedError
 			if !errors.As(err, &sf) || sf.Timeout != tt.timeout {
@@ -225,8 +105,8 @@ func TestSearchPatientsAllFailed(t *testing.T) {
 }
 
 func TestSearchPatientsAllDenied(t *testing.T) {
-	nl := &memSource{id: "nl", country: "NL", resources: []source.Resource{res(t, patientP1)}}
-	s := newService(t, allowCountry("DE"), nl)
+	nl := &federatetest.Source{SourceID: "nl", SourceCountry: "NL", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	s := newService(t, federatetest.AllowCountry("DE"), nl)
 	r, err := s.SearchPatients(context.Background(), clinician, "|FX123")
 	var de *DeniedError
 	if !errors.As(err, &de) || !errors.Is(err, ErrDenied) || len(de.Reasons) == 0 {
@@ -235,14 +115,14 @@ func TestSearchPatientsAllDenied(t *testing.T) {
 	if len(r.Decisions) != 1 || r.Decisions[0].Phase != authz.PhaseQuery {
 		t.Fatalf("the refusal must be recorded for audit, got %+v", r.Decisions)
 	}
-	if nl.callCount() != 0 {
+	if nl.Calls() != 0 {
 		t.Fatal("denied source contacted")
 	}
 }
 
 func TestPolicyErrorFailsClosed(t *testing.T) {
-	de := &memSource{id: "de", country: "DE", resources: []source.Resource{res(t, patientP1)}}
-	d := &deciderFunc{fn: func(authz.Input) (authz.Decision, error) {
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	d := &federatetest.Decider{Fn: func(authz.Input) (authz.Decision, error) {
 		return authz.Decision{Allow: true}, errors.New("engine broken")
 	}}
 	s := newService(t, d, de)
@@ -252,8 +132,8 @@ func TestPolicyErrorFailsClosed(t *testing.T) {
 }
 
 func TestSearchByPatientReleaseAndRedaction(t *testing.T) {
-	de := &memSource{id: "de", country: "DE", resources: []source.Resource{res(t, patientP1), res(t, condC1), res(t, obsHIV)}}
-	d := &deciderFunc{fn: func(in authz.Input) (authz.Decision, error) {
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1), federatetest.Resource(t, condC1), federatetest.Resource(t, obsHIV)}}
+	d := &federatetest.Decider{Fn: func(in authz.Input) (authz.Decision, error) {
 		dec := authz.Decision{Allow: true, Reasons: []string{"ok"}}
 		if in.Phase == authz.PhaseRelease && in.Resource.Type == "Condition" {
 			return authz.Decision{Reasons: []string{"test.no-conditions"}}, nil
@@ -296,9 +176,9 @@ func TestSearchByPatientReleaseAndRedaction(t *testing.T) {
 }
 
 func TestReadDeniedAndNotFound(t *testing.T) {
-	de := &memSource{id: "de", country: "DE", resources: []source.Resource{res(t, patientP1)}}
-	nl := &memSource{id: "nl", country: "NL", resources: []source.Resource{res(t, patientP1)}}
-	s := newService(t, allowCountry("DE"), de, nl)
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	nl := &federatetest.Source{SourceID: "nl", SourceCountry: "NL", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+	s := newService(t, federatetest.AllowCountry("DE"), de, nl)
 	read := Request{Requester: clinician.Requester, Interaction: "read", ResourceType: "Patient"}
 	deID, _ := s.opts.IDs.Encode("de", "Patient", "p1")
 	nlID, _ := s.opts.IDs.Encode("nl", "Patient", "p1")
@@ -310,7 +190,7 @@ func TestReadDeniedAndNotFound(t *testing.T) {
 	if _, err := s.Read(context.Background(), read, "Patient", nlID); !errors.Is(err, ErrDenied) {
 		t.Fatalf("cross-border read err = %v, want ErrDenied", err)
 	}
-	if nl.callCount() != 0 {
+	if nl.Calls() != 0 {
 		t.Fatal("denied source contacted")
 	}
 	if _, err := s.Read(context.Background(), read, "Patient", missing); !errors.Is(err, ErrNotFound) {
@@ -323,16 +203,17 @@ func TestReadDeniedAndNotFound(t *testing.T) {
 
 func TestConsentReachesPolicy(t *testing.T) {
 	consent := `{"resourceType":"Consent","id":"k1","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"type":"deny","provision":[{"type":"permit","actor":[{"role":{"text":"x"},"reference":{"identifier":{"system":"urn:iso:std:iso:3166","value":"DE"}}}],"purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}],"securityLabel":[{"system":"https://fhir.migrant-health.org/mhp/CodeSystem/mhp-sensitivity","code":"MIGSTAT"}]}]}}`
-	de := &memSource{id: "de", country: "DE", resources: []source.Resource{res(t, patientP1), res(t, consent)}}
-	d := allowCountry("DE")
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1), federatetest.Resource(t, consent)}}
+	d := federatetest.AllowCountry("DE")
 	s := newService(t, d, de)
 	if _, err := s.SearchPatients(context.Background(), clinician, "|FX123"); err != nil {
 		t.Fatal(err)
 	}
 	var rel *authz.Input
-	for i := range d.inputs {
-		if d.inputs[i].Phase == authz.PhaseRelease {
-			rel = &d.inputs[i]
+	inputs := d.Inputs()
+	for i := range inputs {
+		if inputs[i].Phase == authz.PhaseRelease {
+			rel = &inputs[i]
 		}
 	}
 	if rel == nil || len(rel.Consent) != 2 {
