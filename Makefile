@@ -1,13 +1,15 @@
 # mhg — Migrant Health Gateway. `make run` and `make test` are all a fresh
-# machine needs (Go; redis-server and Node.js/npm for the integration tests).
+# machine needs (Go; redis-server and Node.js/npm for the integration tests,
+# which .ci/run installs).
 
-GO            ?= go
-BIN           := bin/mhg
-PKGS          := ./...
-STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS       := -X github.com/migrant-health/mhg/gateway/server.Version=$(VERSION)
-CLIENTS       := conformance/clients
+GO          ?= go
+BIN         := bin/mhg
+PKGS        := ./...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X github.com/migrant-health/mhg/gateway/server.Version=$(VERSION)
+CLIENTS     := conformance/clients
+FUZZTIME    ?= 20s
 
 .PHONY: all build run test test-short lint bench fuzz clients clean
 
@@ -16,12 +18,14 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./gateway/cmd/mhg
 
-## run: the embedded default (in-process cache, sample national sources).
+## run: the embedded default (in-process cache, sample national sources,
+## built-in policies, development signing key); prints how to call it.
 run: build
 	./$(BIN) serve
 
-## test: unit + integration tests with the race detector. Needs
-## redis-server on PATH (or REDIS_URL) and npm for the FHIR client test.
+## test: unit and integration tests with the race detector. The Redis tests
+## start their own redis-server (or use REDIS_URL); the FHIR client test
+## runs the pinned npm client from conformance/clients.
 test: clients
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
@@ -34,18 +38,24 @@ $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-l
 	cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## lint: gofmt, go vet, staticcheck, and the policy checks (compile, format,
+## input schema, non-discrimination).
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) run ./gateway/cmd/mhg policy check
 
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 20m $(PKGS)
-	./scripts/load.sh
+## bench: Go benchmarks, each next to its baseline in the same run, and the
+## load run (BenchmarkLoad*: concurrent clients over loopback HTTP).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)
 
+## fuzz: every fuzz target, FUZZTIME each.
 fuzz:
-	./scripts/fuzz.sh 20s
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' gateway mappings conformance policies); do \
+	  d=$$(dirname $$f); for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
+	    echo "== $$d $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$d; done; done
 
 clean:
 	rm -rf bin
