@@ -83,7 +83,7 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 // by a background sweep that would run on real time.
 type fakeableClock struct{ now func() time.Time }
 
-func (f fakeableClock) NowNano() int64                  { return f.now().UnixNano() }
+func (f fakeableClock) NowNano() int64                    { return f.now().UnixNano() }
 func (fakeableClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 // Get implements Store.
