@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -23,6 +24,21 @@ const (
 	// The Synthea patient of testdata/synthea/Louis_Maggio_*.json.
 	maggioFile = "testdata/synthea/Louis_Maggio_2e275d4b-855a-4eb2-9021-5410aa8acd4f.json"
 )
+
+// syntheaBundle loads testdata/synthea once for the tests that only read it.
+var syntheaBundle = sync.OnceValues(func() (*Bundle, error) {
+	return OpenBundle(config.Source{ID: "t", Country: "US", Profile: "us-core", Kind: config.KindBundle, Dir: "testdata/synthea"},
+		Options{Logger: quietLogger()})
+})
+
+func sharedSynthea(t testing.TB) *Bundle {
+	t.Helper()
+	b, err := syntheaBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -93,7 +109,7 @@ func allReferences(v any, out *[]string) {
 }
 
 func TestBundleSynthea(t *testing.T) {
-	b := openBundleDir(t, "testdata/synthea")
+	b := sharedSynthea(t)
 	ctx := context.Background()
 
 	files, _ := filepath.Glob("testdata/synthea/*.json")
@@ -174,7 +190,7 @@ func TestBundleSynthea(t *testing.T) {
 }
 
 func TestBundleSearch(t *testing.T) {
-	b := openBundleDir(t, "testdata/synthea")
+	b := sharedSynthea(t)
 	pid := fixturePatientID(t, maggioFile)
 	var maggioClaims, maggioEOBs []string
 	for _, e := range readFixture(t, maggioFile) {
@@ -264,7 +280,7 @@ func TestBundleSearch(t *testing.T) {
 }
 
 func TestBundleRead(t *testing.T) {
-	b := openBundleDir(t, "testdata/synthea")
+	b := sharedSynthea(t)
 	pid := fixturePatientID(t, maggioFile)
 	tests := []struct {
 		name    string
