@@ -227,8 +227,12 @@ func (c *Cache) Fetch(ctx context.Context, key Key, refresh bool, load Loader) (
 	defer span.End()
 	labels := c.tel.labels(key.Kind, key.Source)
 
+	// recheck: only a clean miss is worth a second look inside the flight;
+	// after a store failure it would only add another timeout.
+	recheck := false
 	if !refresh {
-		if v, negative, ok := c.lookup(ctx, name); ok {
+		v, negative, ok, failed := c.lookup(ctx, name)
+		if ok {
 			c.tel.hits.Add(ctx, 1, labels)
 			span.SetAttributes(attrHit.Bool(true))
 			if negative {
@@ -236,6 +240,7 @@ func (c *Cache) Fetch(ctx context.Context, key Key, refresh bool, load Loader) (
 			}
 			return v, nil
 		}
+		recheck = !failed
 	}
 	c.tel.misses.Add(ctx, 1, labels)
 	span.SetAttributes(attrHit.Bool(false))
@@ -247,7 +252,7 @@ func (c *Cache) Fetch(ctx context.Context, key Key, refresh bool, load Loader) (
 	ch := c.flights.DoChan(flight, func() (any, error) {
 		fctx, cancel := detach(ctx)
 		defer cancel()
-		return c.fill(fctx, name, key, ttl, refresh, load, labels)
+		return c.fill(fctx, name, key, ttl, recheck, load, labels)
 	})
 	select {
 	case r := <-ch:
@@ -265,11 +270,11 @@ func (c *Cache) Fetch(ctx context.Context, key Key, refresh bool, load Loader) (
 }
 
 // fill runs once per flight: load, store, return.
-func (c *Cache) fill(ctx context.Context, name string, key Key, ttl time.Duration, refresh bool, load Loader, labels metric.MeasurementOption) ([]byte, error) {
-	if !refresh {
+func (c *Cache) fill(ctx context.Context, name string, key Key, ttl time.Duration, recheck bool, load Loader, labels metric.MeasurementOption) ([]byte, error) {
+	if recheck {
 		// A caller that missed just before the previous flight stored its
 		// value and ended would otherwise load a second time.
-		if v, negative, ok := c.lookup(ctx, name); ok {
+		if v, negative, ok, _ := c.lookup(ctx, name); ok {
 			if negative {
 				return nil, errNegative
 			}
@@ -289,22 +294,25 @@ func (c *Cache) fill(ctx context.Context, name string, key Key, ttl time.Duratio
 }
 
 // lookup reads and opens one entry; ok is false on a miss, a store failure
-// or an unreadable value (which it deletes).
-func (c *Cache) lookup(ctx context.Context, name string) (v []byte, negative, ok bool) {
+// (failed is then true) or an unreadable value (which it deletes).
+func (c *Cache) lookup(ctx context.Context, name string) (v []byte, negative, ok, failed bool) {
 	var raw []byte
 	err := c.guard(ctx, "get", func(ctx context.Context) (err error) {
 		raw, err = c.store.Get(ctx, name)
 		return err
 	})
-	if err != nil || raw == nil {
-		return nil, false, false
+	if err != nil {
+		return nil, false, false, true
+	}
+	if raw == nil {
+		return nil, false, false, false
 	}
 	flag, payload, err := c.seal.open(name, raw)
 	if err != nil {
 		c.unreadable(ctx, err, name)
-		return nil, false, false
+		return nil, false, false, false
 	}
-	return payload, flag == flagAbsent, true
+	return payload, flag == flagAbsent, true, false
 }
 
 // unreadable deletes values that do not open: keeping them would make

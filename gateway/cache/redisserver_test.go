@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // redisServer is a redis-server child process owned by the tests: no
@@ -59,7 +62,6 @@ func (s *redisServer) start() error {
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.SysProcAttr = childProcAttr()
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
@@ -136,6 +138,10 @@ func (s *redisServer) do(args ...string) (string, error) {
 	return line, nil
 }
 
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 // kill stops the server at once, as a crash would.
 func (s *redisServer) kill() {
 	if s.cmd == nil {
@@ -165,6 +171,8 @@ var sharedRedis struct {
 }
 
 func TestMain(m *testing.M) {
+	// go-redis logs every failed dial; the fault tests cause many on purpose.
+	redis.SetLogger(quietLogger{})
 	os.Exit(runMain(m))
 }
 
