@@ -61,6 +61,7 @@ func Parse(b []byte) (*rpb.ContainedResource, error) {
 // Marshal renders a resource (a ContainedResource or a concrete resource
 // message such as *patient_go_proto.Patient) as compact R4 JSON.
 func Marshal(m proto.Message) ([]byte, error) {
+	m = unwrap(m)
 	setup()
 	if initErr != nil {
 		return nil, fmt.Errorf("r4 codec: %w", initErr)
@@ -74,6 +75,7 @@ func Marshal(m proto.Message) ([]byte, error) {
 
 // MarshalIndent renders a resource as indented R4 JSON, for files people read.
 func MarshalIndent(m proto.Message) ([]byte, error) {
+	m = unwrap(m)
 	setup()
 	if initErr != nil {
 		return nil, fmt.Errorf("r4 codec: %w", initErr)
@@ -83,6 +85,18 @@ func MarshalIndent(m proto.Message) ([]byte, error) {
 		return nil, fmt.Errorf("r4 marshal: %w", err)
 	}
 	return b, nil
+}
+
+// unwrap returns the resource inside a ContainedResource: jsonformat
+// renders a ContainedResource as its own wrapper object, not as the
+// resource.
+func unwrap(m proto.Message) proto.Message {
+	if cr, ok := m.(*rpb.ContainedResource); ok {
+		if inner := Resource(cr); inner != nil {
+			return inner
+		}
+	}
+	return m
 }
 
 // Resource returns the concrete resource held by a ContainedResource, or nil

@@ -1,0 +1,150 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	cfg := Default()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the embedded default must validate: %v", err)
+	}
+	countries := map[string]bool{}
+	for _, s := range cfg.Sources {
+		countries[s.Country] = true
+		if s.Kind != KindBundle || !strings.HasPrefix(s.Dir, BuiltinPrefix) {
+			t.Errorf("default source %s must be a built-in bundle source", s.ID)
+		}
+	}
+	if len(countries) < 3 || !countries["DE"] {
+		t.Fatalf("the demo needs at least three countries including DE, got %v", countries)
+	}
+	if cfg.Redis.URL != "" || !cfg.Auth.Dev || cfg.Listen != "127.0.0.1:8080" {
+		t.Fatalf("default must be in-process, dev key, 127.0.0.1:8080: %+v", cfg)
+	}
+}
+
+func TestLoadGood(t *testing.T) {
+	cfg, err := Load("testdata/full.good.yml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "0.0.0.0:9090" || len(cfg.Sources) != 2 {
+		t.Fatalf("loaded %+v", cfg)
+	}
+	s := cfg.Sources[0]
+	if s.Timeout != 3*time.Second || s.Breaker.OpenFor != 10*time.Second || s.Auth.TokenFile != "/run/secrets/de-token" {
+		t.Fatalf("source 0 = %+v", s)
+	}
+	if want := filepath.Join("testdata", "data/nl"); cfg.Sources[1].Dir != want {
+		t.Fatalf("relative dir = %q, want %q (relative to the config file)", cfg.Sources[1].Dir, want)
+	}
+	if cfg.Cache.SearchTTL != Default().Cache.SearchTTL {
+		t.Fatal("fields the file does not set keep their defaults")
+	}
+	if cfg.BaseURL() != "https://gateway.example.org/fhir" || cfg.File != "testdata/full.good.yml" {
+		t.Fatalf("BaseURL %q, File %q", cfg.BaseURL(), cfg.File)
+	}
+
+	cfg, err = Load("testdata/empty.good.yml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Sources) != len(Default().Sources) {
+		t.Fatal("an empty file keeps the demo sources")
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	env := []string{
+		"MHG_LISTEN=127.0.0.1:9999",
+		"MHG_REDIS_URL=redis://127.0.0.1:6390/1",
+		"MHG_AUDIT_LOG=/tmp/audit.jsonl",
+		"MHG_AUTH_ISSUER=https://other-issuer",
+		"MHG_CACHE_RESOURCE_TTL=42s",
+		"MHG_FEDERATION_MAX_COUNT=50",
+		"OTHER_VAR=ignored",
+	}
+	cfg, err := Load("testdata/full.good.yml", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9999" || cfg.Redis.URL != "redis://127.0.0.1:6390/1" || cfg.Audit.Log != "/tmp/audit.jsonl" ||
+		cfg.Auth.Issuer != "https://other-issuer" || cfg.Cache.ResourceTTL != 42*time.Second || cfg.Federation.MaxCount != 50 {
+		t.Fatalf("environment not applied: %+v", cfg)
+	}
+	if _, err := Load("", []string{"MHG_CACHE_RESOURCE_TTL=forever"}); err == nil {
+		t.Fatal("a malformed environment value must fail")
+	}
+}
+
+func TestLoadBad(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // each must appear in the error
+	}{
+		{"testdata/unknown-field.bad.yml", []string{"lisen"}},
+		{"testdata/many-errors.bad.yml", []string{
+			"many-errors.bad.yml: listen", "sources[0].id", "sources[0].country", "sources[0].profile", "sources[0].kind",
+			"sources[1].base_url", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
+			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
+		}},
+		{"testdata/missing.yml", []string{"missing.yml"}},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			_, err := Load(tt.file, nil)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateReportsFieldErrors(t *testing.T) {
+	cfg := Default()
+	cfg.Sources[0].Country = "Germany"
+	cfg.Federation.DefaultCount = 0
+	err := cfg.Validate()
+	var fe FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("want FieldErrors, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "sources[0].country") || !strings.Contains(err.Error(), "federation") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestRedisURLNotEchoed(t *testing.T) {
+	cfg := Default()
+	cfg.Redis.URL = "http://user:secret@host"
+	err := cfg.Validate()
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error must name the field without the value: %v", err)
+	}
+}
+
+func TestLoadFromTempFileRelativeDir(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mhg.yml")
+	if err := os.WriteFile(p, []byte("sources:\n  - {id: x, country: DE, profile: de-basis, kind: bundle, dir: builtin:de-sample}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sources[0].Dir != "builtin:de-sample" {
+		t.Fatalf("builtin dirs are not file paths: %q", cfg.Sources[0].Dir)
+	}
+}

@@ -1,0 +1,136 @@
+package federate
+
+import (
+	"strings"
+
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/migrant-health/mhg/conformance"
+	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/authz"
+	"github.com/migrant-health/mhg/mappings"
+)
+
+// Security label systems the gateway reads and writes.
+const (
+	systemConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+	systemObservationVal  = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+)
+
+// resourceFacts extracts what the release policy may know about a
+// resource: type, security labels, category codes and data class. Nothing
+// else of the resource reaches the policy.
+func resourceFacts(cr *rpb.ContainedResource) *authz.Resource {
+	res := r4.Resource(cr)
+	f := &authz.Resource{Type: r4.TypeName(res), Security: []authz.Coding{}, Category: []string{}, Class: mappings.ClassClinical}
+	if meta := metaOf(res, false); meta != nil {
+		for _, c := range meta.GetSecurity() {
+			code := c.GetCode().GetValue()
+			sys := c.GetSystem().GetValue()
+			f.Security = append(f.Security, authz.Coding{System: sys, Code: code})
+			if code == "MIGSTAT" && sys == conformance.CSSensitivity {
+				f.Class = mappings.ClassSensitive
+			}
+		}
+		for _, p := range meta.GetProfile() {
+			if p.GetValue() == conformance.ProfileMigrationContext {
+				f.Class = mappings.ClassSensitive
+			}
+		}
+	}
+	m := res.ProtoReflect()
+	if fd := m.Descriptor().Fields().ByName("category"); fd != nil {
+		eachMessage(m, fd, func(cc protoreflect.Message) {
+			if c, ok := cc.Interface().(*dpb.CodeableConcept); ok {
+				for _, coding := range c.GetCoding() {
+					f.Category = append(f.Category, coding.GetSystem().GetValue()+"|"+coding.GetCode().GetValue())
+				}
+			}
+		})
+	}
+	return f
+}
+
+// eachMessage calls fn for the message value(s) of a singular or repeated
+// message field.
+func eachMessage(m protoreflect.Message, fd protoreflect.FieldDescriptor, fn func(protoreflect.Message)) {
+	if fd.Message() == nil || !m.Has(fd) {
+		return
+	}
+	if fd.IsList() {
+		l := m.Get(fd).List()
+		for i := 0; i < l.Len(); i++ {
+			fn(l.Get(i).Message())
+		}
+		return
+	}
+	fn(m.Get(fd).Message())
+}
+
+// metaOf returns the resource's Meta, creating it when create is set.
+func metaOf(res proto.Message, create bool) *dpb.Meta {
+	m := res.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName("meta")
+	if fd == nil {
+		return nil
+	}
+	if !m.Has(fd) {
+		if !create {
+			return nil
+		}
+		meta := &dpb.Meta{}
+		m.Set(fd, protoreflect.ValueOfMessage(meta.ProtoReflect()))
+		return meta
+	}
+	meta, _ := m.Get(fd).Message().Interface().(*dpb.Meta)
+	return meta
+}
+
+// addSecurity adds a security label unless the resource has it already.
+func addSecurity(res proto.Message, system, code string) {
+	meta := metaOf(res, true)
+	if meta == nil {
+		return
+	}
+	for _, c := range meta.Security {
+		if c.GetSystem().GetValue() == system && c.GetCode().GetValue() == code {
+			return
+		}
+	}
+	meta.Security = append(meta.Security, &dpb.Coding{System: &dpb.Uri{Value: system}, Code: &dpb.Code{Value: code}})
+}
+
+// patientRef returns the gateway id of the patient a resource belongs to:
+// its own id for a Patient, else its subject or patient reference.
+func patientRef(cr *rpb.ContainedResource) string {
+	res := r4.Resource(cr)
+	if r4.TypeName(res) == "Patient" {
+		return r4.ID(res)
+	}
+	m := res.ProtoReflect()
+	for _, name := range []protoreflect.Name{"subject", "patient", "beneficiary"} {
+		fd := m.Descriptor().Fields().ByName(name)
+		if fd == nil || fd.IsList() || fd.Message() == nil || !m.Has(fd) {
+			continue
+		}
+		if ref, ok := m.Get(fd).Message().Interface().(*dpb.Reference); ok {
+			if id := ref.GetPatientId().GetValue(); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// hasLabel reports whether the facts carry a label code from system.
+func hasLabel(f *authz.Resource, system, code string) bool {
+	for _, c := range f.Security {
+		if c.Code == code && (system == "" || strings.EqualFold(c.System, system)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,285 @@
+package federate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/authz"
+	"github.com/migrant-health/mhg/gateway/cache"
+	"github.com/migrant-health/mhg/gateway/source"
+)
+
+// SearchPatients finds patients by identifier ("system|value", "|value" or
+// "value") in every source the policy lets the requester ask.
+func (s *Service) SearchPatients(ctx context.Context, req Request, identifier string) (*Result, error) {
+	res := &Result{}
+	if identifier == "" {
+		return res, fmt.Errorf("%w: identifier is required", ErrInvalid)
+	}
+	params := url.Values{"identifier": {identifier}}
+	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source) ([]Entry, error) {
+		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams("Patient", params), nil,
+			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, "Patient", params) })
+		if err != nil {
+			if errors.Is(err, source.ErrNotFound) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		return s.release(ctx, req, src, set, res)
+	})
+	return res, err
+}
+
+// Read returns one resource by gateway id.
+func (s *Service) Read(ctx context.Context, req Request, resourceType, id string) (*Result, error) {
+	res := &Result{}
+	src, upstream, err := s.locate(resourceType, id)
+	if err != nil {
+		return res, err
+	}
+	if resourceType == "Patient" {
+		res.Patient = "Patient/" + id
+	}
+	d, _ := s.permitted(ctx, req, src, res)
+	if !d.Allow {
+		return res, &DeniedError{Reasons: d.Reasons}
+	}
+	res.Contacted = append(res.Contacted, src.ID())
+	ctx, cancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
+	defer cancel()
+	set, err := s.fetchMapped(ctx, req, src, cache.KindResource, []string{resourceType, upstream}, nil,
+		func(ctx context.Context) ([]source.Resource, error) {
+			r, err := src.Read(ctx, resourceType, upstream)
+			if err != nil {
+				return nil, err
+			}
+			return []source.Resource{r}, nil
+		})
+	if err != nil {
+		if errors.Is(err, source.ErrNotFound) {
+			return res, ErrNotFound
+		}
+		return res, sourceError(err)
+	}
+	// A read returns the resource asked for; resources a mapping split off
+	// it are reached by their own reads and searches.
+	var main []mapped
+	for _, m := range set {
+		if r4.ID(m.res) == id && r4.TypeName(m.res) == resourceType {
+			main = append(main, m)
+		}
+	}
+	if len(main) == 0 {
+		return res, ErrNotFound
+	}
+	entries, err := s.release(ctx, req, src, main, res)
+	if err != nil {
+		return res, sourceError(err)
+	}
+	if len(entries) == 0 {
+		reasons := []string{}
+		if n := len(res.Decisions); n > 0 {
+			reasons = res.Decisions[n-1].Decision.Reasons
+		}
+		return res, &DeniedError{Reasons: reasons}
+	}
+	if res.Patient == "" {
+		if p := patientRef(entries[0].Resource); p != "" {
+			res.Patient = "Patient/" + p
+		}
+	}
+	res.Entries = entries
+	return res, nil
+}
+
+// SearchByPatient returns a patient's resources of one type from the
+// source that holds the patient.
+func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType, patientID string) (*Result, error) {
+	res := &Result{Patient: "Patient/" + patientID}
+	src, upstream, err := s.locate("Patient", patientID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// An unknown patient has no resources: an empty searchset.
+			return res, nil
+		}
+		return res, err
+	}
+	params := url.Values{"patient": {upstream}}
+	err = s.fanOut(ctx, req, res, []Source{src}, func(ctx context.Context, src Source) ([]Entry, error) {
+		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams(resourceType, params),
+			[]string{"patient:" + upstream},
+			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, resourceType, params) })
+		if err != nil {
+			if errors.Is(err, source.ErrNotFound) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		var keep []mapped
+		for _, m := range set {
+			if r4.TypeName(m.res) == resourceType {
+				keep = append(keep, m)
+			}
+		}
+		return s.release(ctx, req, src, keep, res)
+	})
+	return res, err
+}
+
+// locate decodes a gateway id into its source and upstream id.
+func (s *Service) locate(resourceType, id string) (Source, string, error) {
+	srcID, upstream, err := s.opts.IDs.Decode(resourceType, id)
+	if err != nil {
+		// An id the gateway did not mint names nothing here.
+		return nil, "", ErrNotFound
+	}
+	src, ok := s.byID[srcID]
+	if !ok {
+		// A source that is no longer configured.
+		return nil, "", ErrNotFound
+	}
+	return src, upstream, nil
+}
+
+// fanOut runs fn for every source the query phase permits, in parallel,
+// under the request deadline, each source under its own timeout. Failed
+// sources become warnings. Sources the policy refused leave no trace in the
+// result beyond the audited decision, so a warning can never reveal a
+// record in a country the requester may not ask.
+func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources []Source, fn func(context.Context, Source) ([]Entry, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Deadline)
+	defer cancel()
+	var allowed []Source
+	var reasons []string
+	for _, src := range sources {
+		d, _ := s.permitted(ctx, req, src, res)
+		if d.Allow {
+			allowed = append(allowed, src)
+		} else {
+			reasons = append(reasons, d.Reasons...)
+		}
+	}
+	if len(allowed) == 0 {
+		return &DeniedError{Reasons: dedupe(reasons)}
+	}
+	type outcome struct {
+		entries []Entry
+		err     error
+	}
+	outs := make([]outcome, len(allowed))
+	var wg sync.WaitGroup
+	for i, src := range allowed {
+		res.Contacted = append(res.Contacted, src.ID())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, scancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
+			defer scancel()
+			e, err := fn(sctx, src)
+			if err == nil && sctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", source.ErrTimeout, sctx.Err())
+			}
+			outs[i] = outcome{e, err}
+		}()
+	}
+	wg.Wait()
+	failed, timeouts := 0, 0
+	for i, o := range outs {
+		if o.err != nil {
+			failed++
+			class := errorClass(o.err)
+			if class == "timeout" {
+				timeouts++
+			}
+			s.log.WarnContext(ctx, "source failed", "source", allowed[i].ID(), "error_class", class)
+			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
+			continue
+		}
+		res.Entries = append(res.Entries, o.entries...)
+	}
+	if failed == len(allowed) {
+		return &SourcesFailedError{Timeout: timeouts == failed}
+	}
+	return nil
+}
+
+func sourceError(err error) error {
+	if errors.Is(err, source.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return &SourcesFailedError{Timeout: true}
+	}
+	return fmt.Errorf("%w: %w", &SourcesFailedError{}, err)
+}
+
+// release asks the release phase about every mapped resource and applies
+// the obligations of those allowed. Denied resources are dropped without a
+// trace in the response (their decisions are audited).
+func (s *Service) release(ctx context.Context, req Request, src Source, set []mapped, res *Result) ([]Entry, error) {
+	var mu sync.Mutex
+	consents := map[string][]authz.Provision{}
+	consentFor := func(patient string) []authz.Provision {
+		mu.Lock()
+		defer mu.Unlock()
+		if p, ok := consents[patient]; ok {
+			return p
+		}
+		provs := []authz.Provision{}
+		if patient != "" {
+			if _, upstream, err := s.opts.IDs.Decode("Patient", patient); err == nil {
+				if p, err := s.consentProvisions(ctx, req, src, upstream); err == nil {
+					provs = p
+				} else {
+					s.log.WarnContext(ctx, "consent lookup failed", "source", src.ID(), "error_class", errorClass(err))
+				}
+			}
+		}
+		consents[patient] = provs
+		return provs
+	}
+	var out []Entry
+	for _, m := range set {
+		facts := resourceFacts(m.res)
+		in := authz.Input{
+			Phase:     authz.PhaseRelease,
+			Requester: req.Requester,
+			Action:    action(req),
+			Source:    &authz.Source{ID: src.ID(), Country: src.Country()},
+			Resource:  facts,
+			Consent:   consentFor(patientRef(m.res)),
+		}
+		d, err := s.opts.Decider.Decide(ctx, in)
+		if err != nil {
+			s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseRelease, "source", src.ID(), "error", err)
+			d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
+		}
+		res.addDecision(authz.PhaseRelease, src.ID(), d)
+		if !d.Allow {
+			continue
+		}
+		if err := applyObligations(r4.Resource(m.res), d.Obligations); err != nil {
+			// An obligation that cannot be met means no release.
+			s.log.ErrorContext(ctx, "obligation not applicable", "source", src.ID(), "error", err)
+			continue
+		}
+		out = append(out, Entry{
+			Resource: m.res, Type: facts.Type, ID: r4.ID(m.res), Source: src.ID(), Loss: m.loss,
+		})
+	}
+	return out, nil
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}

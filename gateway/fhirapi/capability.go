@@ -1,0 +1,150 @@
+package fhirapi
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/gin-gonic/gin"
+)
+
+// capabilityStatement is the R4 CapabilityStatement, generated from what
+// the handler actually registers.
+type capabilityStatement struct {
+	ResourceType   string      `json:"resourceType"`
+	ID             string      `json:"id"`
+	Status         string      `json:"status"`
+	Date           string      `json:"date"`
+	Publisher      string      `json:"publisher"`
+	Kind           string      `json:"kind"`
+	Software       capSoftware `json:"software"`
+	Implementation capImpl     `json:"implementation"`
+	FHIRVersion    string      `json:"fhirVersion"`
+	Format         []string    `json:"format"`
+	Rest           []capRest   `json:"rest"`
+	Instantiates   []string    `json:"instantiates,omitempty"`
+	Description    string      `json:"description,omitempty"`
+	Name           string      `json:"name"`
+	Title          string      `json:"title"`
+}
+
+type capSoftware struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+type capImpl struct {
+	Description string `json:"description"`
+	URL         string `json:"url,omitempty"`
+}
+
+type capRest struct {
+	Mode      string         `json:"mode"`
+	Security  *capSecurity   `json:"security,omitempty"`
+	Resource  []capResource  `json:"resource"`
+	Operation []capOperation `json:"operation,omitempty"`
+}
+
+type capSecurity struct {
+	Service     []Concept `json:"service"`
+	Description string    `json:"description"`
+}
+
+type capResource struct {
+	Type              string           `json:"type"`
+	Profile           string           `json:"profile,omitempty"`
+	Interaction       []capInteraction `json:"interaction"`
+	SearchParam       []capSearchParam `json:"searchParam,omitempty"`
+	Operation         []capOperation   `json:"operation,omitempty"`
+	ReadHistory       bool             `json:"readHistory"`
+	UpdateCreate      bool             `json:"updateCreate"`
+	ConditionalCreate bool             `json:"conditionalCreate"`
+}
+
+type capInteraction struct {
+	Code string `json:"code"`
+}
+
+type capSearchParam struct {
+	Name          string `json:"name"`
+	Definition    string `json:"definition,omitempty"`
+	Type          string `json:"type"`
+	Documentation string `json:"documentation,omitempty"`
+}
+
+type capOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// profileOf names the MHP profile each served type conforms to.
+var profileOf = map[string]string{
+	"Patient":             "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-patient",
+	"Condition":           "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-condition",
+	"AllergyIntolerance":  "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-allergyintolerance",
+	"Immunization":        "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-immunization",
+	"MedicationStatement": "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-medicationstatement",
+	"MedicationRequest":   "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-medicationrequest",
+	"Observation":         "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-observation-lab",
+	"Procedure":           "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-procedure",
+}
+
+var paramDocs = map[string]capSearchParam{
+	"identifier": {Name: "identifier", Type: "token", Definition: "http://hl7.org/fhir/SearchParameter/Patient-identifier",
+		Documentation: "system|value, |value or value; asked of every source the policy permits"},
+	"_id":     {Name: "_id", Type: "token", Definition: "http://hl7.org/fhir/SearchParameter/Resource-id"},
+	"patient": {Name: "patient", Type: "reference", Documentation: "gateway id of the patient; required"},
+	"subject": {Name: "subject", Type: "reference", Documentation: "Patient/<gateway id>; same as patient"},
+}
+
+func (h *Handler) capabilityStatement() capabilityStatement {
+	rest := capRest{
+		Mode: "server",
+		Security: &capSecurity{
+			Service: []Concept{{Coding: []Coding{{System: "http://terminology.hl7.org/CodeSystem/restful-security-service", Code: "SMART-on-FHIR"}}}},
+			Description: "SMART Backend Services bearer JWT (RS256/ES256) with SMART v2 system scopes and an IHE IUA purpose_of_use claim; " +
+				"every release is decided by policy and audited",
+		},
+	}
+	for _, typ := range servedTypes {
+		r := capResource{Type: typ, Profile: profileOf[typ], Interaction: []capInteraction{{Code: "read"}, {Code: "search-type"}}}
+		params := typeParams[typ]
+		if params == nil {
+			params = clinicalParams
+		}
+		for _, p := range params {
+			r.SearchParam = append(r.SearchParam, paramDocs[p])
+		}
+		for _, op := range h.sortedOps() {
+			if op.ResourceType == typ {
+				r.Operation = append(r.Operation, capOperation{Name: op.Name, Definition: op.Definition})
+			}
+		}
+		rest.Resource = append(rest.Resource, r)
+	}
+	for _, op := range h.sortedOps() {
+		if op.Level == "system" {
+			rest.Operation = append(rest.Operation, capOperation{Name: op.Name, Definition: op.Definition})
+		}
+	}
+	return capabilityStatement{
+		ResourceType: "CapabilityStatement", ID: "mhg", Status: "active", Date: now(), Publisher: "Migrant Health Gateway",
+		Kind: "instance", Name: "MigrantHealthGateway", Title: "Migrant Health Gateway",
+		Software:       capSoftware{Name: "mhg", Version: h.opts.Version},
+		Implementation: capImpl{Description: "Migrant Health Gateway: national EHRs of origin, transit and destination as one MHP (IPS-based) FHIR R4 endpoint", URL: h.opts.BaseURL},
+		FHIRVersion:    "4.0.1", Format: []string{"json", "application/fhir+json"},
+		Rest: []capRest{rest},
+	}
+}
+
+func (h *Handler) sortedOps() []Operation {
+	ops := make([]Operation, 0, len(h.ops))
+	for _, op := range h.ops {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].key() < ops[j].key() })
+	return ops
+}
+
+func (h *Handler) capabilities(c *gin.Context) {
+	h.write(c, http.StatusOK, mustJSON(h.capabilityStatement()))
+}

@@ -1,0 +1,379 @@
+package fhirapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/migrant-health/mhg/gateway/audit"
+	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/federate"
+)
+
+// TokenVerifier checks a bearer token and says who presented it.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (auth.Requester, error)
+}
+
+// Auditor records one AuditEvent per request that touches patient data.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) (string, error)
+}
+
+// Check is one readiness check.
+type Check struct {
+	// Name labels the check in /readyz.
+	Name string
+	// Essential checks make /readyz answer 503 when they fail; the others
+	// only mark the gateway degraded.
+	Essential bool
+	// Fn returns nil when healthy. It must honour ctx.
+	Fn func(ctx context.Context) error
+}
+
+// Options configure the Handler.
+type Options struct {
+	// Federation answers FHIR requests. Required.
+	Federation *federate.Service
+	// Verifier checks bearer tokens. Required.
+	Verifier TokenVerifier
+	// Auditor records AuditEvents. Required: without it no data is
+	// released (requests that would release data answer 503).
+	Auditor Auditor
+	// BaseURL is the FHIR base clients see (for links and fullUrls).
+	BaseURL string
+	// DefaultCount and MaxCount bound search pages. Zero means 20 and 200.
+	DefaultCount, MaxCount int
+	// MaxBodyBytes bounds request bodies. Zero means 4 MiB.
+	MaxBodyBytes int64
+	// MaxHeaderBytes bounds the request line and headers together. Zero
+	// means 32 KiB.
+	MaxHeaderBytes int
+	// Checks are the readiness checks /readyz runs.
+	Checks []Check
+	// Metrics serves /metrics; nil answers 404 there.
+	Metrics http.Handler
+	// Version is reported in the CapabilityStatement and /healthz.
+	Version string
+	// Logger receives one log-safe line per request. Nil discards.
+	Logger *slog.Logger
+	// Operations registers extra FHIR operations (see Operation).
+	Operations []Operation
+}
+
+// Handler is the gateway's HTTP handler.
+type Handler struct {
+	opts   Options
+	engine *gin.Engine
+	log    *slog.Logger
+	ops    map[string]Operation
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// servedTypes are the resource types the gateway reads and searches.
+var servedTypes = []string{
+	"Patient", "Condition", "AllergyIntolerance", "Immunization", "MedicationStatement",
+	"MedicationRequest", "Observation", "Procedure",
+}
+
+var (
+	idPattern       = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
+	typeNamePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
+)
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New builds the Handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Federation == nil || opts.Verifier == nil || opts.Auditor == nil {
+		return nil, errors.New("fhirapi: Federation, Verifier and Auditor are required")
+	}
+	if opts.DefaultCount <= 0 {
+		opts.DefaultCount = 20
+	}
+	if opts.MaxCount <= 0 {
+		opts.MaxCount = 200
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 32 << 10
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, op := range opts.Operations {
+		h.ops[op.key()] = op
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(h.recover, otelgin.Middleware("mhg", otelgin.WithSpanNameFormatter(spanName)), h.requestID, h.limits, h.logRequests)
+	e.NoRoute(func(c *gin.Context) {
+		h.fail(c, errorf(http.StatusNotFound, "not-found", "no such endpoint"))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "method %s is not supported here; this gateway is read-only", c.Request.Method))
+	})
+	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+	e.GET("/metrics", h.metrics)
+
+	fhir := e.Group("/fhir")
+	fhir.GET("/metadata", h.negotiated(h.capabilities))
+	authed := fhir.Group("", h.authenticate)
+	authed.GET("/:type", h.negotiated(h.typeLevel))
+	authed.GET("/:type/:id", h.negotiated(h.instanceLevel))
+	authed.GET("/:type/:id/:op", h.negotiated(h.instanceOperation))
+	authed.POST("/:type", h.negotiated(h.postTypeLevel))
+	authed.POST("/:type/:id", h.negotiated(h.postInstanceLevel))
+	authed.POST("/:type/:id/:op", h.negotiated(h.instanceOperation))
+	h.engine = e
+	return h, nil
+}
+
+// ServeHTTP serves the gateway's routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.engine.ServeHTTP(w, r) }
+
+// spanName uses the route template, never the raw path, which holds ids.
+func spanName(c *gin.Context) string {
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	return c.Request.Method + " " + route
+}
+
+func (h *Handler) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			// The panic value and stack may quote request data: they go to
+			// the log at error level without the request itself.
+			h.log.ErrorContext(c.Request.Context(), "panic serving request", "route", c.FullPath(), "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				h.fail(c, errorf(http.StatusInternalServerError, "exception", "internal error"))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// requestID gives every response an X-Request-Id equal to the trace id and
+// a traceparent header, so a client, an AuditEvent and a trace line up.
+func (h *Handler) requestID(c *gin.Context) {
+	ctx := c.Request.Context()
+	sc := trace.SpanContextFromContext(ctx)
+	id := ""
+	if sc.IsValid() {
+		id = sc.TraceID().String()
+		otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(c.Writer.Header()))
+		if c.Writer.Header().Get("traceparent") == "" {
+			(propagation.TraceContext{}).Inject(ctx, propagation.HeaderCarrier(c.Writer.Header()))
+		}
+	} else {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(ctxRequestID, id)
+	c.Writer.Header().Set("X-Request-Id", id)
+	c.Next()
+}
+
+const ctxRequestID = "mhg.request_id"
+
+// limits enforces the header and body bounds with OperationOutcomes (the
+// HTTP server's own limits are set higher, as a backstop, because they
+// answer in plain text).
+func (h *Handler) limits(c *gin.Context) {
+	r := c.Request
+	size := len(r.Method) + len(r.RequestURI) + 12
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4
+		}
+	}
+	if len(r.RequestURI) > h.opts.MaxHeaderBytes {
+		h.fail(c, errorf(http.StatusRequestURITooLong, "too-long", "request URI longer than %d bytes", h.opts.MaxHeaderBytes))
+		return
+	}
+	if size > h.opts.MaxHeaderBytes {
+		h.fail(c, errorf(http.StatusRequestHeaderFieldsTooLarge, "too-long", "request headers larger than %d bytes", h.opts.MaxHeaderBytes))
+		return
+	}
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		h.fail(c, errorf(http.StatusRequestEntityTooLarge, "too-long", "request body larger than %d bytes", h.opts.MaxBodyBytes))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(c.Writer, r.Body, h.opts.MaxBodyBytes)
+	}
+	c.Next()
+}
+
+// logRequests writes one line per request: method, route template, status
+// and duration. Never the path or query, which hold ids and identifiers.
+func (h *Handler) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	h.log.InfoContext(c.Request.Context(), "request",
+		"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
+		"duration_ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+// authenticate verifies the bearer token and puts the Requester on the
+// context.
+func (h *Handler) authenticate(c *gin.Context) {
+	headers := c.Request.Header.Values("Authorization")
+	if len(headers) > 1 {
+		h.unauthorized(c, "more than one Authorization header", "invalid_request")
+		return
+	}
+	raw := ""
+	if len(headers) == 1 {
+		raw = headers[0]
+	}
+	tok, err := auth.BearerToken(raw)
+	if err != nil {
+		h.unauthorized(c, "a bearer token is required (SMART Backend Services)", "")
+		return
+	}
+	req, err := h.opts.Verifier.Verify(c.Request.Context(), tok)
+	if err != nil {
+		if errors.Is(err, auth.ErrInsufficient) {
+			h.fail(c, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "the token lacks a required claim", Err: err})
+			return
+		}
+		var te *auth.TokenError
+		msg := "the bearer token is not valid"
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("the bearer token is not valid (%s)", te.Reason)
+		}
+		h.unauthorized(c, msg, "invalid_token")
+		return
+	}
+	c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), req))
+	c.Next()
+}
+
+func (h *Handler) unauthorized(c *gin.Context, msg, code string) {
+	challenge := `Bearer realm="mhg"`
+	if code != "" {
+		challenge += fmt.Sprintf(`, error=%q`, code)
+	}
+	c.Header("WWW-Authenticate", challenge)
+	h.fail(c, errorf(http.StatusUnauthorized, "login", "%s", msg))
+}
+
+// negotiated checks _format and Accept before the handler runs.
+func (h *Handler) negotiated(next gin.HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if e := negotiate(c.Request); e != nil {
+			h.fail(c, e)
+			return
+		}
+		next(c)
+	}
+}
+
+// fail answers with an OperationOutcome.
+func (h *Handler) fail(c *gin.Context, err error) {
+	e := asError(err)
+	if e.Status >= 500 {
+		h.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", e.Status, "code", e.Code, "message", e.Message, "error_class", errClass(e.Err))
+	}
+	h.write(c, e.Status, mustJSON(outcomeOf(e)))
+	c.Abort()
+}
+
+// errClass names an error's type for logs without its text, which may
+// quote request data.
+func errClass(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+func (h *Handler) write(c *gin.Context, status int, body []byte) {
+	c.Header("Content-Type", contentType)
+	c.Header("Cache-Control", "no-store")
+	c.Status(status)
+	_, _ = c.Writer.Write(body)
+}
+
+func (h *Handler) healthz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"status": "up", "version": h.opts.Version})
+}
+
+func (h *Handler) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	type result struct {
+		Status    string `json:"status"`
+		Essential bool   `json:"essential"`
+		Error     string `json:"error,omitempty"`
+	}
+	checks := map[string]result{}
+	status, code := "ready", http.StatusOK
+	results := make([]error, len(h.opts.Checks))
+	done := make(chan int, len(h.opts.Checks))
+	for i, chk := range h.opts.Checks {
+		go func() {
+			results[i] = chk.Fn(ctx)
+			done <- i
+		}()
+	}
+	for range h.opts.Checks {
+		<-done
+	}
+	for i, chk := range h.opts.Checks {
+		r := result{Status: "ok", Essential: chk.Essential}
+		if err := results[i]; err != nil {
+			r.Status, r.Error = "failing", err.Error()
+			if chk.Essential {
+				status, code = "not-ready", http.StatusServiceUnavailable
+			} else if status == "ready" {
+				status = "degraded"
+			}
+		}
+		checks[chk.Name] = r
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(code, gin.H{"status": status, "checks": checks})
+}
+
+func (h *Handler) metrics(c *gin.Context) {
+	if h.opts.Metrics == nil {
+		h.fail(c, errorf(http.StatusNotFound, "not-found", "metrics are not enabled"))
+		return
+	}
+	h.opts.Metrics.ServeHTTP(c.Writer, c.Request)
+}

@@ -1,0 +1,210 @@
+package fhirapi
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// searchParams is a parsed search request.
+type searchParams struct {
+	// Values holds the type's own search parameters, one value each.
+	Values map[string]string
+	// Count is the page size; Offset the first entry of the page.
+	Count, Offset int
+	// SummaryCount is set for _summary=count (and _count=0).
+	SummaryCount bool
+	// Elements lists the _elements asked for; nil means all.
+	Elements []string
+	// Ignored lists unknown parameters skipped under lenient handling.
+	Ignored []string
+}
+
+// typeParams lists the search parameters each type supports.
+var typeParams = map[string][]string{
+	"Patient": {"identifier", "_id"},
+}
+
+// clinicalParams are the search parameters of every patient-compartment
+// type the gateway serves.
+var clinicalParams = []string{"patient", "subject"}
+
+// resultParams are parameters that shape results rather than select them.
+var resultParams = map[string]bool{
+	"_count": true, "_offset": true, "_summary": true, "_elements": true,
+	"_format": true, "_pretty": true, "_total": true,
+}
+
+// joinParams pull in resources the policy has not decided on; refused.
+var joinParams = map[string]bool{
+	"_include": true, "_revinclude": true, "_has": true, "_contained": true, "_containedType": true,
+}
+
+var (
+	elementName = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+	paramName   = regexp.MustCompile(`^_?[a-z][a-z0-9-]*$`)
+)
+
+// handlingStrict reports whether the client asked for strict handling of
+// unknown parameters (Prefer: handling=strict); FHIR's default is lenient.
+func handlingStrict(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, part := range strings.Split(v, ",") {
+			k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "handling") && strings.EqualFold(strings.Trim(strings.TrimSpace(val), `"`), "strict") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseSearch validates and parses a search query for resourceType.
+// Messages never quote parameter values (they may be identifiers).
+func parseSearch(resourceType string, q url.Values, strict bool, defCount, maxCount int) (searchParams, *Error) {
+	allowed := typeParams[resourceType]
+	if allowed == nil {
+		allowed = clinicalParams
+	}
+	sp := searchParams{Values: map[string]string{}, Count: defCount}
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, raw := range names {
+		vals := q[raw]
+		name, modifier, hasMod := strings.Cut(raw, ":")
+		if joinParams[name] {
+			return sp, errorf(http.StatusBadRequest, "not-supported", "search parameter %s is not supported: it would pull in resources outside the patient's released data", name)
+		}
+		if strings.Contains(name, ".") {
+			return sp, errorf(http.StatusBadRequest, "not-supported", "chained search parameters are not supported")
+		}
+		if !paramName.MatchString(name) {
+			return sp, errorf(http.StatusBadRequest, "invalid", "malformed search parameter name")
+		}
+		if resultParams[name] {
+			if hasMod {
+				return sp, errorf(http.StatusBadRequest, "not-supported", "parameter %s takes no modifier", name)
+			}
+			if len(vals) != 1 {
+				return sp, errorf(http.StatusBadRequest, "invalid", "parameter %s may appear only once", name)
+			}
+			if e := sp.result(name, vals[0], strict, maxCount); e != nil {
+				return sp, e
+			}
+			continue
+		}
+		if !contains(allowed, name) {
+			if strict {
+				return sp, errorf(http.StatusBadRequest, "not-supported", "unknown search parameter %s for %s", name, resourceType)
+			}
+			sp.Ignored = append(sp.Ignored, name)
+			continue
+		}
+		if hasMod && !(modifier == "Patient" && (name == "patient" || name == "subject")) {
+			// FHIR: servers shall reject unsupported modifiers, in any mode.
+			return sp, errorf(http.StatusBadRequest, "not-supported", "modifier :%s is not supported on %s", modifier, name)
+		}
+		if len(vals) != 1 {
+			return sp, errorf(http.StatusBadRequest, "not-supported", "repeating %s (AND search) is not supported", name)
+		}
+		v := vals[0]
+		if v == "" {
+			return sp, errorf(http.StatusBadRequest, "invalid", "parameter %s has no value", name)
+		}
+		if hasUnescapedComma(v) {
+			return sp, errorf(http.StatusBadRequest, "not-supported", "OR searches (comma-separated values) are not supported on %s", name)
+		}
+		v = strings.ReplaceAll(v, `\,`, ",")
+		if name == "subject" {
+			ref, ok := strings.CutPrefix(v, "Patient/")
+			if !ok {
+				return sp, errorf(http.StatusBadRequest, "invalid", "subject must reference a Patient")
+			}
+			name, v = "patient", ref
+		}
+		if name == "patient" {
+			v = strings.TrimPrefix(v, "Patient/")
+		}
+		if _, dup := sp.Values[name]; dup {
+			return sp, errorf(http.StatusBadRequest, "invalid", "patient and subject given together")
+		}
+		sp.Values[name] = v
+	}
+	return sp, nil
+}
+
+func (sp *searchParams) result(name, v string, strict bool, maxCount int) *Error {
+	switch name {
+	case "_count":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "value", "_count must be a non-negative integer")
+		}
+		if n == 0 {
+			sp.SummaryCount = true
+		}
+		sp.Count = min(n, maxCount)
+	case "_offset":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "value", "_offset must be a non-negative integer")
+		}
+		sp.Offset = n
+	case "_summary":
+		switch v {
+		case "count":
+			sp.SummaryCount = true
+		case "false":
+		default:
+			if strict {
+				return errorf(http.StatusBadRequest, "not-supported", "_summary supports count and false")
+			}
+			sp.Ignored = append(sp.Ignored, "_summary")
+		}
+	case "_elements":
+		var els []string
+		for _, e := range strings.Split(v, ",") {
+			e = strings.TrimSpace(e)
+			if !elementName.MatchString(e) {
+				return errorf(http.StatusBadRequest, "value", "_elements must list element names")
+			}
+			els = append(els, e)
+		}
+		sp.Elements = els
+	case "_total":
+		switch v {
+		case "none", "estimate", "accurate":
+		default:
+			return errorf(http.StatusBadRequest, "value", "_total must be none, estimate or accurate")
+		}
+	}
+	return nil
+}
+
+func hasUnescapedComma(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' {
+			i++
+			continue
+		}
+		if v[i] == ',' {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

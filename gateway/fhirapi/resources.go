@@ -1,0 +1,371 @@
+package fhirapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/audit"
+	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/federate"
+)
+
+// Interactions as FHIR names them (and policies see them).
+const (
+	interactionRead   = "read"
+	interactionSearch = "search-type"
+	interactionOp     = "operation"
+)
+
+func served(typ string) bool { return contains(servedTypes, typ) }
+
+// checkType answers 404 for a type the gateway does not serve.
+func checkType(typ string) *Error {
+	if !typeNamePattern.MatchString(typ) {
+		return errorf(http.StatusNotFound, "not-supported", "unknown resource type")
+	}
+	if !served(typ) {
+		return errorf(http.StatusNotFound, "not-supported", "resource type %s is not served by this gateway", typ)
+	}
+	return nil
+}
+
+func checkID(id string) *Error {
+	if !idPattern.MatchString(id) {
+		return errorf(http.StatusBadRequest, "invalid", "malformed resource id")
+	}
+	return nil
+}
+
+func (h *Handler) request(c *gin.Context, interaction, typ, op string) federate.Request {
+	r, _ := auth.FromContext(c.Request.Context())
+	noCache := false
+	for _, v := range c.Request.Header.Values("Cache-Control") {
+		if strings.Contains(strings.ToLower(v), "no-cache") {
+			noCache = true
+		}
+	}
+	return federate.Request{Requester: r, Interaction: interaction, ResourceType: typ, Operation: op, NoCache: noCache}
+}
+
+// typeLevel serves GET /fhir/{type}: a search, or a system or type-level
+// operation.
+func (h *Handler) typeLevel(c *gin.Context) {
+	typ := c.Param("type")
+	if strings.HasPrefix(typ, "$") {
+		h.operation(c, "", typ[1:], "")
+		return
+	}
+	if e := checkType(typ); e != nil {
+		h.fail(c, e)
+		return
+	}
+	h.search(c, typ)
+}
+
+// instanceLevel serves GET /fhir/{type}/{id}: a read, or a type-level
+// operation (Patient/$summary).
+func (h *Handler) instanceLevel(c *gin.Context) {
+	typ, id := c.Param("type"), c.Param("id")
+	if strings.HasPrefix(id, "$") {
+		h.operation(c, typ, id[1:], "")
+		return
+	}
+	if id == "_search" {
+		h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "search by POST is not supported; use GET"))
+		return
+	}
+	if e := checkType(typ); e != nil {
+		h.fail(c, e)
+		return
+	}
+	if e := checkID(id); e != nil {
+		h.fail(c, e)
+		return
+	}
+	h.read(c, typ, id)
+}
+
+func (h *Handler) instanceOperation(c *gin.Context) {
+	typ, id, op := c.Param("type"), c.Param("id"), c.Param("op")
+	if !strings.HasPrefix(op, "$") {
+		h.fail(c, errorf(http.StatusNotFound, "not-found", "no such endpoint"))
+		return
+	}
+	if e := checkID(id); e != nil {
+		h.fail(c, e)
+		return
+	}
+	h.operation(c, typ, op[1:], id)
+}
+
+func (h *Handler) postTypeLevel(c *gin.Context) {
+	typ := c.Param("type")
+	if strings.HasPrefix(typ, "$") {
+		h.operation(c, "", typ[1:], "")
+		return
+	}
+	h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "this gateway is read-only"))
+}
+
+func (h *Handler) postInstanceLevel(c *gin.Context) {
+	typ, id := c.Param("type"), c.Param("id")
+	if strings.HasPrefix(id, "$") {
+		h.operation(c, typ, id[1:], "")
+		return
+	}
+	h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "this gateway is read-only"))
+}
+
+func (h *Handler) operation(c *gin.Context, typ, name, id string) {
+	level := "type"
+	switch {
+	case typ == "":
+		level = "system"
+	case id != "":
+		level = "instance"
+	}
+	op, ok := h.ops[opKey(level, typ, name)]
+	if !ok || !contains(op.Methods, c.Request.Method) {
+		if ok {
+			h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "operation $%s does not accept %s", name, c.Request.Method))
+			return
+		}
+		h.fail(c, errorf(http.StatusNotFound, "not-supported", "operation $%s is not supported here", name))
+		return
+	}
+	op.Handle(h, c, typ, id)
+}
+
+func (h *Handler) read(c *gin.Context, typ, id string) {
+	sp, e := parseSearch(typ, c.Request.URL.Query(), false, 1, 1)
+	if e != nil {
+		h.fail(c, e)
+		return
+	}
+	req := h.request(c, interactionRead, typ, "")
+	res, err := h.opts.Federation.Read(c.Request.Context(), req, typ, id)
+	if err != nil {
+		h.finish(c, req, res, err, 0, nil)
+		return
+	}
+	entry := res.Entries[0]
+	if sp.Elements != nil {
+		applyElements(r4.Resource(entry.Resource), sp.Elements)
+	}
+	body, err := r4.Marshal(entry.Resource)
+	if err != nil {
+		h.finish(c, req, res, err, 0, nil)
+		return
+	}
+	h.finish(c, req, res, nil, http.StatusOK, body)
+}
+
+func (h *Handler) search(c *gin.Context, typ string) {
+	q := c.Request.URL.Query()
+	sp, e := parseSearch(typ, q, handlingStrict(c.Request.Header), h.opts.DefaultCount, h.opts.MaxCount)
+	if e != nil {
+		h.fail(c, e)
+		return
+	}
+	req := h.request(c, interactionSearch, typ, "")
+	ctx := c.Request.Context()
+	var res *federate.Result
+	var err error
+	switch {
+	case sp.Values["_id"] != "":
+		if e := checkID(sp.Values["_id"]); e != nil {
+			h.fail(c, e)
+			return
+		}
+		res, err = h.opts.Federation.Read(ctx, req, typ, sp.Values["_id"])
+		if errors.Is(err, federate.ErrNotFound) {
+			res, err = &federate.Result{}, nil
+		}
+	case typ == "Patient":
+		if sp.Values["identifier"] == "" {
+			h.fail(c, errorf(http.StatusBadRequest, "required", "searching Patient needs identifier=system|value (or _id)"))
+			return
+		}
+		res, err = h.opts.Federation.SearchPatients(ctx, req, sp.Values["identifier"])
+	default:
+		pid := sp.Values["patient"]
+		if pid == "" {
+			h.fail(c, errorf(http.StatusBadRequest, "required", "searching %s needs patient=<id>", typ))
+			return
+		}
+		if e := checkID(pid); e != nil {
+			h.fail(c, e)
+			return
+		}
+		res, err = h.opts.Federation.SearchByPatient(ctx, req, typ, pid)
+	}
+	if err != nil {
+		h.finish(c, req, res, err, 0, nil)
+		return
+	}
+	body, err := h.searchset(typ, q, sp, res)
+	if err != nil {
+		h.finish(c, req, res, err, 0, nil)
+		return
+	}
+	h.finish(c, req, res, nil, http.StatusOK, body)
+}
+
+// searchset renders one page of a search. Bundle.total counts released
+// resources only, so it never reveals how many the policy withheld.
+func (h *Handler) searchset(typ string, q map[string][]string, sp searchParams, res *federate.Result) ([]byte, error) {
+	total := len(res.Entries)
+	b := bundle{ResourceType: "Bundle", Type: "searchset", Timestamp: now(), Total: &total,
+		Meta: &bundleMeta{LastUpdated: now()}}
+	count := sp.Count
+	if sp.SummaryCount {
+		count = 0
+	}
+	b.Link = pageLinks(h.opts.BaseURL, typ, q, sp.Offset, count, total)
+	if sp.SummaryCount {
+		return mustJSON(b), nil
+	}
+	lo := min(sp.Offset, total)
+	hi := min(lo+count, total)
+	page := res.Entries[lo:hi]
+	var loss []Issue
+	for _, e := range page {
+		if sp.Elements != nil {
+			applyElements(r4.Resource(e.Resource), sp.Elements)
+		}
+		js, err := r4.Marshal(e.Resource)
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", e.Type, err)
+		}
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL: h.opts.BaseURL + "/" + e.Type + "/" + e.ID, Resource: js, Search: &entrySearch{Mode: "match"},
+		})
+		for _, l := range e.Loss {
+			loss = append(loss, lossIssue(e, l.Severity, l.Code, l.Path, l.Message))
+		}
+	}
+	if oo := h.searchOutcome(res.Warnings, sp.Ignored, loss); oo != nil {
+		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+	}
+	return mustJSON(b), nil
+}
+
+func lossIssue(e federate.Entry, severity, code, path, msg string) Issue {
+	switch severity {
+	case "fatal", "error", "warning", "information":
+	default:
+		severity = "information"
+	}
+	if code == "" {
+		code = "informational"
+	}
+	is := Issue{Severity: severity, Code: code, Diagnostics: fmt.Sprintf("%s/%s: %s", e.Type, e.ID, msg)}
+	if path != "" {
+		is.Expression = []string{path}
+	}
+	return is
+}
+
+// searchOutcome lists what the client should know about the result:
+// sources that could not contribute, parameters ignored, and what the
+// mappings could not carry over.
+func (h *Handler) searchOutcome(warnings []federate.Warning, ignored []string, loss []Issue) *Outcome {
+	var issues []Issue
+	for _, w := range warnings {
+		code := "transient"
+		if w.Code == "timeout" {
+			code = "timeout"
+		}
+		issues = append(issues, Issue{Severity: "warning", Code: code,
+			Diagnostics: fmt.Sprintf("source %s could not contribute (%s); results from it are missing", w.Source, w.Code)})
+	}
+	if len(ignored) > 0 {
+		issues = append(issues, Issue{Severity: "information", Code: "not-supported",
+			Diagnostics: "ignored unknown search parameters: " + strings.Join(ignored, ", ")})
+	}
+	issues = append(issues, loss...)
+	if len(issues) == 0 {
+		return nil
+	}
+	return &Outcome{ResourceType: "OperationOutcome", Issue: issues}
+}
+
+// finish audits the request, then answers. Data is released only once its
+// AuditEvent is written: if the audit log fails, the client gets 503.
+func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Result, err error, status int, body []byte) {
+	var e *Error
+	if err != nil {
+		e = asError(err)
+		status = e.Status
+	}
+	entry := h.auditEntry(c, req, res, status)
+	if _, aerr := h.opts.Auditor.Record(c.Request.Context(), entry); aerr != nil {
+		h.log.ErrorContext(c.Request.Context(), "audit record not written", "route", c.FullPath(), "error_class", errClass(aerr))
+		if e == nil {
+			h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
+				Message: "the audit log is unavailable; no data is released without an audit record", Err: aerr})
+			return
+		}
+	}
+	if e != nil {
+		h.fail(c, e)
+		return
+	}
+	h.write(c, status, body)
+}
+
+func (h *Handler) auditEntry(c *gin.Context, req federate.Request, res *federate.Result, status int) audit.Entry {
+	ctx := c.Request.Context()
+	sc := trace.SpanContextFromContext(ctx)
+	entry := audit.Entry{
+		Time:         time.Now().UTC(),
+		Requester:    req.Requester,
+		Interaction:  req.Interaction,
+		ResourceType: req.ResourceType,
+		Operation:    req.Operation,
+		Status:       status,
+		BreakGlass:   req.Requester.BreakGlass,
+		Released:     map[string]int{},
+	}
+	if sc.IsValid() {
+		entry.TraceID, entry.SpanID = sc.TraceID().String(), sc.SpanID().String()
+	} else if id, ok := c.Get(ctxRequestID); ok {
+		entry.TraceID, _ = id.(string)
+	}
+	switch {
+	case status >= 200 && status < 300:
+		entry.Outcome = audit.OutcomeSuccess
+	case status == http.StatusForbidden:
+		entry.Outcome = audit.OutcomeDenied
+	default:
+		entry.Outcome = audit.OutcomeFailed
+	}
+	if res == nil {
+		return entry
+	}
+	entry.Patient = res.Patient
+	entry.Sources = res.Contacted
+	entry.BreakGlass = entry.BreakGlass || res.Notify
+	if status >= 200 && status < 300 {
+		for _, e := range res.Entries {
+			entry.Released[e.Type]++
+			if entry.Patient == "" && e.Type == "Patient" && len(res.Entries) == 1 {
+				entry.Patient = "Patient/" + e.ID
+			}
+		}
+	}
+	for _, d := range res.Decisions {
+		entry.Decisions = append(entry.Decisions, audit.Decision{
+			ID: d.Decision.ID, Phase: d.Phase, Source: d.Source, Allow: d.Decision.Allow,
+			Reasons: d.Decision.Reasons, Revision: d.Decision.Revision,
+		})
+	}
+	return entry
+}
