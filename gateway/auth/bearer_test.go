@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,29 @@ func TestBearerToken(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("BearerToken = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestChallenge(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"no token", ErrNoToken, `Bearer realm="mhg"`},
+		{"malformed header", func() error { _, err := BearerToken("Basic x"); return err }(), `Bearer realm="mhg"`},
+		{"expired", refuse(ReasonExpired, ""), `Bearer realm="mhg", error="invalid_token", error_description="expired"`},
+		{"wrapped audience", fmt.Errorf("fhirapi: %w", refuse(ReasonAudience, "x")), `Bearer realm="mhg", error="invalid_token", error_description="audience"`},
+		{"bare sentinel", ErrInvalidToken, `Bearer realm="mhg", error="invalid_token"`},
+		{"missing sub", refuse(ReasonMissingSubject, ""), `Bearer realm="mhg", error="insufficient_scope"`},
+		{"scope refusal", errors.New("scope does not allow read"), `Bearer realm="mhg", error="insufficient_scope"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Challenge("mhg", tc.err); got != tc.want {
+				t.Errorf("Challenge = %s, want %s", got, tc.want)
 			}
 		})
 	}
