@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/migrant-health/mhg/conformance/r4"
@@ -194,6 +195,14 @@ func (c *Checker) CheckJSON(b []byte) []Issue {
 func (c *Checker) CheckProto(m proto.Message) []Issue {
 	if m == nil {
 		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: ErrUnsupportedInput.Error()}}
+	}
+	// r4.Marshal renders a ContainedResource as a wrapper object, not as
+	// the resource, so unwrap it first.
+	if cr, ok := m.(*rpb.ContainedResource); ok {
+		m = r4.Resource(cr)
+		if m == nil {
+			return []Issue{{Severity: SeverityError, Code: CodeStructure, Message: "empty ContainedResource"}}
+		}
 	}
 	b, err := r4.Marshal(m)
 	if err != nil {

@@ -217,7 +217,7 @@ func (w *walker) items(c *element, obj map[string]any, loc string) []item {
 		for _, key := range choiceKeys(obj, stem) {
 			suffix := key[len(stem):]
 			if len(c.types) > 0 && !typeAllowed(suffix, c.types) {
-				w.add(SeverityError, CodeStructure, loc+"."+key, c.id, fmt.Sprintf("type %s is not allowed here by the profile", suffix))
+				w.add(SeverityError, CodeStructure, loc+"."+key, c.id, fmt.Sprintf("type %s is not allowed here by the profile (allowed: %s)", typeCode(suffix), strings.Join(c.types, ", ")))
 			}
 			out = append(out, occurrences(obj, key, loc)...)
 		}
@@ -237,9 +237,29 @@ func choiceKeys(obj map[string]any, stem string) []string {
 	return keys
 }
 
+// primitiveTypes are the R4 primitive types, whose type codes start with a
+// lower-case letter although their JSON property suffix does not.
+var primitiveTypes = map[string]bool{
+	"base64Binary": true, "boolean": true, "canonical": true, "code": true, "date": true,
+	"dateTime": true, "decimal": true, "id": true, "instant": true, "integer": true,
+	"markdown": true, "oid": true, "positiveInt": true, "string": true, "time": true,
+	"unsignedInt": true, "uri": true, "url": true, "uuid": true,
+}
+
+// typeCode turns a choice property suffix ("DateTime") into the FHIR type
+// code ("dateTime").
+func typeCode(suffix string) string {
+	lower := strings.ToLower(suffix[:1]) + suffix[1:]
+	if primitiveTypes[lower] {
+		return lower
+	}
+	return suffix
+}
+
 func typeAllowed(suffix string, types []string) bool {
+	code := typeCode(suffix)
 	for _, t := range types {
-		if t == suffix || (len(t) > 0 && strings.EqualFold(t[:1], suffix[:1]) && t[1:] == suffix[1:]) {
+		if t == code {
 			return true
 		}
 	}
