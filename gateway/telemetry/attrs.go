@@ -260,6 +260,42 @@ var allowList = map[attribute.Key]check{
 	AttrDBSystemName:           str(shapeLower),
 	AttrDBOperation:            str(shapeRedisOp),
 	AttrRedisCommands:          isInt,
+
+	// Keys other gateway packages used before these constants existed
+	// (cache, authz, federate, source spans, metrics and logs). They are
+	// held to the same value shapes; new code uses the Attr constants.
+	"source.id":             str(shapeSourceID),
+	"cache.kind":            str(shapeSlug),
+	"cache.hit":             isBool,
+	"cache.op":              str(shapeSlug),
+	"cache.keys":            isInt,
+	"cache.hits":            isInt,
+	"mhg.authz.phase":       oneOf("query", "release"),
+	"mhg.authz.allow":       isBool,
+	"mhg.authz.revision":    str(shapeToken),
+	"mhg.authz.decision_id": str(shapeToken),
+	"mhg.authz.reasons":     strs(shapeToken),
+	"mhg.failed":            isInt,
+	"phase":                 oneOf("query", "release"),
+	"outcome":               str(shapeSlug),
+	"rule":                  str(shapeToken),
+	"stage":                 str(shapeSlug),
+	"source":                str(shapeSourceID),
+	"resource_type":         str(shapeResType),
+	"type":                  str(shapeResType),
+	"error_class":           str(shapeTypeName),
+	"decision_id":           str(shapeToken),
+	"revision":              str(shapeToken),
+	"previous":              str(shapeToken),
+	"hash":                  str(shapeToken),
+	"kind":                  str(shapeSlug),
+	"op":                    str(shapeSlug),
+	"count":                 isInt,
+	"attempt":               isInt,
+	"max_pages":             isInt,
+	"duration":              isNumber,
+	"from":                  oneOf("closed", "half-open", "open"),
+	"to":                    oneOf("closed", "half-open", "open"),
 }
 
 // AllowedKeys returns the keys of the allow-list, for documentation and for

@@ -18,6 +18,7 @@ const (
 	SpanSourceCheck     = "source.check"
 	SpanCacheGet        = "cache.get"
 	SpanCacheSet        = "cache.set"
+	SpanCacheGetMany    = "cache.get_many"
 	SpanMappingApply    = "mapping.apply"
 	SpanAuditWrite      = "audit.write"
 	SpanFederateFanout  = "federate.fanout"
@@ -44,7 +45,7 @@ const (
 
 var knownSpans = map[string]bool{
 	SpanAuthzDecide: true, SpanSourceFetch: true, SpanSourceSearch: true, SpanSourceCheck: true,
-	SpanCacheGet: true, SpanCacheSet: true, SpanMappingApply: true, SpanAuditWrite: true,
+	SpanCacheGet: true, SpanCacheSet: true, SpanCacheGetMany: true, SpanMappingApply: true, SpanAuditWrite: true,
 	SpanFederateFanout: true, SpanFederateResolve: true, SpanFederateSummary: true,
 	SpanPolicyReload: true,
 }
