@@ -103,17 +103,17 @@ type extensionSpec struct {
 // identifierSpec is a NamingSystem-like registry entry.
 type identifierSpec struct {
 	pos
-	ID      string        `yaml:"id"`
-	Country string        `yaml:"country"`
-	Kind    string        `yaml:"kind"`
-	Action  string        `yaml:"action"`
-	Systems []string      `yaml:"systems"`
-	Prefix  string        `yaml:"system-prefix"`
-	Types   []codingSpec  `yaml:"types"`
-	Type    *codingSpec   `yaml:"type"`
-	Status  string        `yaml:"status"`
-	Reason  string        `yaml:"reason"`
-	Use     string        `yaml:"use"`
+	ID      string       `yaml:"id"`
+	Country string       `yaml:"country"`
+	Kind    string       `yaml:"kind"`
+	Action  string       `yaml:"action"`
+	Systems []string     `yaml:"systems"`
+	Prefix  string       `yaml:"system-prefix"`
+	Types   []codingSpec `yaml:"types"`
+	Type    *codingSpec  `yaml:"type"`
+	Status  string       `yaml:"status"`
+	Reason  string       `yaml:"reason"`
+	Use     string       `yaml:"use"`
 }
 
 type codingSpec struct {
