@@ -308,15 +308,25 @@ type compiled struct {
 // compile compiles the serving modules, runs the revision's Rego tests and
 // prepares the decision query. Any failure rejects the revision.
 func compile(ctx context.Context, set *policySet) (*compiled, error) {
+	c, err := compileServing(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	if err := runTestsQuietly(ctx, set); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// compileServing compiles the serving modules and prepares the decision
+// query, without running the tests.
+func compileServing(ctx context.Context, set *policySet) (*compiled, error) {
 	c, err := newCompiler()
 	if err != nil {
 		return nil, failed(stageCompile, err)
 	}
 	if c.Compile(set.serving()); c.Failed() {
 		return nil, failed(stageCompile, c.Errors)
-	}
-	if err := runTestsQuietly(ctx, set); err != nil {
-		return nil, err
 	}
 	store := inmem.NewFromObjectWithOpts(set.data, inmem.OptRoundTripOnWrite(false))
 	pq, err := rego.New(

@@ -175,14 +175,7 @@ func policyRules(m *ast.Module) []*ast.Rule {
 
 // ruleHead renders a rule head on one line, shortened for people.
 func ruleHead(r *ast.Rule) string {
-	s := r.Head.String()
-	if r.Default {
-		s = "default " + s
-	}
-	if r.Head.Location != nil && len(r.Head.Location.Text) > 0 {
-		s = string(r.Head.Location.Text)
-	}
-	s = strings.Join(strings.Fields(s), " ")
+	s := headLine(r)
 	if len(s) > 90 {
 		s = s[:87] + "..."
 	}
