@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -70,6 +71,9 @@ type Options struct {
 	Labels map[string]string
 	// Now is the clock policies see (time.now_ns). Nil means time.Now.
 	Now func() time.Time
+	// MeterProvider gives the engine's metrics (see the Metric* names).
+	// Nil means the OpenTelemetry global meter provider.
+	MeterProvider metric.MeterProvider
 }
 
 // Engine is the policy decision point. It is safe for concurrent use.
@@ -125,7 +129,11 @@ func New(opts Options) (*Engine, error) {
 	for k, v := range opts.Labels {
 		e.labels[k] = v
 	}
-	m, err := newInstruments(e)
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m, err := newInstruments(mp, e)
 	if err != nil {
 		return nil, fmt.Errorf("authz: metrics: %w", err)
 	}

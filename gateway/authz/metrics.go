@@ -4,14 +4,14 @@ import (
 	"context"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
 const instrumentationName = "github.com/migrant-health/mhg/gateway/authz"
 
-// Metric names, from the global OpenTelemetry meter provider. Attributes
+// Metric names, from Options.MeterProvider (by default the global
+// OpenTelemetry meter provider). Attributes
 // hold no patient data: phase, outcome, rule ids, stages.
 const (
 	// MetricDecisions counts decisions by phase and outcome (allow, deny,
@@ -47,8 +47,8 @@ type instruments struct {
 	failures  metric.Int64Counter
 }
 
-func newInstruments(e *Engine) (*instruments, error) {
-	m := otel.Meter(instrumentationName)
+func newInstruments(mp metric.MeterProvider, e *Engine) (*instruments, error) {
+	m := mp.Meter(instrumentationName)
 	var in instruments
 	var err error
 	if in.decisions, err = m.Int64Counter(MetricDecisions,
