@@ -770,7 +770,7 @@ func TestFHIRDefaultClient(t *testing.T) {
 	sawURL := false
 	for _, sp := range spans {
 		for _, kv := range sp.Attributes() {
-			v := kv.Value.Emit()
+			v := kv.Value.String()
 			if strings.Contains(v, "secret") {
 				t.Errorf("span %q attribute %s = %q holds PHI", sp.Name(), kv.Key, v)
 			}
