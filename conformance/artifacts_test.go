@@ -90,7 +90,7 @@ func TestCanonicalConstantsAreShipped(t *testing.T) {
 		ProfileBundle, ProfileComposition, ProfilePatient, ProfileCondition, ProfileAllergy,
 		ProfileMedStatement, ProfileMedRequest, ProfileImmunization, ProfileObservationLab,
 		ProfileProcedure, ProfileMigrationContext, ProfileProvenance, ProfileAuditEvent,
-		ExtArrival, ExtDateAccuracy, ExtStatusIdentifier,
+		ExtArrival, ExtDateAccuracy, ExtStatusIdentifier, ExtAuditAgentOrganization, ExtAuditAgentCountry, CSRequesterRole,
 		CSMigrationStatus, CSReasonMigration, CSSensitivity, CSDateAccuracy, CSContextItem,
 		VSMigrationStatus, VSReasonMigration, VSSensitivity, VSDateAccuracy, VSContextItem,
 		VSCountry, VSConfidentiality, VSConfidentialityRestricted, OpSummary, OpToMHP,

@@ -54,3 +54,10 @@ const (
 	// CodeMIGSTAT is the mhp-sensitivity code for immigration-status data.
 	CodeMIGSTAT = "MIGSTAT"
 )
+
+// AuditEvent artifacts (used by gateway/audit).
+const (
+	ExtAuditAgentOrganization = Canonical + "/StructureDefinition/mhp-audit-agent-organization"
+	ExtAuditAgentCountry      = Canonical + "/StructureDefinition/mhp-audit-agent-country"
+	CSRequesterRole           = Canonical + "/CodeSystem/mhp-requester-role"
+)

@@ -179,6 +179,14 @@ func TestCheckerFailsOnEachConstraint(t *testing.T) {
 			obj(t, d, "meta", "security", 0)["code"] = "U"
 		}, want{SeverityError, CodeCodeInvalid, "Bundle.meta.security[0]", "Bundle.meta.security:confidentiality"}},
 
+		{"audit agent country outside ISO 3166-1", "auditevent.json", Options{}, func(t *testing.T, d doc) {
+			obj(t, d, "agent", 0, "extension", 1)["valueCode"] = "XXZ"
+		}, want{SeverityError, CodeCodeInvalid, "AuditEvent.agent[0].extension[1].valueCode", "Extension.value[x]"}},
+		{"audit agent country twice", "auditevent.json", Options{}, func(t *testing.T, d doc) {
+			a := obj(t, d, "agent", 0)
+			a["extension"] = append(arr(t, a, "extension"), at(t, a, "extension", 1))
+		}, want{SeverityError, CodeProcessing, "AuditEvent.agent[0].extension", "AuditEvent.agent.extension:country"}},
+
 		// slicing by identifier system
 		{"identifier slice max", "patient.json", Options{}, func(t *testing.T, d doc) {
 			ids := arr(t, d, "identifier")

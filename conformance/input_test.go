@@ -1,8 +1,13 @@
 package conformance
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
+
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 )
@@ -124,5 +129,45 @@ func TestIPSExamplesAsMHPDocuments(t *testing.T) {
 		if len(issues) != len(wants) {
 			t.Errorf("%s: %d issues, want %d:\n%s", f, len(issues), len(wants), render(issues))
 		}
+	}
+}
+
+func TestCheckEmptyContainedResource(t *testing.T) {
+	issues := Check(&rpb.ContainedResource{})
+	if !HasErrors(issues) {
+		t.Errorf("empty ContainedResource: got %v", issues)
+	}
+}
+
+// One Checker serves many goroutines (run with -race).
+func TestCheckerConcurrentUse(t *testing.T) {
+	c := newChecker(t, Options{Require: true})
+	good := readTestdata(t, "mhp/bundle.json")
+	bad := readTestdata(t, "mhp/patient.json")
+	bad = bytes.Replace(bad, []byte(`"birthDate"`), []byte(`"deceasedBoolean": false, "_unused"`), 1)
+	bad = bytes.Replace(bad, []byte(`"_unused": "1987",`), nil, 1)
+	if _, err := r4.Parse(bad); err != nil {
+		t.Fatalf("edited patient is not R4: %v", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				if issues := c.Check(good); len(issues) != 0 {
+					errs <- fmt.Sprint("good: ", issues)
+				}
+				if issues := c.Check(bad); !hasIssue(issues, want{SeverityError, CodeInvariant, "Patient.birthDate", "mhp-pat-1"}) {
+					errs <- fmt.Sprint("bad: ", issues)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -165,7 +165,7 @@ func renderTables(t *testing.T) string {
 	for _, a := range sds {
 		var sd struct {
 			Name, Title, Type, BaseDefinition, Description, Kind string
-			Differential                                        struct {
+			Differential                                         struct {
 				Element []json.RawMessage `json:"element"`
 			} `json:"differential"`
 		}
@@ -350,7 +350,8 @@ func sortedRawKeys(m map[string]json.RawMessage) []string {
 func sdOrder(id string) int {
 	order := []string{"mhp-bundle", "mhp-composition", "mhp-patient", "mhp-condition", "mhp-allergyintolerance",
 		"mhp-medicationstatement", "mhp-medicationrequest", "mhp-immunization", "mhp-observation-lab", "mhp-procedure",
-		"mhp-migration-context", "mhp-provenance", "mhp-auditevent", "mhp-arrival", "mhp-date-accuracy", "mhp-status-identifier"}
+		"mhp-migration-context", "mhp-provenance", "mhp-auditevent", "mhp-arrival", "mhp-date-accuracy", "mhp-status-identifier",
+		"mhp-audit-agent-organization", "mhp-audit-agent-country"}
 	for i, o := range order {
 		if o == id {
 			return i
