@@ -187,3 +187,66 @@ func TestPlanCompiles(t *testing.T) {
 		t.Errorf("compiled %d of %d StructureDefinitions", len(p.profiles), len(StructureDefinitions()))
 	}
 }
+
+// The FHIRPath of mhp-pat-2 and mhp-pat-3 (for other validators) and the
+// Go tables that implement them name the same systems, types and URLs.
+func TestPatientInvariantListsMatchFHIRPath(t *testing.T) {
+	a, ok := Artifact(ProfilePatient)
+	if !ok {
+		t.Fatal("mhp-patient not shipped")
+	}
+	var sd struct {
+		Differential struct {
+			Element []struct {
+				Constraint []struct {
+					Key        string `json:"key"`
+					Expression string `json:"expression"`
+				} `json:"constraint"`
+			} `json:"element"`
+		} `json:"differential"`
+	}
+	if err := json.Unmarshal(a.JSON, &sd); err != nil {
+		t.Fatal(err)
+	}
+	expr := map[string]string{}
+	for _, e := range sd.Differential.Element {
+		for _, c := range e.Constraint {
+			expr[c.Key] = c.Expression
+		}
+	}
+	// quoted returns the string literals of a FHIRPath expression: the odd
+	// pieces between single quotes.
+	quoted := func(s string) []string {
+		parts := strings.Split(s, "'")
+		var in []string
+		for i := 1; i < len(parts); i += 2 {
+			in = append(in, parts[i])
+		}
+		return in
+	}
+	check := func(key string, sets ...map[string]bool) {
+		t.Helper()
+		inGo := map[string]bool{}
+		for _, s := range sets {
+			for k := range s {
+				inGo[k] = true
+			}
+		}
+		inFP := map[string]bool{}
+		for _, q := range quoted(expr[key]) {
+			inFP[q] = true
+		}
+		for k := range inGo {
+			if !inFP[k] {
+				t.Errorf("%s: %s is checked in Go but not in the FHIRPath", key, k)
+			}
+		}
+		for k := range inFP {
+			if !inGo[k] {
+				t.Errorf("%s: %s is in the FHIRPath but not checked in Go", key, k)
+			}
+		}
+	}
+	check("mhp-pat-2", statusRevealingSystems, statusRevealingTypes, statusExtensions)
+	check("mhp-pat-3", originOnlyExtensions)
+}
