@@ -30,3 +30,34 @@ const (
 	CSDateAccuracy      = Canonical + "/CodeSystem/mhp-date-accuracy"
 	SIDGatewayPseudonym = Canonical + "/sid/mpi"
 )
+
+// Artifacts added with the profile package.
+const (
+	ProfileAuditEvent   = Canonical + "/StructureDefinition/mhp-auditevent"
+	ExtStatusIdentifier = Canonical + "/StructureDefinition/mhp-status-identifier"
+	CSContextItem       = Canonical + "/CodeSystem/mhp-context-item"
+
+	VSMigrationStatus           = Canonical + "/ValueSet/mhp-migration-status"
+	VSReasonMigration           = Canonical + "/ValueSet/mhp-reason-for-migration"
+	VSSensitivity               = Canonical + "/ValueSet/mhp-sensitivity"
+	VSDateAccuracy              = Canonical + "/ValueSet/mhp-date-accuracy"
+	VSContextItem               = Canonical + "/ValueSet/mhp-context-item"
+	VSCountry                   = Canonical + "/ValueSet/mhp-country"
+	VSConfidentiality           = Canonical + "/ValueSet/mhp-confidentiality"
+	VSConfidentialityRestricted = Canonical + "/ValueSet/mhp-confidentiality-restricted"
+
+	OpSummary = Canonical + "/OperationDefinition/summary"
+	OpToMHP   = Canonical + "/OperationDefinition/to-mhp"
+
+	// SystemISO3166 is the code system of ISO 3166 country codes.
+	SystemISO3166 = "urn:iso:std:iso:3166"
+	// CodeMIGSTAT is the mhp-sensitivity code for immigration-status data.
+	CodeMIGSTAT = "MIGSTAT"
+)
+
+// AuditEvent artifacts (used by gateway/audit).
+const (
+	ExtAuditAgentOrganization = Canonical + "/StructureDefinition/mhp-audit-agent-organization"
+	ExtAuditAgentCountry      = Canonical + "/StructureDefinition/mhp-audit-agent-country"
+	CSRequesterRole           = Canonical + "/CodeSystem/mhp-requester-role"
+)

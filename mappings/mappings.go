@@ -1,9 +1,11 @@
 package mappings
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"sort"
+	"time"
 )
 
 // Data classes of mapped output.
@@ -23,15 +25,44 @@ var (
 	ErrNotMappable = errors.New("not mappable")
 )
 
-// Options are per-call mapping settings.
+// Options are per-call mapping settings. The zero value maps with upstream
+// ids kept, no meta.source, religion dropped and withheld data discarded.
 type Options struct {
 	// SourceID names the source, written to meta.source and Provenance.
+	// Empty: no meta.source.
 	SourceID string
-	// Country is the source's ISO 3166-1 alpha-2 country.
+	// Country is the source's ISO 3166-1 alpha-2 country. Empty: the
+	// country of the national profile (none for ips).
 	Country string
 	// ID turns an upstream (type, id) into the id the output carries; it is
 	// applied to the resource id and to every reference. Nil keeps ids.
+	// Outputs derived from a resource (the migration-context of a Patient,
+	// a Provenance) are passed DerivedID(upstreamID, kind) as upstream id.
 	ID func(resourceType, upstreamID string) string
+	// KeepReligion keeps patient-religion (the patient asked, e.g. for
+	// pastoral or dietary care). False: it is dropped with an information
+	// issue and handed to Withheld.
+	KeepReligion bool
+	// Withheld receives data the mapping removes because it must not leave
+	// the country of origin (race, ethnicity, indigenous status, religion):
+	// the hook for a local statistics pipeline. It is called synchronously.
+	// Nil: the data is discarded.
+	Withheld func(Withheld)
+	// Now stamps Provenance.recorded. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Withheld is one item of data the mapping kept out of its output.
+type Withheld struct {
+	// Kind is "origin-only" (race, ethnicity, indigenous status) or
+	// "religion".
+	Kind string
+	// ResourceType and UpstreamID name the resource it came from.
+	ResourceType, UpstreamID string
+	// URL is the extension URL.
+	URL string
+	// JSON is the extension as it was in the input.
+	JSON []byte
 }
 
 // Output is one mapped MHP resource.
@@ -40,7 +71,8 @@ type Output struct {
 	Type string
 	// ID is the output id (after Options.ID).
 	ID string
-	// UpstreamID is the id the national original had.
+	// UpstreamID is the id the national original had. For an output
+	// derived from a resource it is DerivedID(upstream id, kind).
 	UpstreamID string
 	// Class is ClassClinical or ClassSensitive.
 	Class string
@@ -71,32 +103,97 @@ type Result struct {
 	Issues []Issue
 }
 
-// Engine maps national resources into the MHP.
-type Engine struct{}
-
-// Load compiles the mapping specs built into the binary.
-func Load() (*Engine, error) { return &Engine{}, nil }
-
-// Version returns the mapping version of a profile, part of cache keys.
-func (e *Engine) Version(profile string) string { return "0" }
-
-// Map maps one national resource (R4 JSON) of the given profile.
-func (e *Engine) Map(profile string, in []byte, opts Options) (Result, error) {
-	var m map[string]any
-	if err := json.Unmarshal(in, &m); err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrNotMappable, err)
-	}
-	typ, _ := m["resourceType"].(string)
-	id, _ := m["id"].(string)
-	out := Output{Type: typ, ID: id, UpstreamID: id, Class: ClassClinical}
-	if opts.ID != nil {
-		out.ID = opts.ID(typ, id)
-		m["id"] = out.ID
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrNotMappable, err)
-	}
-	out.JSON = b
-	return Result{Outputs: []Output{out}}, nil
+// Engine maps national resources into the MHP. It is immutable after
+// Load and safe for concurrent use.
+type Engine struct {
+	plans map[string]*plan
 }
+
+// Load compiles the mapping specs built into the binary. An error names
+// every broken spec file and line; the gateway must not start with it.
+func Load() (*Engine, error) { return LoadFS(Specs) }
+
+// LoadFS compiles the specs of a spec tree laid out as mappings/ is:
+// common/ plus one folder per national profile. Errors wrap ErrInvalidSpec;
+// each is a *SpecError.
+func LoadFS(fsys fs.FS) (*Engine, error) {
+	plans, err := compileTree(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{plans: plans}, nil
+}
+
+// Profiles lists the national profile ids the engine maps, sorted.
+func (e *Engine) Profiles() []string {
+	out := make([]string, 0, len(e.plans))
+	for id := range e.plans {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ProfileInfo describes a national profile mapping.
+type ProfileInfo struct {
+	// ID is the profile id used by config, $to-mhp and mhg map.
+	ID string
+	// Title is the human name of the national profile.
+	Title string
+	// Country is its ISO 3166-1 alpha-2 country, empty for ips.
+	Country string
+	// Version is the mapping version (spec version + content hash).
+	Version string
+	// NationalProfiles are the canonical URLs of the national profiles
+	// the mapping reads.
+	NationalProfiles []string
+	// ResourceTypes are the covered resource types, sorted.
+	ResourceTypes []string
+}
+
+// Profile describes one national profile mapping, or false.
+func (e *Engine) Profile(id string) (ProfileInfo, bool) {
+	p, ok := e.plans[id]
+	if !ok {
+		return ProfileInfo{}, false
+	}
+	info := ProfileInfo{ID: p.profile, Title: p.title, Country: p.country, Version: p.version,
+		NationalProfiles: append([]string(nil), p.national...)}
+	for t := range p.resources {
+		info.ResourceTypes = append(info.ResourceTypes, t)
+	}
+	sort.Strings(info.ResourceTypes)
+	return info, true
+}
+
+// Version returns the mapping version of a profile, part of cache keys: the
+// spec's version plus a hash of its files, so any edit changes it. Empty
+// for an unknown profile.
+func (e *Engine) Version(profile string) string {
+	if p, ok := e.plans[profile]; ok {
+		return p.version
+	}
+	return ""
+}
+
+// Map maps one national resource (R4 JSON) of the given profile. The input
+// should be valid R4 (sources and $to-mhp check it with r4.Parse); for
+// valid input every output is valid R4. Errors wrap ErrUnknownProfile or
+// ErrNotMappable and never quote the input.
+func (e *Engine) Map(profile string, in []byte, opts Options) (Result, error) {
+	p, ok := e.plans[profile]
+	if !ok {
+		return Result{}, fmt.Errorf("%w: %q", ErrUnknownProfile, profile)
+	}
+	root, err := decodeObject(in)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: input is not a JSON object: %v", ErrNotMappable, err)
+	}
+	return p.mapResource(root, opts)
+}
+
+// DerivedID is the upstream id given to an output that has no national
+// original of its own (a migration-context split out of a Patient, a
+// Provenance): the original's id and the kind, joined by "/", which no FHIR
+// id contains.
+func DerivedID(upstreamID, kind string) string { return upstreamID + "/" + kind }

@@ -21,8 +21,8 @@ const maxKeyFileBytes = 1 << 20
 
 // LoadOrCreateDevKey returns the development signing key (ECDSA P-256,
 // for ES256) stored as a PKCS#8 PEM file at path, creating it when the
-// file does not exist: the parent directory with mode 0700, the file with
-// mode 0600.
+// file does not exist: missing parent directories with mode 0700 (an
+// existing directory is left as it is), the file with mode 0600.
 //
 // Creation is atomic and safe between processes: the key is written and
 // synced to a temporary file in the same directory, then hard-linked to

@@ -1,5 +1,16 @@
-// Package auth verifies SMART Backend Services bearer tokens (JWT, RS256 or
-// ES256, against a JWKS) and turns their claims into a Requester. It also
-// holds the development signing key that `mhg token` uses in the embedded
-// default, and refuses to mint with anything else.
+// Package auth verifies SMART Backend Services bearer tokens and turns
+// their claims into a Requester. A Verifier checks a JWT (RS256 or ES256
+// only) against keys from a JWKS file, a JWKS URL refreshed in the
+// background, or the development key; it checks issuer, audience, expiry,
+// not-before, issued-at and total lifetime with a bounded clock skew, and
+// reads org, country, role, purpose of use (IHE IUA forms), SMART scopes
+// and break-glass. ParseScope and ScopesAllow interpret SMART v1/v2
+// resource scopes for the HTTP layer. The package also holds the
+// development signing key that `mhg token` uses in the embedded default
+// (LoadOrCreateDevKey, Mint), and refuses to mint with any other
+// configuration.
+//
+// It does not speak HTTP beyond parsing an Authorization header value,
+// and it decides nothing about data release: a token without a purpose of
+// use is valid here, and the policy (authz) denies it.
 package auth

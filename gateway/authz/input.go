@@ -73,9 +73,15 @@ type Coding struct {
 // Provision is one normalised Consent provision.
 type Provision struct {
 	// ConsentID names the Consent it came from (gateway id), for reasons.
+	// Decision logs erase it.
 	ConsentID string `json:"consent_id"`
 	// Type is "permit" or "deny".
 	Type string `json:"type"`
+	// Level is the nesting depth of the provision in its Consent: 0 for
+	// Consent.provision, 1 for the provisions nested in it, and so on. The
+	// deepest provision that applies to a request decides (a nested
+	// provision is an exception to its parent); at equal depth deny wins.
+	Level int `json:"level,omitempty"`
 	// Period bounds the provision; RFC 3339 or FHIR dates, empty = open.
 	Start string `json:"start,omitempty"`
 	End   string `json:"end,omitempty"`
@@ -102,6 +108,9 @@ type Decision struct {
 	Revision string `json:"revision"`
 	// ID is the decision id, as in the decision log.
 	ID string `json:"decision_id"`
+	// Agreements are the ids of the data-sharing agreements the release
+	// relies on (cross-border decisions that allow); empty otherwise.
+	Agreements []string `json:"agreements"`
 }
 
 // Obligation kinds.

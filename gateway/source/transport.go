@@ -67,7 +67,7 @@ func sameOrigin(u, base *url.URL) bool {
 
 type realURLKey struct{}
 
-// redactURL replaces a request's URL by [base]/[type], or [base]/[type]/{id}
+// redactURL replaces a request's URL by [base]/[type], or [base]/[type]/:id
 // for reads, before the telemetry layer sees it.
 type redactURL struct {
 	next     http.RoundTripper
@@ -82,18 +82,18 @@ func (t redactURL) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // redactedURL keeps scheme, host, the base path and the first path segment
-// after it (the resource type, "metadata"); later segments become "{id}"
+// after it (the resource type, "metadata"); later segments become ":id"
 // and the query goes.
 func redactedURL(u *url.URL, basePath string) *url.URL {
 	rest := strings.TrimPrefix(u.EscapedPath(), basePath)
 	rest = strings.TrimPrefix(rest, "/")
 	first, more, _ := strings.Cut(rest, "/")
 	if !resourceTypePattern.MatchString(first) && first != "metadata" {
-		first = "{path}"
+		first = ":path"
 	}
 	p := basePath + "/" + first
 	if more != "" {
-		p += "/{id}"
+		p += "/:id"
 	}
 	if rest == "" {
 		p = basePath + "/"

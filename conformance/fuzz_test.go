@@ -1,0 +1,43 @@
+package conformance
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/migrant-health/mhg/conformance/r4"
+)
+
+// FuzzCheckJSON feeds arbitrary bytes to the checker: it must never panic,
+// must accept only valid R4, and whatever it reports must render as a
+// valid OperationOutcome.
+func FuzzCheckJSON(f *testing.F) {
+	for _, dir := range []string{"testdata/mhp", "testdata/ips"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"resourceType":"Patient","meta":{"profile":["` + ProfilePatient + `"]},"_birthDate":{}}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"document","entry":[{}]}`))
+	c, err := NewChecker(Options{Require: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		issues := c.Check(b)
+		if _, err := r4.Parse(b); err != nil && !HasErrors(issues) {
+			t.Fatalf("invalid R4 passed: %v", err)
+		}
+		if _, err := r4.Parse(OperationOutcome(issues)); err != nil {
+			t.Fatalf("OperationOutcome not valid R4: %v", err)
+		}
+	})
+}

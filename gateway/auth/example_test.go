@@ -1,0 +1,80 @@
+package auth_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/config"
+)
+
+func ExampleParseScope() {
+	for _, s := range []string{"system/Patient.rs", "system/*.read", "user/Patient.rs", "system/Observation.rs?category=laboratory"} {
+		sc, err := auth.ParseScope(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%s: read Patient %v, search Observation %v\n", sc,
+			sc.Allows("Patient", auth.InteractionRead), sc.Allows("Observation", auth.InteractionSearchType))
+	}
+	// Output:
+	// system/Patient.rs: read Patient true, search Observation false
+	// system/*.rs: read Patient true, search Observation true
+	// user/Patient.rs: read Patient false, search Observation false
+	// system/Observation.rs?category=laboratory: read Patient false, search Observation false
+}
+
+func ExampleBearerToken() {
+	tok, err := auth.BearerToken("bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln")
+	fmt.Println(tok, err)
+	_, err = auth.BearerToken("Basic dXNlcjpwYXNz")
+	fmt.Println(err)
+	// Output:
+	// eyJhbGciOiJFUzI1NiJ9.e30.c2ln <nil>
+	// no bearer token: Authorization scheme is not Bearer
+}
+
+// The development round trip `mhg token` and `mhg serve` make between
+// them: one mints with the development key, the other verifies.
+func ExampleMint() {
+	dir, err := os.MkdirTemp("", "mhg-auth-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	cfg := config.Default().Auth
+	cfg.DevKeyFile = filepath.Join(dir, "dev-signing-key.pem")
+	tok, err := auth.Mint(cfg, auth.MintOptions{
+		Org: "example-hospital", Country: "DE", Role: "clinician", Purpose: "TREAT",
+		Scopes: []string{"system/*.rs"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	v, err := auth.NewVerifier(cfg, auth.VerifierOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer v.Close()
+	r, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(r.ClientID, r.Org, r.Country, r.Role, r.PurposeOfUse, r.Scopes)
+
+	cfg.Dev = false
+	_, err = auth.Mint(cfg, auth.MintOptions{})
+	fmt.Println(err)
+	// Output:
+	// mhg-dev-client example-hospital DE clinician TREAT [system/*.rs]
+	// tokens can only be minted with the development key (auth.dev: true)
+}

@@ -1,0 +1,303 @@
+package authz
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Agreement is one data-sharing agreement as the legal team writes it in
+// policies/data/agreements.json. The engine validates every agreement when
+// it loads the policies and indexes them for lookup (see indexAgreements).
+type Agreement struct {
+	// ID is a stable, lower-case identifier (a-z, 0-9, '.', '-'); it appears
+	// in decisions, audit records and obligation rule ids.
+	ID string `json:"id"`
+	// Title is for people.
+	Title string `json:"title"`
+	// Kind is "bilateral" (exactly two parties) or "multilateral".
+	Kind string `json:"kind"`
+	// Parties are ISO 3166-1 alpha-2 country codes. Every party may ask
+	// every other party.
+	Parties []string `json:"parties"`
+	// Purposes are the PurposeOfUse codes the agreement covers.
+	Purposes []string `json:"purposes"`
+	// DataClasses are the MHP data classes covered: C, S, aggregate, audit.
+	DataClasses []string `json:"data_classes"`
+	// ResourceTypes are the FHIR types covered; "*" covers all.
+	ResourceTypes []string `json:"resource_types"`
+	// ValidFrom and ValidUntil bound the agreement (YYYY-MM-DD, both days
+	// included).
+	ValidFrom  string `json:"valid_from"`
+	ValidUntil string `json:"valid_until"`
+	// ExplicitConsentRequired asks for a consent permit that names the
+	// requester's country or organisation.
+	ExplicitConsentRequired bool `json:"explicit_consent_required"`
+	// BreakGlass lets ETREAT break-the-glass override the patient's deny.
+	BreakGlass bool `json:"break_glass"`
+	// Obligations are attached to every release under the agreement.
+	Obligations []Obligation `json:"obligations"`
+	// LegalBasis cites the legal text, for people.
+	LegalBasis string `json:"legal_basis,omitempty"`
+}
+
+// ErrAgreements is wrapped by every error about the agreements file.
+var ErrAgreements = errors.New("invalid agreements")
+
+var (
+	agreementIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+	countryPattern     = regexp.MustCompile(`^[A-Z]{2}$`)
+	typePattern        = regexp.MustCompile(`^[A-Z][A-Za-z]+$`)
+)
+
+// purposeCodes are the HL7 v3 PurposeOfUse codes an agreement may name; a
+// typo ("TRAET") is then a load error instead of a silent gap.
+var purposeCodes = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields(`
+		PurposeOfUse HMARKT HOPERAT CAREMGT DONAT FRAUD GOV HACCRED HCOMPL HDECD
+		HDIRECT HDM HLEGAL HOUTCOMS HPRGRP HQUALIMP HSYSADMIN LABELING METAMGT
+		MEMADMIN MILCDM PATADMIN PATSFTY PERFMSR RECORDMGT SYSDEV HTEST TRAIN
+		HPAYMT CLMATTCH COVAUTH COVERAGE ELIGDTRM ELIGVER ENROLLM MILDCRG PMTDS
+		REMITADV HRESCH BIORCH CLINTRCH CLINTRCHNPC CLINTRCHPC PRECLINTRCH DSRCH
+		POARCH TRANSRCH PATRQT FAMRQT PWATRNY SUPNWK PUBHLTH DISASTER THREAT
+		TREAT CLINTRL COC ETREAT BTG ERTREAT POPHLTH TREATDS`) {
+		purposeCodes[c] = true
+	}
+}
+
+var dataClasses = map[string]bool{"C": true, "S": true, "aggregate": true, "audit": true}
+
+// parseAgreements reads and validates the agreements document (the value
+// of data.data.agreements). Every problem is reported, each naming the
+// agreement and the field, so a lawyer can fix them all in one go.
+func parseAgreements(doc any) ([]Agreement, error) {
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAgreements, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var list []Agreement
+	if err := dec.Decode(&list); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAgreements, err)
+	}
+	var problems []string
+	seen := map[string]bool{}
+	for i, a := range list {
+		name := fmt.Sprintf("agreements[%d]", i)
+		if a.ID != "" {
+			name = fmt.Sprintf("agreement %q", a.ID)
+		}
+		bad := func(field, format string, args ...any) {
+			problems = append(problems, fmt.Sprintf("%s: %s: %s", name, field, fmt.Sprintf(format, args...)))
+		}
+		switch {
+		case !agreementIDPattern.MatchString(a.ID):
+			bad("id", "want lower-case letters, digits, '.' or '-', got %q", a.ID)
+		case seen[a.ID]:
+			bad("id", "used by two agreements")
+		}
+		seen[a.ID] = true
+		if strings.TrimSpace(a.Title) == "" {
+			bad("title", "missing")
+		}
+		switch a.Kind {
+		case "bilateral":
+			if len(a.Parties) != 2 {
+				bad("parties", "a bilateral agreement has exactly two parties, got %d", len(a.Parties))
+			}
+		case "multilateral":
+			if len(a.Parties) < 2 {
+				bad("parties", "want at least two parties, got %d", len(a.Parties))
+			}
+		default:
+			bad("kind", "want \"bilateral\" or \"multilateral\", got %q", a.Kind)
+		}
+		for _, p := range a.Parties {
+			if !countryPattern.MatchString(p) {
+				bad("parties", "want ISO 3166-1 alpha-2 codes such as \"DE\", got %q", p)
+			}
+		}
+		if dup := firstDuplicate(a.Parties); dup != "" {
+			bad("parties", "%q named twice", dup)
+		}
+		if len(a.Purposes) == 0 {
+			bad("purposes", "name at least one purpose of use")
+		}
+		for _, p := range a.Purposes {
+			if !purposeCodes[p] {
+				bad("purposes", "%q is not an HL7 v3 PurposeOfUse code", p)
+			}
+		}
+		if len(a.DataClasses) == 0 {
+			bad("data_classes", "name at least one of C, S, aggregate, audit")
+		}
+		for _, c := range a.DataClasses {
+			if !dataClasses[c] {
+				bad("data_classes", "want C, S, aggregate or audit, got %q", c)
+			}
+		}
+		if len(a.ResourceTypes) == 0 {
+			bad("resource_types", "name at least one FHIR resource type, or \"*\"")
+		}
+		for _, t := range a.ResourceTypes {
+			if t != "*" && !typePattern.MatchString(t) {
+				bad("resource_types", "want a FHIR resource type such as \"Condition\", got %q", t)
+			}
+		}
+		from, errFrom := time.Parse(time.DateOnly, a.ValidFrom)
+		if errFrom != nil {
+			bad("valid_from", "want a date YYYY-MM-DD, got %q", a.ValidFrom)
+		}
+		until, errUntil := time.Parse(time.DateOnly, a.ValidUntil)
+		if errUntil != nil {
+			bad("valid_until", "want a date YYYY-MM-DD, got %q", a.ValidUntil)
+		}
+		if errFrom == nil && errUntil == nil && until.Before(from) {
+			bad("valid_until", "%s is before valid_from %s", a.ValidUntil, a.ValidFrom)
+		}
+		for j, o := range a.Obligations {
+			switch o.Kind {
+			case ObligationRedact:
+				if len(o.Paths) == 0 {
+					bad(fmt.Sprintf("obligations[%d]", j), "a redact obligation needs paths")
+				}
+			case ObligationLabel:
+				if len(o.Labels) == 0 {
+					bad(fmt.Sprintf("obligations[%d]", j), "a label obligation needs labels")
+				}
+			case ObligationNotify:
+				if o.Target == "" {
+					bad(fmt.Sprintf("obligations[%d]", j), "a notify obligation needs a target")
+				}
+			default:
+				bad(fmt.Sprintf("obligations[%d]", j), "kind: want redact, label or notify, got %q", o.Kind)
+			}
+			if o.Rule != "" {
+				bad(fmt.Sprintf("obligations[%d]", j), "rule is set by the policy, leave it out")
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", ErrAgreements, strings.Join(problems, "\n  "))
+	}
+	return list, nil
+}
+
+func firstDuplicate(list []string) string {
+	seen := map[string]bool{}
+	for _, s := range list {
+		if seen[s] {
+			return s
+		}
+		seen[s] = true
+	}
+	return ""
+}
+
+// indexAgreements shapes the agreements for lookup by the policies
+// (data.mhg.index): pairs[requester country][source country][purpose] is
+// the sorted list of agreement ids, and agreements[id] holds each agreement
+// with its lists turned into sets and its validity in Unix nanoseconds
+// (valid_until_ns is the first instant after the last valid day). A rule
+// then reads two or three keys instead of scanning every agreement.
+func indexAgreements(list []Agreement) map[string]any {
+	pairs := map[string]any{}
+	byID := map[string]any{}
+	for _, a := range list {
+		from, _ := time.Parse(time.DateOnly, a.ValidFrom)
+		until, _ := time.Parse(time.DateOnly, a.ValidUntil)
+		obligations := make([]any, 0, len(a.Obligations))
+		for _, o := range a.Obligations {
+			obligations = append(obligations, obligationDoc(o))
+		}
+		byID[a.ID] = map[string]any{
+			"id":                        a.ID,
+			"title":                     a.Title,
+			"kind":                      a.Kind,
+			"parties":                   stringsDoc(a.Parties),
+			"purposes":                  setDoc(a.Purposes),
+			"data_classes":              setDoc(a.DataClasses),
+			"resource_types":            setDoc(a.ResourceTypes),
+			"valid_from_ns":             json.Number(fmt.Sprint(from.UnixNano())),
+			"valid_until_ns":            json.Number(fmt.Sprint(until.AddDate(0, 0, 1).UnixNano())),
+			"explicit_consent_required": a.ExplicitConsentRequired,
+			"break_glass":               a.BreakGlass,
+			"obligations":               obligations,
+		}
+		for _, from := range a.Parties {
+			for _, to := range a.Parties {
+				if from == to {
+					continue
+				}
+				dst, _ := pairs[from].(map[string]any)
+				if dst == nil {
+					dst = map[string]any{}
+					pairs[from] = dst
+				}
+				byPurpose, _ := dst[to].(map[string]any)
+				if byPurpose == nil {
+					byPurpose = map[string]any{}
+					dst[to] = byPurpose
+				}
+				for _, p := range a.Purposes {
+					ids, _ := byPurpose[p].([]any)
+					byPurpose[p] = append(ids, a.ID)
+				}
+			}
+		}
+	}
+	for _, dst := range pairs {
+		for _, byPurpose := range dst.(map[string]any) {
+			for p, ids := range byPurpose.(map[string]any) {
+				list := ids.([]any)
+				slices.SortFunc(list, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+				byPurpose.(map[string]any)[p] = slices.Compact(list)
+			}
+		}
+	}
+	return map[string]any{"pairs": pairs, "agreements": byID}
+}
+
+func setDoc(list []string) map[string]any {
+	m := make(map[string]any, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
+}
+
+func stringsDoc(list []string) []any {
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
+}
+
+// obligationDoc renders an obligation as the policies see it: the JSON
+// form of Obligation, without the rule (the policy names it).
+func obligationDoc(o Obligation) map[string]any {
+	m := map[string]any{"kind": o.Kind}
+	if len(o.Paths) > 0 {
+		m["paths"] = stringsDoc(o.Paths)
+	}
+	if len(o.Labels) > 0 {
+		labels := make([]any, len(o.Labels))
+		for i, l := range o.Labels {
+			labels[i] = map[string]any{"system": l.System, "code": l.Code}
+		}
+		m["labels"] = labels
+	}
+	if o.Target != "" {
+		m["target"] = o.Target
+	}
+	return m
+}

@@ -1,0 +1,119 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/migrant-health/mhg/gateway/config"
+)
+
+// fakeClock is a settable clock for the memory store.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+var memoryHarness = harness{
+	name: "memory",
+	open: func(t *testing.T) (Store, func(time.Duration)) {
+		clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+		s, err := NewMemoryStore(MemoryOptions{MaxBytes: 1 << 20, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s, clock.Advance
+	},
+	dump: func(t *testing.T, s Store) map[string][]byte {
+		out := map[string][]byte{}
+		for name, e := range s.(*MemoryStore).c.All() {
+			out[name] = e.value
+			for _, tag := range e.tags {
+				out[tag] = append(out[tag], name...)
+			}
+		}
+		return out
+	},
+}
+
+// redisHarness runs the suite against a Redis built from cfg by
+// NewRedisStore, as the gateway does.
+func redisHarness(name string, cfg func(t *testing.T) config.Redis) harness {
+	return harness{
+		name: name,
+		open: func(t *testing.T) (Store, func(time.Duration)) {
+			s, err := NewRedisStore(cfg(t), RedisOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s, time.Sleep
+		},
+		dump: func(t *testing.T, s Store) map[string][]byte {
+			t.Helper()
+			rs := s.(*RedisStore)
+			var mu sync.Mutex
+			out := map[string][]byte{}
+			err := rs.forEachMaster(context.Background(), func(ctx context.Context, c redis.Cmdable) error {
+				iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+				for iter.Next(ctx) {
+					name := iter.Val()
+					var v []byte
+					switch typ := c.Type(ctx, name).Val(); typ {
+					case "string":
+						v, _ = c.Get(ctx, name).Bytes()
+					case "set":
+						v = []byte(strings.Join(c.SMembers(ctx, name).Val(), "\n"))
+					default:
+						t.Errorf("unexpected Redis type %q", typ)
+					}
+					mu.Lock()
+					out[name] = v
+					mu.Unlock()
+				}
+				return iter.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		},
+	}
+}
+
+func TestMemoryStoreSuite(t *testing.T) {
+	runSuite(t, memoryHarness)
+}
+
+func TestRedisStoreSuite(t *testing.T) {
+	runSuite(t, redisHarness("redis", func(t *testing.T) config.Redis {
+		return config.Redis{URL: needRedisURL(t), Timeout: time.Second}
+	}))
+}
+
+// TestRedisClusterStoreSuite runs the suite on a one-node cluster, where
+// Redis refuses multi-key commands across hash slots just as a real
+// cluster does.
+func TestRedisClusterStoreSuite(t *testing.T) {
+	srv := ownRedis(t, true)
+	runSuite(t, redisHarness("redis-cluster", func(t *testing.T) config.Redis {
+		return config.Redis{Addrs: []string{srv.addr()}, Timeout: time.Second}
+	}))
+}

@@ -1,0 +1,287 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/telemetry"
+)
+
+func setup(t *testing.T, cfg config.Telemetry, opts telemetry.Options) *telemetry.Provider {
+	t.Helper()
+	opts.NoGlobal = true
+	p, err := telemetry.Setup(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return p
+}
+
+func TestSetupExporterChoice(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     string
+		environ []string
+		want    string
+		wantErr error
+	}{
+		{"default is off", "", []string{}, telemetry.ExporterNone, nil},
+		{"config none", "none", []string{}, telemetry.ExporterNone, nil},
+		{"config console", "console", []string{}, telemetry.ExporterConsole, nil},
+		{"env wins over config", "console", []string{"OTEL_TRACES_EXPORTER=none"}, telemetry.ExporterNone, nil},
+		{"env otlp grpc", "none", []string{"OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"}, telemetry.ExporterOTLP, nil},
+		{"env otlp http", "", []string{"OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf"}, telemetry.ExporterOTLP, nil},
+		{"unknown exporter", "zipkin", []string{}, "", telemetry.ErrConfig},
+		{"unknown protocol", "otlp", []string{"OTEL_EXPORTER_OTLP_PROTOCOL=http/json"}, "", telemetry.ErrConfig},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Telemetry{ServiceName: "mhg-test", TracesExporter: tc.cfg, OTLPEndpoint: "http://127.0.0.1:1", SampleRatio: 1}
+			p, err := telemetry.Setup(context.Background(), cfg, telemetry.Options{Environ: tc.environ, Stdout: io.Discard, NoGlobal: true})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Setup error = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Setup: %v", err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_ = p.Shutdown(ctx)
+			}()
+			if p.Exporter() != tc.want {
+				t.Errorf("Exporter() = %q, want %q", p.Exporter(), tc.want)
+			}
+		})
+	}
+}
+
+func TestNoneStillMakesTraceIDs(t *testing.T) {
+	p := setup(t, config.Telemetry{TracesExporter: "none", SampleRatio: 1}, telemetry.Options{Environ: []string{}})
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{9, 9}, SpanID: trace.SpanID{1}, Remote: true})
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
+	_, span := p.TracerProvider().Tracer("t").Start(ctx, telemetry.SpanAuthzDecide)
+	defer span.End()
+	sc := span.SpanContext()
+	if !sc.IsValid() || sc.TraceID() != parent.TraceID() {
+		t.Errorf("span context %v, want a valid one continuing trace %v", sc, parent.TraceID())
+	}
+	if span.IsRecording() {
+		t.Error("span records although no exporter is configured")
+	}
+}
+
+func TestConsoleExporterIsRedacted(t *testing.T) {
+	var out syncBuf
+	p := setup(t, config.Telemetry{TracesExporter: "console", SampleRatio: 1}, telemetry.Options{Environ: []string{}, Stdout: &out, SyncExport: true})
+	_, span := p.TracerProvider().Tracer("t").Start(context.Background(), "GET /fhir/Patient/8de41d0d")
+	span.SetAttributes(attribute.String("patient.name", "Maria Lopez"), telemetry.AttrSourceID.String("de-sample"))
+	span.End()
+	got := out.String()
+	if !strings.Contains(got, `"Name":"GET"`) || !strings.Contains(got, "de-sample") {
+		t.Errorf("console output lacks the redacted span: %s", got)
+	}
+	for _, phi := range []string{"Maria", "8de41d0d", "patient.name"} {
+		if strings.Contains(got, phi) {
+			t.Errorf("console output holds %q: %s", phi, got)
+		}
+	}
+}
+
+// TestOTLPHTTPIsRedacted sends a span over OTLP/HTTP to a fake collector and
+// checks the protobuf that arrives.
+func TestOTLPHTTPIsRedacted(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		reqs []*coltrace.ExportTraceServiceRequest
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/traces" {
+			t.Errorf("collector got path %q, want /v1/traces", r.URL.Path)
+		}
+		body, _ := io.ReadAll(r.Body)
+		var req coltrace.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			t.Errorf("collector: %v", err)
+		}
+		mu.Lock()
+		reqs = append(reqs, &req)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+
+	cfg := config.Telemetry{ServiceName: "mhg-test", TracesExporter: "otlp", OTLPProtocol: "http/protobuf", OTLPEndpoint: srv.URL, SampleRatio: 1}
+	p := setup(t, cfg, telemetry.Options{Environ: []string{}})
+	_, span := p.TracerProvider().Tracer("t").Start(context.Background(), telemetry.SpanSourceFetch)
+	span.SetAttributes(attribute.String("url.query", "name=Lopez"), telemetry.AttrSourceID.String("nl-sample"))
+	span.End()
+	if err := p.ForceFlush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reqs) == 0 {
+		t.Fatal("collector received nothing")
+	}
+	var names []string
+	for _, rs := range reqs[0].GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				names = append(names, s.GetName())
+				keys := map[string]string{}
+				for _, kv := range s.GetAttributes() {
+					keys[kv.GetKey()] = kv.GetValue().GetStringValue()
+				}
+				if _, ok := keys["url.query"]; ok {
+					t.Errorf("url.query reached the collector: %v", keys)
+				}
+				if keys["mhg.source.id"] != "nl-sample" {
+					t.Errorf("mhg.source.id lost on the way: %v", keys)
+				}
+			}
+		}
+	}
+	if len(names) != 1 || names[0] != telemetry.SpanSourceFetch {
+		t.Errorf("collector got spans %v, want [source.fetch]", names)
+	}
+}
+
+func TestMetricsAreFiltered(t *testing.T) {
+	p := setup(t, config.Telemetry{SampleRatio: 1}, telemetry.Options{Environ: []string{}})
+	ctx := context.Background()
+	inst := p.Instruments()
+	inst.Decision(ctx, "release", false, []string{"consent.deny", "agreement.scope"})
+	inst.Decision(ctx, "query", true, nil)
+	inst.CacheLookup(ctx, "res", true)
+	inst.CacheLookup(ctx, "res", false)
+	inst.SourceCall(ctx, "de-sample", 20*time.Millisecond, context.DeadlineExceeded)
+	inst.BreakerState(ctx, "de-sample", telemetry.BreakerOpen)
+	inst.AuditWrite(ctx, "file", "success", time.Millisecond, nil)
+	inst.AuditWrite(ctx, "redis", "success", 0, errors.New("down"))
+
+	c, err := p.MeterProvider().Meter("t").Int64Counter("test.requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("patient.id", "8de41d0d"),
+		attribute.String("url.path", "/fhir/Patient/8de41d0d"),
+		telemetry.AttrHTTPRoute.String("/fhir/Patient/:id"),
+		telemetry.AttrHTTPStatus.Int(200),
+	))
+
+	rec := httptest.NewRecorder()
+	p.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`mhg_authz_decisions_total{mhg_decision="deny",mhg_phase="release",mhg_rule_id="consent.deny"`,
+		`mhg_authz_decisions_total{mhg_decision="deny",mhg_phase="release",mhg_rule_id="agreement.scope"`,
+		`mhg_authz_decisions_total{mhg_decision="allow",mhg_phase="query"`,
+		`mhg_cache_lookups_total{mhg_cache_hit="true",mhg_cache_kind="res"`,
+		`mhg_cache_lookups_total{mhg_cache_hit="false",mhg_cache_kind="res"`,
+		`mhg_source_errors_total{error_type="deadline_exceeded",mhg_source_id="de-sample"`,
+		`mhg_source_duration_seconds_bucket{mhg_source_id="de-sample"`,
+		`mhg_source_breaker_state{mhg_source_id="de-sample"`,
+		`mhg_audit_records_total{mhg_outcome="success"`,
+		`mhg_audit_failures_total{error_type="error",mhg_audit_sink="redis"`,
+		`test_requests_total{http_response_status_code="200",http_route="/fhir/Patient/:id"`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(body, `mhg_source_breaker_state{mhg_source_id="de-sample",otel_scope_name=`) {
+		t.Errorf("breaker gauge missing")
+	}
+	for _, phi := range []string{"8de41d0d", "patient_id", "url_path"} {
+		if strings.Contains(body, phi) {
+			t.Errorf("metrics hold %q", phi)
+		}
+	}
+}
+
+func TestNilInstrumentsAreNoops(t *testing.T) {
+	var i *telemetry.Instruments
+	i.Decision(context.Background(), "query", true, nil)
+	i.CacheLookup(context.Background(), "res", true)
+	i.SourceCall(context.Background(), "x", 0, nil)
+	i.BreakerState(context.Background(), "x", telemetry.BreakerClosed)
+	i.AuditWrite(context.Background(), "file", "success", 0, nil)
+	if telemetry.GlobalInstruments() == nil {
+		t.Error("GlobalInstruments() = nil")
+	}
+}
+
+func TestPropagatorFiltersBaggage(t *testing.T) {
+	prop := telemetry.Propagator()
+	in := http.Header{}
+	in.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	in.Set("baggage", "patient.id=8de41d0d,mhg.purpose=TREAT,user=Lopez")
+	ctx := prop.Extract(context.Background(), propagation.HeaderCarrier(in))
+
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("trace id %s not extracted", sc.TraceID())
+	}
+	b := baggage.FromContext(ctx)
+	if b.Len() != 1 || b.Member("mhg.purpose").Value() != "TREAT" {
+		t.Errorf("extracted baggage %q, want mhg.purpose=TREAT only", b.String())
+	}
+
+	m, _ := baggage.NewMember("patient.name", "Lopez")
+	b2, _ := b.SetMember(m)
+	out := http.Header{}
+	prop.Inject(baggage.ContextWithBaggage(ctx, b2), propagation.HeaderCarrier(out))
+	if got := out.Get("baggage"); got != "mhg.purpose=TREAT" {
+		t.Errorf("injected baggage %q, want mhg.purpose=TREAT", got)
+	}
+	if !strings.HasPrefix(out.Get("traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-") {
+		t.Errorf("traceparent %q not propagated", out.Get("traceparent"))
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

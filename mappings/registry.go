@@ -1,0 +1,171 @@
+package mappings
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Identifier actions.
+const (
+	idKeep     = "keep"
+	idDrop     = "drop"
+	idFirewall = "firewall"
+)
+
+// idClass is a compiled registry entry: what an identifier system (or type)
+// is, and what the mapping does with it.
+type idClass struct {
+	id, country, kind, action, reason, use string
+	// status is an mhp-migration-status code the identifier reveals.
+	status string
+	// preferred is the system written to the output: OID and URL forms of
+	// one system become this one.
+	preferred string
+	// typ is the Identifier.type coding added when the input has none.
+	typ  *codingSpec
+	file string
+	pos
+}
+
+// registry classifies identifiers. Type rules that firewall win over
+// system rules (a refugee identifier type reveals status whatever its
+// system); then exact systems; then system prefixes; then other types.
+type registry struct {
+	bySystem     map[string]*idClass
+	prefixes     []*idClass
+	byType       map[string]*idClass
+	firewallType map[string]*idClass
+}
+
+func newRegistry() *registry {
+	return &registry{bySystem: map[string]*idClass{}, byType: map[string]*idClass{}, firewallType: map[string]*idClass{}}
+}
+
+func typeKey(system, code string) string { return system + "|" + code }
+
+// clone copies the registry so that a profile can add entries without
+// touching the shared one.
+func (r *registry) clone() *registry {
+	c := newRegistry()
+	for k, v := range r.bySystem {
+		c.bySystem[k] = v
+	}
+	c.prefixes = append(c.prefixes, r.prefixes...)
+	for k, v := range r.byType {
+		c.byType[k] = v
+	}
+	for k, v := range r.firewallType {
+		c.firewallType[k] = v
+	}
+	return c
+}
+
+var identifierKinds = map[string]bool{
+	"national-health-id": true, "national-id": true, "passport": true, "local": true,
+	"social-security": true, "driver-licence": true, "residence-permit": true,
+	"status-revealing": true, "insurance": true, "other": true,
+}
+
+// add compiles and registers one entry. A system, prefix or type that two
+// entries claim is a contradiction.
+func (r *registry) add(file string, s *identifierSpec, statusCodes map[string]bool) error {
+	if s.ID == "" {
+		return s.at(file, "identifier entry without id")
+	}
+	if !identifierKinds[s.Kind] {
+		return s.at(file, "identifier %s: unknown kind %q", s.ID, s.Kind)
+	}
+	switch s.Action {
+	case idKeep, idDrop, idFirewall:
+	default:
+		return s.at(file, "identifier %s: action must be keep, drop or firewall, not %q", s.ID, s.Action)
+	}
+	if s.Status != "" && !statusCodes[s.Status] {
+		return s.at(file, "identifier %s: status %q is not an mhp-migration-status code", s.ID, s.Status)
+	}
+	if s.Status != "" && s.Action != idFirewall {
+		return s.at(file, "identifier %s: only a firewalled identifier can reveal a status", s.ID)
+	}
+	if len(s.Systems) == 0 && s.Prefix == "" && len(s.Types) == 0 {
+		return s.at(file, "identifier %s: give systems, system-prefix or types", s.ID)
+	}
+	c := &idClass{id: s.ID, country: s.Country, kind: s.Kind, action: s.Action, reason: s.Reason,
+		use: s.Use, status: s.Status, typ: s.Type, file: file, pos: s.pos}
+	if len(s.Systems) > 0 {
+		c.preferred = s.Systems[0]
+	}
+	for _, sys := range s.Systems {
+		if prev, ok := r.bySystem[sys]; ok {
+			return s.at(file, "system %s is already claimed by identifier %s (%s:%d): contradictory", sys, prev.id, prev.file, prev.Line)
+		}
+		r.bySystem[sys] = c
+	}
+	if s.Prefix != "" {
+		for _, p := range r.prefixes {
+			if strings.HasPrefix(s.Prefix, p.preferred) || strings.HasPrefix(p.preferred, s.Prefix) {
+				return s.at(file, "system-prefix overlaps identifier %s (%s:%d): contradictory", p.id, p.file, p.Line)
+			}
+		}
+		pc := *c
+		pc.preferred = s.Prefix
+		r.prefixes = append(r.prefixes, &pc)
+	}
+	for _, t := range s.Types {
+		if t.System == "" || t.Code == "" {
+			return t.at(file, "identifier %s: a type needs system and code", s.ID)
+		}
+		k := typeKey(t.System, t.Code)
+		m := r.byType
+		if s.Action == idFirewall {
+			m = r.firewallType
+		}
+		if prev, ok := r.byType[k]; ok {
+			return t.at(file, "type %s#%s is already claimed by identifier %s (%s:%d): contradictory", t.System, t.Code, prev.id, prev.file, prev.Line)
+		}
+		if prev, ok := r.firewallType[k]; ok {
+			return t.at(file, "type %s#%s is already claimed by identifier %s (%s:%d): contradictory", t.System, t.Code, prev.id, prev.file, prev.Line)
+		}
+		m[k] = c
+	}
+	return nil
+}
+
+// classify finds the class of an identifier (system and type codings), or
+// nil when the registry does not know it.
+func (r *registry) classify(system string, types []codingKey) *idClass {
+	for _, t := range types {
+		if c, ok := r.firewallType[typeKey(t.system, t.code)]; ok {
+			return c
+		}
+	}
+	if c, ok := r.bySystem[system]; ok {
+		return c
+	}
+	for _, p := range r.prefixes {
+		if system != "" && strings.HasPrefix(system, p.preferred) {
+			return p
+		}
+	}
+	for _, t := range types {
+		if c, ok := r.byType[typeKey(t.system, t.code)]; ok {
+			return c
+		}
+	}
+	return nil
+}
+
+// statusSystems lists every system the registry firewalls, for tests and
+// for the profile checker's list of status-revealing systems.
+func (r *registry) statusSystems() []string {
+	var out []string
+	for s, c := range r.bySystem {
+		if c.action == idFirewall {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type codingKey struct{ system, code string }
+
+func (c codingKey) String() string { return fmt.Sprintf("%s#%s", c.system, c.code) }

@@ -1,0 +1,127 @@
+# The patient's consent, as FHIR R4 Consent provisions normalised by the
+# gateway (input.consent). A provision applies to a request when each of
+# its restrictions (actor country or organisation, purpose, class, security
+# label, period) matches; an empty restriction matches everything. The
+# deepest applicable provision decides (nested provisions are exceptions to
+# their parent); at equal depth deny wins. The patient's deny wins over any
+# agreement, except break-the-glass where the law or the agreement allows it.
+package mhg.authz
+
+provision_types := {"permit", "deny"}
+
+matches_any(list, _) if count(list) == 0
+
+matches_any(list, value) if value in list
+
+# Labels restrict a provision to resources that carry one of them; in the
+# query phase there is no resource yet, so such a provision waits for the
+# release phase.
+labels_match(provision) if count(provision.security_labels) == 0
+
+labels_match(provision) if {
+	input.phase == "release"
+	some label in input.resource.security
+	label.code in provision.security_labels
+}
+
+applies_to_requester(provision) if {
+	matches_any(provision.actor_countries, input.requester.country)
+	matches_any(provision.actor_orgs, input.requester.org)
+	matches_any(provision.purposes, purpose)
+}
+
+applies(provision) if {
+	applies_to_requester(provision)
+	matches_any(provision.classes, target_type)
+	labels_match(provision)
+}
+
+# FHIR dates may be partial (2024, 2024-05, 2024-05-17) or full date-times.
+date_layouts := {4: "2006", 7: "2006-01", 10: "2006-01-02"}
+
+start_ns(s) := time.parse_ns(date_layouts[count(s)], s)
+
+start_ns(s) := time.parse_rfc3339_ns(s) if count(s) > 10
+
+# A partial end date includes its whole year, month or day.
+end_ns(s) := time.add_date(start_ns(s), 1, 0, 0) if count(s) == 4
+
+end_ns(s) := time.add_date(start_ns(s), 0, 1, 0) if count(s) == 7
+
+end_ns(s) := time.add_date(start_ns(s), 0, 0, 1) if count(s) == 10
+
+end_ns(s) := start_ns(s) if count(s) > 10
+
+# Provably outside its period. A date that cannot be read proves nothing:
+# a deny with a broken period still applies, a permit does not.
+outside_period(provision) if now < start_ns(provision.start)
+
+outside_period(provision) if now >= end_ns(provision.end)
+
+# Provably inside its period.
+inside_period(provision) if {
+	not outside_period(provision)
+	readable_period(provision)
+}
+
+readable_period(provision) if {
+	readable_start(object.get(provision, "start", ""))
+	readable_end(object.get(provision, "end", ""))
+}
+
+readable_start("")
+
+readable_start(s) if start_ns(s)
+
+readable_end("")
+
+readable_end(s) if end_ns(s)
+
+level(provision) := object.get(provision, "level", 0)
+
+applicable_denies contains i if {
+	some i, provision in input.consent
+	provision.type == "deny"
+	applies(provision)
+	not outside_period(provision)
+}
+
+applicable_permits contains i if {
+	some i, provision in input.consent
+	provision.type == "permit"
+	applies(provision)
+	inside_period(provision)
+}
+
+applicable := applicable_denies | applicable_permits
+
+deciding_level := max({level(input.consent[i]) | some i in applicable})
+
+consent_denies if {
+	some i in applicable_denies
+	level(input.consent[i]) == deciding_level
+}
+
+# The patient named the requester's country or organisation in a permit
+# that applies: explicit consent to this destination.
+consent_names_requester if {
+	not consent_denies
+	some i in applicable_permits
+	provision := input.consent[i]
+	explicit_actor(provision)
+}
+
+explicit_actor(provision) if input.requester.country in provision.actor_countries
+
+explicit_actor(provision) if input.requester.org in provision.actor_orgs
+
+deny contains "consent.patient-deny" if {
+	consent_denies
+	not break_glass_overrides_consent
+}
+
+# A provision the gateway could not normalise denies, to be safe.
+deny contains "consent.provision-invalid" if {
+	some provision in input.consent
+	not provision.type in provision_types
+}
