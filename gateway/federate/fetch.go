@@ -31,6 +31,14 @@ type mapped struct {
 	loss []mappings.Issue
 }
 
+// mappedSet is what one source call produced.
+type mappedSet struct {
+	items []mapped
+	// truncated is set when the source had more results than the
+	// gateway pages through.
+	truncated bool
+}
+
 // permitted asks the query phase whether src may be contacted.
 func (s *Service) permitted(ctx context.Context, req Request, src Source, res *Result) (authz.Decision, error) {
 	in := authz.Input{
@@ -57,12 +65,16 @@ func action(req Request) authz.Action {
 // fetchMapped loads resources from src through the cache, maps them into
 // the MHP and validates the result.
 func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind cache.Kind, parts []string, tags []string,
-	load func(ctx context.Context) ([]source.Resource, error)) ([]mapped, error) {
+	load func(ctx context.Context) ([]source.Resource, error)) (mappedSet, error) {
 	version := s.opts.Mapper.Version(src.Profile())
 	loader := func(ctx context.Context) ([]byte, error) {
 		ctx, span := tracer.Start(ctx, "source.fetch")
 		span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.String("mhg.resource.type", parts[0]))
 		raw, err := load(ctx)
+		truncated := false
+		if errors.Is(err, source.ErrTruncated) && len(raw) > 0 {
+			truncated, err = true, nil
+		}
 		if err != nil {
 			span.SetStatus(codes.Error, errorClass(err))
 			span.SetAttributes(attribute.String("error.type", errorClass(err)))
@@ -78,7 +90,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		if err != nil {
 			return nil, err
 		}
-		return encodeSet(out)
+		return encodeSet(mappedSet{items: out, truncated: truncated})
 	}
 	var b []byte
 	var err error
@@ -92,7 +104,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		if errors.Is(err, cache.ErrAbsent) && !errors.Is(err, source.ErrNotFound) {
 			err = fmt.Errorf("%w: %w", source.ErrNotFound, err)
 		}
-		return nil, err
+		return mappedSet{}, err
 	}
 	return decodeSet(b)
 }
@@ -196,10 +208,15 @@ func canonicalParams(typ string, q url.Values) []string {
 
 // The cache value of a set of mapped resources is a small protobuf message
 // written by hand: repeated field 1 holds one entry each, itself field 1
-// (the ContainedResource, binary) and field 2 (the loss report, JSON).
-func encodeSet(set []mapped) ([]byte, error) {
+// (the ContainedResource, binary) and field 2 (the loss report, JSON);
+// field 2, a varint 1, marks a truncated set.
+func encodeSet(set mappedSet) ([]byte, error) {
 	var out []byte
-	for _, m := range set {
+	if set.truncated {
+		out = protowire.AppendTag(out, 2, protowire.VarintType)
+		out = protowire.AppendVarint(out, 1)
+	}
+	for _, m := range set.items {
 		res, err := proto.Marshal(m.res)
 		if err != nil {
 			return nil, fmt.Errorf("encode cached resource: %w", err)
@@ -227,47 +244,59 @@ func encodeSet(set []mapped) ([]byte, error) {
 
 var errCorruptSet = errors.New("corrupt cached set")
 
-func decodeSet(b []byte) ([]mapped, error) {
-	var set []mapped
+func decodeSet(b []byte) (mappedSet, error) {
+	var set mappedSet
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num != 1 || typ != protowire.BytesType {
-			return nil, errCorruptSet
+		if n < 0 {
+			return mappedSet{}, errCorruptSet
 		}
 		b = b[n:]
+		if num == 2 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return mappedSet{}, errCorruptSet
+			}
+			b = b[n:]
+			set.truncated = v == 1
+			continue
+		}
+		if num != 1 || typ != protowire.BytesType {
+			return mappedSet{}, errCorruptSet
+		}
 		entry, n := protowire.ConsumeBytes(b)
 		if n < 0 {
-			return nil, errCorruptSet
+			return mappedSet{}, errCorruptSet
 		}
 		b = b[n:]
 		var m mapped
 		for len(entry) > 0 {
 			num, typ, n := protowire.ConsumeTag(entry)
 			if n < 0 || typ != protowire.BytesType {
-				return nil, errCorruptSet
+				return mappedSet{}, errCorruptSet
 			}
 			entry = entry[n:]
 			v, n := protowire.ConsumeBytes(entry)
 			if n < 0 {
-				return nil, errCorruptSet
+				return mappedSet{}, errCorruptSet
 			}
 			entry = entry[n:]
 			switch num {
 			case 1:
 				m.res = &rpb.ContainedResource{}
 				if err := proto.Unmarshal(v, m.res); err != nil {
-					return nil, fmt.Errorf("%w: %v", errCorruptSet, err)
+					return mappedSet{}, fmt.Errorf("%w: %v", errCorruptSet, err)
 				}
 			case 2:
 				if err := json.Unmarshal(v, &m.loss); err != nil {
-					return nil, fmt.Errorf("%w: %v", errCorruptSet, err)
+					return mappedSet{}, fmt.Errorf("%w: %v", errCorruptSet, err)
 				}
 			}
 		}
 		if m.res == nil {
-			return nil, errCorruptSet
+			return mappedSet{}, errCorruptSet
 		}
-		set = append(set, m)
+		set.items = append(set.items, m)
 	}
 	return set, nil
 }

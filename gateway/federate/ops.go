@@ -30,7 +30,8 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 			}
 			return nil, err
 		}
-		return s.release(ctx, req, src, set, res)
+		res.noteTruncated(src, set)
+		return s.release(ctx, req, src, set.items, res)
 	})
 	return res, err
 }
@@ -69,7 +70,7 @@ func (s *Service) Read(ctx context.Context, req Request, resourceType, id string
 	// A read returns the resource asked for; resources a mapping split off
 	// it are reached by their own reads and searches.
 	var main []mapped
-	for _, m := range set {
+	for _, m := range set.items {
 		if r4.ID(m.res) == id && r4.TypeName(m.res) == resourceType {
 			main = append(main, m)
 		}
@@ -120,8 +121,9 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 			}
 			return nil, err
 		}
+		res.noteTruncated(src, set)
 		var keep []mapped
-		for _, m := range set {
+		for _, m := range set.items {
 			if r4.TypeName(m.res) == resourceType {
 				keep = append(keep, m)
 			}
@@ -270,6 +272,16 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		})
 	}
 	return out, nil
+}
+
+// noteTruncated warns that a source had more results than the gateway
+// pages through: an incomplete record must not pass for a complete one.
+func (r *Result) noteTruncated(src Source, set mappedSet) {
+	if set.truncated {
+		r.mu.Lock()
+		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
+		r.mu.Unlock()
+	}
 }
 
 func dedupe(xs []string) []string {

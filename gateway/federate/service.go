@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
@@ -202,9 +203,14 @@ type Result struct {
 	// Notify is set when a decision carried a notify obligation
 	// (break-the-glass).
 	Notify bool
+
+	// mu guards the fields above while sources answer in parallel.
+	mu sync.Mutex
 }
 
 func (r *Result) addDecision(phase, src string, d authz.Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.Decisions = append(r.Decisions, DecisionRecord{Phase: phase, Source: src, Decision: d})
 	for _, o := range d.Obligations {
 		if o.Kind == authz.ObligationNotify {

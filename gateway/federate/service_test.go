@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +20,7 @@ import (
 
 func newService(t *testing.T, d Decider, sources ...Source) *Service {
 	t.Helper()
-	eng, err := mappings.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := federatetest.Mapper{}
 	s, err := New(Options{Sources: sources, Mapper: eng, Decider: d, IDs: testCodec(t),
 		Deadline: 2 * time.Second, SourceTimeout: 300 * time.Millisecond})
 	if err != nil {
@@ -80,6 +78,31 @@ func TestSearchPatientsPartialFailure(t *testing.T) {
 	if got["de-down"] != "unavailable" || got["de-slow"] != "timeout" || len(got) != 2 {
 		t.Fatalf("warnings = %v", got)
 	}
+}
+
+func TestTruncatedSearchWarns(t *testing.T) {
+	trunc := &truncatingSource{Source: federatetest.Source{SourceID: "de", SourceCountry: "DE",
+		Resources: []source.Resource{federatetest.Resource(t, patientP1)}}}
+	s := newService(t, federatetest.AllowCountry("DE"), trunc)
+	r, err := s.SearchPatients(context.Background(), clinician, "|FX123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Entries) != 1 || len(r.Warnings) != 1 || r.Warnings[0].Code != "truncated" {
+		t.Fatalf("want the gathered results and a truncated warning, got %+v / %+v", r.Entries, r.Warnings)
+	}
+}
+
+// truncatingSource answers searches as a FHIR source does when there are
+// more pages than its bound: results plus ErrTruncated.
+type truncatingSource struct{ federatetest.Source }
+
+func (s *truncatingSource) Search(ctx context.Context, typ string, q url.Values) ([]source.Resource, error) {
+	res, err := s.Source.Search(ctx, typ, q)
+	if err != nil {
+		return nil, err
+	}
+	return res, fmt.Errorf("%w after 10 pages", source.ErrTruncated)
 }
 
 func TestSearchPatientsAllFailed(t *testing.T) {
@@ -238,25 +261,29 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := []mapped{{res: cr, loss: []mappings.Issue{{Severity: "warning", Code: "not-supported", Path: "Observation.x", Message: "dropped"}}}, {res: cr}}
-	b, err := encodeSet(in)
+	b, err := encodeSet(mappedSet{items: in, truncated: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := decodeSet(b)
+	set, err := decodeSet(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
-		t.Fatalf("round trip = %+v", out)
+	out := set.items
+	if !set.truncated || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
+		t.Fatalf("round trip = %+v", set)
 	}
 	for _, bad := range [][]byte{{0xff}, {0x0a, 0x05, 0x01}, {0x0a, 0x02, 0x12, 0x00}} {
 		if _, err := decodeSet(bad); err == nil {
 			t.Fatalf("decodeSet(%x) accepted garbage", bad)
 		}
 	}
-	empty, _ := encodeSet(nil)
+	empty, _ := encodeSet(mappedSet{})
 	if empty == nil {
 		t.Fatal("an empty set must encode to a non-nil value")
+	}
+	if set, err := decodeSet(empty); err != nil || set.truncated || len(set.items) != 0 {
+		t.Fatalf("empty set round trip: %+v %v", set, err)
 	}
 }
 

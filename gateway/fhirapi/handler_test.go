@@ -21,7 +21,6 @@ import (
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
-	"github.com/migrant-health/mhg/mappings"
 )
 
 // tokenVerifier accepts the tokens it knows.
@@ -102,10 +101,7 @@ func newFixture(t *testing.T, patients int) *fixture {
 		}
 		return authz.Decision{Allow: true, Reasons: []string{"domestic.treat"}, ID: "dec-1", Revision: "rev-1"}, nil
 	}}
-	eng, err := mappings.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := federatetest.Mapper{}
 	ids, err := federate.NewIDCodec([]byte(strings.Repeat("i", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +366,7 @@ func TestPartialFailureWarning(t *testing.T) {
 	f := newFixture(t, 1)
 	f.de.Fail = nil
 	down := &federatetest.Source{SourceID: "de-down", SourceCountry: "DE", Fail: source.ErrUnavailable}
-	eng, _ := mappings.Load()
+	eng := federatetest.Mapper{}
 	dec := federatetest.AllowCountry("DE")
 	fed, err := federate.New(federate.Options{Sources: []federate.Source{f.de, down}, Mapper: eng, Decider: dec, IDs: f.ids, SourceTimeout: time.Second})
 	if err != nil {
