@@ -3,7 +3,6 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -104,9 +103,9 @@ type Options struct {
 	Profiles []string
 }
 
-// ErrUnsupportedInput is returned in a fatal issue's rule-free message when
-// Check is handed something that is neither JSON nor a proto resource.
-var ErrUnsupportedInput = errors.New("conformance: input is neither R4 JSON nor an R4 resource proto")
+// msgUnsupportedInput is the fatal issue for a Check argument that is
+// neither JSON nor a resource proto: a programming error of the caller.
+const msgUnsupportedInput = "input is neither R4 JSON nor an R4 resource proto"
 
 // Checker validates resources against the MHP profiles. It is built once
 // from the embedded StructureDefinitions and ValueSets (compiled into a
@@ -172,7 +171,7 @@ func (c *Checker) Check(res any) []Issue {
 	case proto.Message:
 		return c.CheckProto(v)
 	default:
-		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: ErrUnsupportedInput.Error()}}
+		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: msgUnsupportedInput}}
 	}
 }
 
@@ -194,7 +193,7 @@ func (c *Checker) CheckJSON(b []byte) []Issue {
 // so that the R4 rules the proto types cannot hold are checked too.
 func (c *Checker) CheckProto(m proto.Message) []Issue {
 	if m == nil {
-		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: ErrUnsupportedInput.Error()}}
+		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: msgUnsupportedInput}}
 	}
 	// r4.Marshal renders a ContainedResource as a wrapper object, not as
 	// the resource, so unwrap it first.

@@ -145,14 +145,15 @@ func (w *walker) value(e *element, it item) {
 		}
 	}
 	if len(e.profiles) > 0 && e.name == "resource" {
-		if obj, ok := it.v.(map[string]any); ok {
+		// A nested resource is checked on its own, after this walk, with
+		// the profiles its slice imposes added to those it claims.
+		if _, ok := it.v.(map[string]any); ok {
 			if w.nested == nil {
 				w.nested = map[string][]string{}
 			}
 			w.nested[it.loc] = append(w.nested[it.loc], e.profiles...)
-			_ = obj
 		}
-		return // the nested resource is checked on its own
+		return
 	}
 	obj, ok := it.v.(map[string]any)
 	if !ok {
