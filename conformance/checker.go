@@ -91,11 +91,13 @@ func HasErrors(issues []Issue) bool {
 // Options configure a Checker. The zero value checks every resource against
 // the MHP profiles it claims, and accepts a resource that claims none.
 type Options struct {
-	// Require makes a missing MHP profile an error: the top-level resource
-	// must claim one, and so must every nested resource (Bundle entry,
-	// contained resource) of a type that has an MHP profile. False: a
-	// resource that claims no MHP profile is only checked for R4 validity,
-	// MHP extensions and forbidden codes.
+	// Require makes a missing MHP profile an error for every resource an
+	// MHP profile is meant for, top-level or nested (Bundle entry, contained
+	// resource): the types with an MHP profile, except non-document Bundles
+	// and Observations that are neither laboratory results nor a migration
+	// context. Organization, Practitioner, Medication, vital signs and the
+	// like need no claim. False: a resource that claims no MHP profile is
+	// only checked for R4 validity, MHP extensions and forbidden codes.
 	Require bool
 	// Profiles are checked in addition to those the top-level resource
 	// claims in meta.profile (canonical URLs, optionally with |version).
@@ -220,6 +222,6 @@ func (c *Checker) checkTree(b []byte) []Issue {
 	w := &walker{plan: c.plan, opts: &c.opts}
 	rt, _ := root["resourceType"].(string)
 	w.globals(root, rt)
-	w.resource(root, rt, c.opts.Profiles, true)
+	w.resource(root, rt, c.opts.Profiles)
 	return w.result()
 }
