@@ -3,7 +3,6 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -92,11 +91,13 @@ func HasErrors(issues []Issue) bool {
 // Options configure a Checker. The zero value checks every resource against
 // the MHP profiles it claims, and accepts a resource that claims none.
 type Options struct {
-	// Require makes a missing MHP profile an error: the top-level resource
-	// must claim one, and so must every nested resource (Bundle entry,
-	// contained resource) of a type that has an MHP profile. False: a
-	// resource that claims no MHP profile is only checked for R4 validity,
-	// MHP extensions and forbidden codes.
+	// Require makes a missing MHP profile an error for every resource an
+	// MHP profile is meant for, top-level or nested (Bundle entry, contained
+	// resource): the types with an MHP profile, except non-document Bundles
+	// and Observations that are neither laboratory results nor a migration
+	// context. Organization, Practitioner, Medication, vital signs and the
+	// like need no claim. False: a resource that claims no MHP profile is
+	// only checked for R4 validity, MHP extensions and forbidden codes.
 	Require bool
 	// Profiles are checked in addition to those the top-level resource
 	// claims in meta.profile (canonical URLs, optionally with |version).
@@ -104,9 +105,9 @@ type Options struct {
 	Profiles []string
 }
 
-// ErrUnsupportedInput is returned in a fatal issue's rule-free message when
-// Check is handed something that is neither JSON nor a proto resource.
-var ErrUnsupportedInput = errors.New("conformance: input is neither R4 JSON nor an R4 resource proto")
+// msgUnsupportedInput is the fatal issue for a Check argument that is
+// neither JSON nor a resource proto: a programming error of the caller.
+const msgUnsupportedInput = "input is neither R4 JSON nor an R4 resource proto"
 
 // Checker validates resources against the MHP profiles. It is built once
 // from the embedded StructureDefinitions and ValueSets (compiled into a
@@ -172,7 +173,7 @@ func (c *Checker) Check(res any) []Issue {
 	case proto.Message:
 		return c.CheckProto(v)
 	default:
-		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: ErrUnsupportedInput.Error()}}
+		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: msgUnsupportedInput}}
 	}
 }
 
@@ -194,7 +195,7 @@ func (c *Checker) CheckJSON(b []byte) []Issue {
 // so that the R4 rules the proto types cannot hold are checked too.
 func (c *Checker) CheckProto(m proto.Message) []Issue {
 	if m == nil {
-		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: ErrUnsupportedInput.Error()}}
+		return []Issue{{Severity: SeverityFatal, Code: CodeProcessing, Message: msgUnsupportedInput}}
 	}
 	// r4.Marshal renders a ContainedResource as a wrapper object, not as
 	// the resource, so unwrap it first.
@@ -221,6 +222,6 @@ func (c *Checker) checkTree(b []byte) []Issue {
 	w := &walker{plan: c.plan, opts: &c.opts}
 	rt, _ := root["resourceType"].(string)
 	w.globals(root, rt)
-	w.resource(root, rt, c.opts.Profiles, true)
+	w.resource(root, rt, c.opts.Profiles)
 	return w.result()
 }

@@ -284,6 +284,12 @@ func TestCheckerFailsOnEachConstraint(t *testing.T) {
 		{"Require: entry without MHP profile", "bundle.json", Options{Require: true}, func(t *testing.T, d doc) {
 			delete(obj(t, d, "entry", 2, "resource"), "meta")
 		}, want{SeverityError, CodeProcessing, "Bundle.entry[2].resource", ""}},
+		{"Require: laboratory Observation without MHP profile", "observation-lab.json", Options{Require: true}, func(t *testing.T, d doc) {
+			delete(d, "meta")
+		}, want{SeverityError, CodeProcessing, "Observation", ""}},
+		{"Require: document Bundle without MHP profile", "bundle.json", Options{Require: true}, func(t *testing.T, d doc) {
+			delete(obj(t, d, "meta"), "profile")
+		}, want{SeverityError, CodeProcessing, "Bundle", ""}},
 		{"Options.Profiles applies a profile not claimed", "condition.json", Options{Profiles: []string{ProfileCondition}}, func(t *testing.T, d doc) {
 			delete(d, "meta")
 			delete(d, "code")

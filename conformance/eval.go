@@ -54,7 +54,7 @@ func (w *walker) result() []Issue {
 
 // resource checks one resource (top level, Bundle entry or contained)
 // against the MHP profiles it claims plus extra, then its nested resources.
-func (w *walker) resource(obj map[string]any, loc string, extra []string, top bool) {
+func (w *walker) resource(obj map[string]any, loc string, extra []string) {
 	rt, _ := obj["resourceType"].(string)
 	var urls []string
 	seen := map[string]bool{}
@@ -77,7 +77,7 @@ func (w *walker) resource(obj map[string]any, loc string, extra []string, top bo
 	for _, u := range extra {
 		addURL(u)
 	}
-	if len(urls) == 0 && w.opts.Require && (top || w.plan.typed[rt]) {
+	if len(urls) == 0 && w.opts.Require && w.plan.covers(rt, obj) {
 		w.profile = ""
 		w.add(SeverityError, CodeProcessing, loc, "", fmt.Sprintf("%s claims no MHP profile in meta.profile", rt))
 	}
@@ -104,7 +104,7 @@ func (w *walker) resource(obj map[string]any, loc string, extra []string, top bo
 				continue
 			}
 			l := fmt.Sprintf("%s.entry[%d].resource", loc, i)
-			w.resource(res, l, w.takeNested(l), false)
+			w.resource(res, l, w.takeNested(l))
 		}
 	}
 	if contained, ok := obj["contained"].([]any); ok {
@@ -114,9 +114,37 @@ func (w *walker) resource(obj map[string]any, loc string, extra []string, top bo
 				continue
 			}
 			l := fmt.Sprintf("%s.contained[%d]", loc, i)
-			w.resource(res, l, w.takeNested(l), false)
+			w.resource(res, l, w.takeNested(l))
 		}
 	}
+}
+
+// covers reports whether an MHP profile is meant for this resource, so
+// that Options.Require can ask for it: every resource of a type with an
+// MHP profile, except searchset and other non-document Bundles and
+// Observations that are neither laboratory results nor a migration
+// context (vital signs, social history: IPS content MHP does not profile).
+func (p *plan) covers(rt string, obj map[string]any) bool {
+	switch rt {
+	case "Bundle":
+		t, _ := obj["type"].(string)
+		return t == "document"
+	case "Observation":
+		for _, c := range asArray(obj["category"]) {
+			for _, cd := range asArray(asObject(c)["coding"]) {
+				if code, _ := asObject(cd)["code"].(string); code == "laboratory" {
+					return true
+				}
+			}
+		}
+		for _, cd := range asArray(asObject(obj["code"])["coding"]) {
+			if sys, _ := asObject(cd)["system"].(string); sys == CSContextItem {
+				return true
+			}
+		}
+		return false
+	}
+	return p.typed[rt]
 }
 
 func (w *walker) takeNested(loc string) []string {
@@ -145,14 +173,15 @@ func (w *walker) value(e *element, it item) {
 		}
 	}
 	if len(e.profiles) > 0 && e.name == "resource" {
-		if obj, ok := it.v.(map[string]any); ok {
+		// A nested resource is checked on its own, after this walk, with
+		// the profiles its slice imposes added to those it claims.
+		if _, ok := it.v.(map[string]any); ok {
 			if w.nested == nil {
 				w.nested = map[string][]string{}
 			}
 			w.nested[it.loc] = append(w.nested[it.loc], e.profiles...)
-			_ = obj
 		}
-		return // the nested resource is checked on its own
+		return
 	}
 	obj, ok := it.v.(map[string]any)
 	if !ok {

@@ -41,3 +41,32 @@ func FuzzCheckJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzProfiles skips the R4 parser and hands arbitrary JSON straight to
+// the profile walk, so that shapes R4 would reject (a string where an
+// array belongs, a number as a url) still cannot make it panic.
+func FuzzProfiles(f *testing.F) {
+	files, err := filepath.Glob("testdata/mhp/*.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"resourceType":"Bundle","meta":{"profile":["` + ProfileBundle + `"]},"entry":"x"}`))
+	f.Add([]byte(`{"resourceType":"Patient","meta":{"profile":["` + ProfilePatient + `"]},"extension":[{"url":"` + ExtArrival + `","extension":5}],"identifier":{"system":1}}`))
+	c, err := NewChecker(Options{Require: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		issues := c.checkTree(b)
+		if _, err := r4.Parse(OperationOutcome(issues)); err != nil {
+			t.Fatalf("OperationOutcome not valid R4: %v", err)
+		}
+	})
+}

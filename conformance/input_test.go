@@ -171,3 +171,27 @@ func TestCheckerConcurrentUse(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// Require asks for a claim only where an MHP profile is meant: these
+// resources need none.
+func TestRequireSkipsUnprofiledResources(t *testing.T) {
+	c := newChecker(t, Options{Require: true})
+	cases := map[string]string{
+		"organization": `{"resourceType":"Organization","name":"Clinic"}`,
+		"practitioner": `{"resourceType":"Practitioner","name":[{"family":"Doe"}]}`,
+		"vital signs": `{"resourceType":"Observation","status":"final",
+			"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+			"code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]}}`,
+		"searchset": `{"resourceType":"Bundle","type":"searchset","entry":[{"fullUrl":"https://x.example/Organization/1","resource":{"resourceType":"Organization","name":"Clinic"}}]}`,
+	}
+	for name, in := range cases {
+		if issues := c.Check(in); len(issues) != 0 {
+			t.Errorf("%s: %v", name, issues)
+		}
+	}
+	// A searchset still gets its profiled entries checked.
+	searchset := `{"resourceType":"Bundle","type":"searchset","entry":[{"fullUrl":"https://x.example/Condition/1","resource":{"resourceType":"Condition","subject":{"reference":"Patient/1"}}}]}`
+	if !hasIssue(c.Check(searchset), want{SeverityError, CodeProcessing, "Bundle.entry[0].resource", ""}) {
+		t.Error("searchset entry without MHP profile passed under Require")
+	}
+}

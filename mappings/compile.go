@@ -367,7 +367,7 @@ func (t *specTree) compileResources(p *plan, file string, s *mappingSpec) {
 // data-absent-reason.
 var absentTypes = map[string]bool{
 	"date": true, "dateTime": true, "CodeableConcept": true, "Reference": true, "string": true,
-	"HumanName": true,
+	"HumanName": true, "Period": true,
 }
 
 func (t *specTree) compileExtensions(p *plan, dir, file string, s *mappingSpec) {

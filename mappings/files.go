@@ -6,5 +6,5 @@ import "embed"
 // identifier registry, shared ConceptMaps) and one folder per national
 // profile. Load compiles it.
 //
-//go:embed common de-basis
+//go:embed common us-core uk-core de-basis nl-core ch-core au-base fr-core ips ke-core
 var Specs embed.FS

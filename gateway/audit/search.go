@@ -1,0 +1,206 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Query selects AuditEvents, as GET /fhir/AuditEvent's parameters do. Empty
+// fields match everything.
+type Query struct {
+	// Patient is "Patient/<gateway id>" or the bare id (patient=).
+	Patient string
+	// Agent is the requester's client id or organisation identifier
+	// (agent=).
+	Agent string
+	// DateFrom and DateTo bound AuditEvent.recorded: DateFrom <= recorded <
+	// DateTo. Zero means unbounded (date=ge..., date=lt...).
+	DateFrom, DateTo time.Time
+	// Purpose is a PurposeOfUse code (purpose=), BTG included.
+	Purpose string
+	// Outcome is an AuditEvent outcome code (0, 4, 8, 12) or an Entry
+	// outcome (success, denied, failed) (outcome=).
+	Outcome string
+	// Count is the page size; zero means every match. Offset skips that
+	// many matches first (newest first).
+	Count, Offset int
+}
+
+// indexEntry is what the index keeps of one record: where its line is and
+// the values Query matches on.
+type indexEntry struct {
+	off      int64
+	n        int
+	seq      uint64
+	recorded int64 // Unix microseconds
+	patient  string
+	agents   []string
+	purposes []string
+	outcome  string
+}
+
+// index holds an entry per record in file order. Entries never change once
+// added, so a search can copy the slice header and read without a lock.
+type index struct {
+	entries []indexEntry
+}
+
+// eventKeys are the parts of an AuditEvent the index reads. Only events this
+// package rendered are indexed, so their shape is known.
+type eventKeys struct {
+	Recorded       string `json:"recorded"`
+	Outcome        string `json:"outcome"`
+	PurposeOfEvent []struct {
+		Coding []struct {
+			Code string `json:"code"`
+		} `json:"coding"`
+	} `json:"purposeOfEvent"`
+	Agent []struct {
+		Requestor bool `json:"requestor"`
+		Who       struct {
+			Identifier struct {
+				Value string `json:"value"`
+			} `json:"identifier"`
+		} `json:"who"`
+		Extension []struct {
+			URL             string `json:"url"`
+			ValueIdentifier struct {
+				Value string `json:"value"`
+			} `json:"valueIdentifier"`
+		} `json:"extension"`
+	} `json:"agent"`
+	Entity []struct {
+		What struct {
+			Reference string `json:"reference"`
+		} `json:"what"`
+		Role struct {
+			System string `json:"system"`
+			Code   string `json:"code"`
+		} `json:"role"`
+	} `json:"entity"`
+}
+
+func (ix *index) add(seq uint64, off int64, n int, event []byte) {
+	e := indexEntry{off: off, n: n, seq: seq}
+	var k eventKeys
+	// An event that does not parse is still in the chain; it is indexed
+	// with no keys, so it matches only unfiltered searches.
+	if json.Unmarshal(event, &k) == nil {
+		if t, err := time.Parse(time.RFC3339Nano, k.Recorded); err == nil {
+			e.recorded = t.UnixMicro()
+		}
+		e.outcome = k.Outcome
+		for _, p := range k.PurposeOfEvent {
+			for _, c := range p.Coding {
+				e.purposes = append(e.purposes, c.Code)
+			}
+		}
+		for _, a := range k.Agent {
+			if !a.Requestor {
+				continue
+			}
+			if v := a.Who.Identifier.Value; v != "" {
+				e.agents = append(e.agents, v)
+			}
+			for _, x := range a.Extension {
+				if x.URL == ExtAgentOrganization && x.ValueIdentifier.Value != "" {
+					e.agents = append(e.agents, x.ValueIdentifier.Value)
+				}
+			}
+		}
+		for _, en := range k.Entity {
+			if en.Role.System == SystemObjectRole && en.Role.Code == "1" {
+				e.patient = strings.TrimPrefix(en.What.Reference, "Patient/")
+			}
+		}
+	}
+	ix.entries = append(ix.entries, e)
+}
+
+func (q Query) matches(e *indexEntry) bool {
+	if q.Patient != "" && e.patient != strings.TrimPrefix(q.Patient, "Patient/") {
+		return false
+	}
+	if q.Agent != "" && !contains(e.agents, q.Agent) {
+		return false
+	}
+	if q.Purpose != "" && !contains(e.purposes, q.Purpose) {
+		return false
+	}
+	if q.Outcome != "" && e.outcome != outcomeFilter(q.Outcome) {
+		return false
+	}
+	if !q.DateFrom.IsZero() && e.recorded < q.DateFrom.UnixMicro() {
+		return false
+	}
+	if !q.DateTo.IsZero() && e.recorded >= q.DateTo.UnixMicro() {
+		return false
+	}
+	return true
+}
+
+func outcomeFilter(o string) string {
+	switch o {
+	case OutcomeSuccess:
+		return "0"
+	case OutcomeDenied:
+		return "4"
+	case OutcomeFailed:
+		return "8"
+	}
+	return o
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Search returns the AuditEvents (R4 JSON) that match q, newest first, one
+// page of them, and the total number of matches. The events are read from
+// the file, so they are exactly what the chain vouches for.
+func (l *Log) Search(ctx context.Context, q Query) ([]json.RawMessage, int, error) {
+	if q.Count < 0 || q.Offset < 0 {
+		return nil, 0, fmt.Errorf("audit: search: negative count or offset")
+	}
+	l.mu.RLock()
+	entries := l.index.entries
+	l.mu.RUnlock()
+
+	var page []*indexEntry
+	total := 0
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := &entries[i]
+		if !q.matches(e) {
+			continue
+		}
+		if total >= q.Offset && (q.Count == 0 || len(page) < q.Count) {
+			page = append(page, e)
+		}
+		total++
+	}
+
+	out := make([]json.RawMessage, 0, len(page))
+	for _, e := range page {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, fmt.Errorf("audit: search: %w", err)
+		}
+		line := make([]byte, e.n)
+		if _, err := l.f.ReadAt(line, e.off); err != nil {
+			return nil, 0, fmt.Errorf("audit: search: read record %d: %w", e.seq, err)
+		}
+		rec, err := parseLine(line[:len(line)-1])
+		if err != nil {
+			return nil, 0, fmt.Errorf("audit: search: record %d changed on disk: %w", e.seq, err)
+		}
+		out = append(out, rec.Event)
+	}
+	return out, total, nil
+}
