@@ -4,7 +4,7 @@
 // Environment: MHG_BASE (FHIR base URL), MHG_TOKEN (bearer token),
 // MHG_SEARCH_TYPE and MHG_SEARCH (a search to page through, as a query
 // string), MHG_PAGE_SIZE.
-import Client from 'fhir-kit-client';
+import { Client } from 'fhir-kit-client';
 
 const base = process.env.MHG_BASE;
 const token = process.env.MHG_TOKEN;
@@ -36,7 +36,7 @@ try {
     const matches = (bundle.entry || []).filter((e) => e.search && e.search.mode === 'match');
     out.search.pages.push(matches.length);
     ids.push(...matches.map((e) => e.resource.id));
-    bundle = await authed.nextPage(bundle);
+    bundle = await authed.nextPage({ bundle });
   }
   out.search.ids = ids;
 

@@ -183,9 +183,6 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 			sctx, scancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
 			defer scancel()
 			e, err := fn(sctx, src)
-			if err == nil && sctx.Err() != nil {
-				err = fmt.Errorf("%w: %w", source.ErrTimeout, sctx.Err())
-			}
 			outs[i] = outcome{e, err}
 		}()
 	}
@@ -221,29 +218,29 @@ func sourceError(err error) error {
 // the obligations of those allowed. Denied resources are dropped without a
 // trace in the response (their decisions are audited).
 func (s *Service) release(ctx context.Context, req Request, src Source, set []mapped, res *Result) ([]Entry, error) {
-	var mu sync.Mutex
+	// Consent is looked up once per patient. A patient whose consent cannot
+	// be read gets nothing released: the gateway cannot know that the
+	// patient has not refused.
 	consents := map[string][]authz.Provision{}
-	consentFor := func(patient string) []authz.Provision {
-		mu.Lock()
-		defer mu.Unlock()
-		if p, ok := consents[patient]; ok {
-			return p
-		}
-		provs := []authz.Provision{}
-		if patient != "" {
-			if _, upstream, err := s.opts.IDs.Decode("Patient", patient); err == nil {
-				if p, err := s.consentProvisions(ctx, req, src, upstream); err == nil {
-					provs = p
-				} else {
-					s.log.WarnContext(ctx, "consent lookup failed", "source", src.ID(), "error_class", errorClass(err))
-				}
-			}
-		}
-		consents[patient] = provs
-		return provs
-	}
 	var out []Entry
 	for _, m := range set {
+		patient := patientRef(m.res)
+		provs, ok := consents[patient]
+		if !ok {
+			provs = []authz.Provision{}
+			if patient != "" {
+				_, upstream, err := s.opts.IDs.Decode("Patient", patient)
+				if err != nil {
+					return nil, fmt.Errorf("%w: resource references a patient of another source", source.ErrInvalidResponse)
+				}
+				p, err := s.consentProvisions(ctx, req, src, upstream)
+				if err != nil {
+					return nil, fmt.Errorf("consent lookup: %w", err)
+				}
+				provs = p
+			}
+			consents[patient] = provs
+		}
 		facts := resourceFacts(m.res)
 		in := authz.Input{
 			Phase:     authz.PhaseRelease,
@@ -251,7 +248,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 			Action:    action(req),
 			Source:    &authz.Source{ID: src.ID(), Country: src.Country()},
 			Resource:  facts,
-			Consent:   consentFor(patientRef(m.res)),
+			Consent:   provs,
 		}
 		d, err := s.opts.Decider.Decide(ctx, in)
 		if err != nil {
@@ -274,16 +271,6 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 	return out, nil
 }
 
-// noteTruncated warns that a source had more results than the gateway
-// pages through: an incomplete record must not pass for a complete one.
-func (r *Result) noteTruncated(src Source, set mappedSet) {
-	if set.truncated {
-		r.mu.Lock()
-		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
-		r.mu.Unlock()
-	}
-}
-
 func dedupe(xs []string) []string {
 	seen := map[string]bool{}
 	out := []string{}
@@ -294,4 +281,14 @@ func dedupe(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// noteTruncated warns that a source had more results than the gateway
+// pages through: an incomplete record must not pass for a complete one.
+func (r *Result) noteTruncated(src Source, set mappedSet) {
+	if set.truncated {
+		r.mu.Lock()
+		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
+		r.mu.Unlock()
+	}
 }

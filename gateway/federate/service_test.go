@@ -99,10 +99,37 @@ type truncatingSource struct{ federatetest.Source }
 
 func (s *truncatingSource) Search(ctx context.Context, typ string, q url.Values) ([]source.Resource, error) {
 	res, err := s.Source.Search(ctx, typ, q)
-	if err != nil {
-		return nil, err
+	if err != nil || typ != "Patient" {
+		return res, err
 	}
 	return res, fmt.Errorf("%w after 10 pages", source.ErrTruncated)
+}
+
+// consentlessSource cannot answer Consent searches.
+type consentlessSource struct{ federatetest.Source }
+
+func (s *consentlessSource) Search(ctx context.Context, typ string, q url.Values) ([]source.Resource, error) {
+	if typ == "Consent" {
+		return nil, fmt.Errorf("%w: 503", source.ErrUnavailable)
+	}
+	return s.Source.Search(ctx, typ, q)
+}
+
+func TestNoConsentAnswerNoRelease(t *testing.T) {
+	src := &consentlessSource{Source: federatetest.Source{SourceID: "de", SourceCountry: "DE",
+		Resources: []source.Resource{federatetest.Resource(t, patientP1)}}}
+	other := &federatetest.Source{SourceID: "de2", SourceCountry: "DE"}
+	s := newService(t, federatetest.AllowCountry("DE"), src, other)
+	r, err := s.SearchPatients(context.Background(), clinician, "|FX123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Entries) != 0 {
+		t.Fatalf("released without knowing the patient's consent: %+v", r.Entries)
+	}
+	if len(r.Warnings) != 1 || r.Warnings[0].Source != "de" || r.Warnings[0].Code != "unavailable" {
+		t.Fatalf("warnings = %+v", r.Warnings)
+	}
 }
 
 func TestSearchPatientsAllFailed(t *testing.T) {

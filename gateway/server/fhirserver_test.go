@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/migrant-health/mhg/conformance/examples"
+	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/source"
+)
+
+// nationalServer is a national FHIR REST server for tests: it serves the
+// sample data of one built-in source over real HTTP (read, search with
+// paging, metadata), counts the requests it gets, and can be told to fail.
+type nationalServer struct {
+	*httptest.Server
+	requests atomic.Int64
+	// mode: "" normal, "500", "slow", "garbage", "invalid"
+	mode atomic.Value
+	// slowFor is how long "slow" waits; zero means 3s.
+	slowFor time.Duration
+}
+
+func newNationalServer(t *testing.T, sample string) *nationalServer {
+	t.Helper()
+	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle,
+		Dir: config.BuiltinPrefix + sample}, source.Options{Builtin: examples.FS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &nationalServer{}
+	ns.mode.Store("")
+	ns.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ns.requests.Add(1)
+		switch ns.mode.Load().(string) {
+		case "500":
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		case "slow":
+			d := ns.slowFor
+			if d == 0 {
+				d = 3 * time.Second
+			}
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		case "garbage":
+			w.Header().Set("Content-Type", "application/fhir+json")
+			fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient","gender":5`)
+			return
+		case "invalid":
+			w.Header().Set("Content-Type", "application/fhir+json")
+			fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient","id":"x","gender":5}}]}`)
+			return
+		}
+		ns.serve(w, r, b)
+	}))
+	t.Cleanup(ns.Close)
+	return ns
+}
+
+func (ns *nationalServer) serve(w http.ResponseWriter, r *http.Request, b *source.Bundle) {
+	w.Header().Set("Content-Type", "application/fhir+json")
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	switch {
+	case len(parts) == 1 && parts[0] == "metadata":
+		fmt.Fprint(w, `{"resourceType":"CapabilityStatement","status":"active","date":"2026-01-01","kind":"instance","fhirVersion":"4.0.1","format":["json"]}`)
+	case len(parts) == 2:
+		res, err := b.Read(ctx, parts[0], parts[1])
+		if errors.Is(err, source.ErrNotFound) {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}`)
+			return
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(res.JSON)
+	case len(parts) == 1:
+		q := r.URL.Query()
+		count, _ := strconv.Atoi(q.Get("_count"))
+		offset, _ := strconv.Atoi(q.Get("_offset"))
+		q.Del("_count")
+		q.Del("_offset")
+		found, err := b.Search(ctx, parts[0], q)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-supported"}]}`)
+			return
+		}
+		if count <= 0 {
+			count = 2 // small pages, so the connector's paging is exercised
+		}
+		end := min(offset+count, len(found))
+		page := found[min(offset, end):end]
+		type entry struct {
+			FullURL  string          `json:"fullUrl"`
+			Resource json.RawMessage `json:"resource"`
+		}
+		out := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(found)}
+		var entries []entry
+		for _, res := range page {
+			entries = append(entries, entry{FullURL: ns.URL + "/" + res.Type + "/" + res.ID, Resource: res.JSON})
+		}
+		out["entry"] = entries
+		if end < len(found) {
+			q.Set("_count", strconv.Itoa(count))
+			q.Set("_offset", strconv.Itoa(end))
+			out["link"] = []map[string]string{{"relation": "next", "url": ns.URL + "/" + parts[0] + "?" + q.Encode()}}
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
