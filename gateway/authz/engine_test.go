@@ -165,7 +165,9 @@ func TestNoPolicyDeniesEverything(t *testing.T) {
 	srv := bundleServer(t)
 	srv.setStatus(503)
 	e := newEngine(t, Options{BundleURL: srv.url(), PollInterval: time.Hour})
-	waitFor(t, func() bool { return srv.requests() > 0 && e.Ready() != nil && strings.Contains(e.Ready().Error(), "503") })
+	waitFor(t, func() bool {
+		return srv.requests() > 0 && e.Ready() != nil && strings.Contains(e.Ready().Error(), "503")
+	})
 	d, err := e.Decide(context.Background(), queryInput(clinician("DE"), "Patient", "DE"))
 	if !errors.Is(err, ErrNoPolicy) {
 		t.Errorf("err = %v, want ErrNoPolicy", err)
