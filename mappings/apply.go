@@ -280,10 +280,22 @@ func (m *mapper) withhold(kind, url string, ext object) {
 // the ID function cannot take (absolute URL, urn:uuid) is removed so that
 // no upstream id leaves; its display stays.
 func (m *mapper) reference(o object, s, path string) {
-	if m.opts.ID == nil || strings.HasPrefix(s, "#") {
+	if strings.HasPrefix(s, "#") {
 		return
 	}
 	typ, id, ok := splitReference(s)
+	if !ok && m.opts.ResolveReference != nil {
+		if r, resolved := m.opts.ResolveReference(s); resolved {
+			typ, id, ok = splitReference(r)
+			if ok && m.opts.ID == nil {
+				o["reference"] = typ + "/" + id
+				return
+			}
+		}
+	}
+	if m.opts.ID == nil {
+		return
+	}
 	if ok {
 		o["reference"] = typ + "/" + m.opts.ID(typ, id)
 		return
