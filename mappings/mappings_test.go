@@ -306,8 +306,8 @@ func TestReferences(t *testing.T) {
 	  "recorder":{"reference":"https://ehr.example.org/fhir/Practitioner/77","display":"Dr X"},
 	  "asserter":{"reference":"Practitioner/77/_history/3"}}`
 	tests := []struct {
-		name                         string
-		opts                         Options
+		name                        string
+		opts                        Options
 		subject, recorder, asserter string
 	}{
 		{"ids kept", Options{}, "urn:uuid:0b7ef4d2-1111-4c5e-9a52-7a4b0f6d1c11", "https://ehr.example.org/fhir/Practitioner/77", "Practitioner/77/_history/3"},
