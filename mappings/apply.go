@@ -156,10 +156,12 @@ func (m *mapper) walk(o object, path string) {
 			o[k] = m.extensions(o, k, arr, path+"."+k)
 			continue
 		case "reference":
+			// Consent.provision.actor.reference is a Reference named
+			// "reference"; everywhere else the key holds the literal.
 			if s, ok := v.(string); ok {
 				m.reference(o, s, path)
+				continue
 			}
-			continue
 		case "contained":
 			if arr, ok := v.([]any); ok {
 				o[k] = m.contained(arr, path+"."+k)
@@ -334,6 +336,9 @@ func (m *mapper) contained(arr []any, path string) []any {
 		if _, covered := m.p.resources[typ]; !covered || typ == "Patient" {
 			m.issue(sevWarning, codeNotSupported, ip, "contained %s resource is not mapped; dropped", typeOr(typ))
 			continue
+		}
+		for _, k := range m.p.resources[typ].drop {
+			delete(c, k)
 		}
 		saved := m.fw
 		m.fw = nil
