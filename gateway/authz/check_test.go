@@ -145,7 +145,9 @@ func TestCheckFindsProblems(t *testing.T) {
 		},
 		{
 			name: "syntax error",
-			edit: func(t *testing.T, dir string) { writeFile(t, dir, "mhg/authz/broken.rego", "package mhg.authz\n\ndeny contains if {\n") },
+			edit: func(t *testing.T, dir string) {
+				writeFile(t, dir, "mhg/authz/broken.rego", "package mhg.authz\n\ndeny contains if {\n")
+			},
 			kind: ProblemLoad,
 			want: []string{"broken.rego"},
 		},
