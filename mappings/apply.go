@@ -286,6 +286,7 @@ func (m *mapper) reference(o object, s, path string) {
 		return
 	}
 	typ, id, ok := splitReference(s)
+	unresolved := false
 	if !ok && m.opts.ResolveReference != nil {
 		if r, resolved := m.opts.ResolveReference(s); resolved {
 			typ, id, ok = splitReference(r)
@@ -294,8 +295,10 @@ func (m *mapper) reference(o object, s, path string) {
 				return
 			}
 		}
+		// A urn the Bundle does not resolve means nothing outside it.
+		unresolved = !ok && strings.HasPrefix(s, "urn:")
 	}
-	if m.opts.ID == nil {
+	if m.opts.ID == nil && !unresolved {
 		return
 	}
 	if ok {
@@ -303,7 +306,7 @@ func (m *mapper) reference(o object, s, path string) {
 		return
 	}
 	delete(o, "reference")
-	m.issue(sevInfo, codeProcessing, path+".reference", "a reference that is not Type/id cannot be mapped to a gateway id; removed")
+	m.issue(sevInfo, codeProcessing, path+".reference", "a reference that is not Type/id and cannot be resolved was removed")
 	if len(o) == 0 {
 		o["extension"] = []any{dataAbsent("unknown")}
 	}
