@@ -156,10 +156,12 @@ func (m *mapper) walk(o object, path string) {
 			o[k] = m.extensions(o, k, arr, path+"."+k)
 			continue
 		case "reference":
+			// Consent.provision.actor.reference is a Reference named
+			// "reference"; everywhere else the key holds the literal.
 			if s, ok := v.(string); ok {
 				m.reference(o, s, path)
+				continue
 			}
-			continue
 		case "contained":
 			if arr, ok := v.([]any); ok {
 				o[k] = m.contained(arr, path+"."+k)
@@ -280,16 +282,31 @@ func (m *mapper) withhold(kind, url string, ext object) {
 // the ID function cannot take (absolute URL, urn:uuid) is removed so that
 // no upstream id leaves; its display stays.
 func (m *mapper) reference(o object, s, path string) {
-	if m.opts.ID == nil || strings.HasPrefix(s, "#") {
+	if strings.HasPrefix(s, "#") {
 		return
 	}
 	typ, id, ok := splitReference(s)
+	unresolved := false
+	if !ok && m.opts.ResolveReference != nil {
+		if r, resolved := m.opts.ResolveReference(s); resolved {
+			typ, id, ok = splitReference(r)
+			if ok && m.opts.ID == nil {
+				o["reference"] = typ + "/" + id
+				return
+			}
+		}
+		// A urn the Bundle does not resolve means nothing outside it.
+		unresolved = !ok && strings.HasPrefix(s, "urn:")
+	}
+	if m.opts.ID == nil && !unresolved {
+		return
+	}
 	if ok {
 		o["reference"] = typ + "/" + m.opts.ID(typ, id)
 		return
 	}
 	delete(o, "reference")
-	m.issue(sevInfo, codeProcessing, path+".reference", "a reference that is not Type/id cannot be mapped to a gateway id; removed")
+	m.issue(sevInfo, codeProcessing, path+".reference", "a reference that is not Type/id and cannot be resolved was removed")
 	if len(o) == 0 {
 		o["extension"] = []any{dataAbsent("unknown")}
 	}
@@ -322,6 +339,9 @@ func (m *mapper) contained(arr []any, path string) []any {
 		if _, covered := m.p.resources[typ]; !covered || typ == "Patient" {
 			m.issue(sevWarning, codeNotSupported, ip, "contained %s resource is not mapped; dropped", typeOr(typ))
 			continue
+		}
+		for _, k := range m.p.resources[typ].drop {
+			delete(c, k)
 		}
 		saved := m.fw
 		m.fw = nil

@@ -155,7 +155,7 @@ func compileTree(fsys fs.FS) (map[string]*plan, error) {
 		}
 	}
 	if len(t.errs) > 0 {
-		return nil, errors.Join(t.errs...)
+		return nil, errors.Join(dedupe(t.errs)...)
 	}
 	if len(plans) == 0 {
 		return nil, fmt.Errorf("%w: no national profile folders", ErrInvalidSpec)
@@ -263,13 +263,15 @@ func (t *specTree) compileProfile(dir string, s *mappingSpec) *plan {
 			t.fail(err)
 		}
 	}
+	// The shared rules may only use shared ConceptMaps, a profile its own
+	// and the shared ones.
 	for _, src := range []struct {
-		file string
-		spec *mappingSpec
-	}{{commonFile, t.common}, {file, s}} {
+		dir, file string
+		spec      *mappingSpec
+	}{{commonDir, commonFile, t.common}, {dir, file, s}} {
 		t.compileResources(p, src.file, src.spec)
-		t.compileExtensions(p, dir, src.file, src.spec)
-		t.compileCodes(p, dir, src.file, src.spec)
+		t.compileExtensions(p, src.dir, src.file, src.spec)
+		t.compileCodes(p, src.dir, src.file, src.spec)
 	}
 	if s.Countries != nil {
 		t.fail(s.Countries.at(file, "countries belongs in common/mapping.yaml; a profile lists its country-maps"))
@@ -287,12 +289,12 @@ func (t *specTree) compileProfile(dir string, s *mappingSpec) *plan {
 		}
 	}
 	for _, spec := range []*mappingSpec{t.common, s} {
-		f := file
+		f, d := file, dir
 		if spec == t.common {
-			f = commonFile
+			f, d = commonFile, commonDir
 		}
 		for _, id := range spec.CountryMaps {
-			if cm := t.mapRef(dir, f, spec.pos, id); cm != nil {
+			if cm := t.mapRef(d, f, spec.pos, id); cm != nil {
 				p.countryMaps = append(p.countryMaps, cm)
 			}
 		}
@@ -545,6 +547,20 @@ func migrationStatusCodes() map[string]bool {
 	out := map[string]bool{}
 	for code := range migrationStatusDisplay() {
 		out[code] = true
+	}
+	return out
+}
+
+// dedupe drops repeated errors: a broken shared rule is found once per
+// profile that includes it.
+func dedupe(errs []error) []error {
+	seen := map[string]bool{}
+	out := errs[:0]
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
 	}
 	return out
 }

@@ -39,6 +39,12 @@ type Options struct {
 	// Outputs derived from a resource (the migration-context of a Patient,
 	// a Provenance) are passed DerivedID(upstreamID, kind) as upstream id.
 	ID func(resourceType, upstreamID string) string
+	// ResolveReference turns a reference that is not Type/id (a Bundle's
+	// urn:uuid, an absolute URL of the source) into "Type/id", or reports
+	// false. It runs before ID. Nil: such references are kept when ID is
+	// nil and removed (display kept) when it is set, so that no upstream id
+	// leaves.
+	ResolveReference func(reference string) (string, bool)
 	// KeepReligion keeps patient-religion (the patient asked, e.g. for
 	// pastoral or dietary care). False: it is dropped with an information
 	// issue and handed to Withheld.

@@ -222,6 +222,11 @@ func yamlError(file string, err error) error {
 		if n, tail, ok := strings.Cut(rest, ":"); ok {
 			if _, err := fmt.Sscanf(n, "%d", &line); err == nil {
 				msg = strings.TrimSpace(tail)
+				// yaml.v3 counts from 0 for the parser errors that name
+				// what they expected (the line of their context mark).
+				if te == nil && strings.HasPrefix(msg, "did not find expected") {
+					line++
+				}
 			}
 		}
 	}

@@ -199,7 +199,7 @@ func (r *Report) addErrors(kind string, err error) {
 			if e.Location != nil {
 				p.File, p.Line = e.Location.File, e.Location.Row
 			}
-			if e.Code == ast.TypeErr && strings.Contains(e.Message, "undefined ref: input") {
+			if e.Code == ast.TypeErr && strings.Contains(e.Message, "undefined ref") {
 				p.Kind = ProblemSchema
 			}
 			r.Problems = append(r.Problems, p)
@@ -307,9 +307,9 @@ func firstDiffLine(a, b []byte) int {
 	return min(len(la), len(lb)) + 1
 }
 
-// checkCompile compiles all modules (tests too) with the schema and in
-// strict mode, and walks the input references. It reports whether the
-// modules compiled well enough to go on.
+// checkCompile compiles all modules (tests too) with the input schema and
+// in strict mode, then walks the input references of a plain compile. It
+// reports whether the policies compiled well enough to lint and test.
 func (r *Report) checkCompile(set *policySet) bool {
 	c, err := newCompiler()
 	if err != nil {
@@ -317,30 +317,38 @@ func (r *Report) checkCompile(set *policySet) bool {
 		return false
 	}
 	c = c.WithStrict(true)
+	ok := true
 	if c.Compile(set.modules); c.Failed() {
-		var strictOnly = true
 		for _, e := range c.Errors {
-			if e.Code != ast.CompileErr || !isStrictMessage(e.Message) {
-				strictOnly = false
+			p := Problem{Kind: ProblemCompile, Message: e.Message}
+			if e.Location != nil {
+				p.File, p.Line = e.Location.File, e.Location.Row
 			}
-		}
-		r.addErrors(ProblemCompile, c.Errors)
-		for i := range r.Problems {
-			if r.Problems[i].Kind == ProblemCompile && isStrictMessage(r.Problems[i].Message) {
-				r.Problems[i].Kind = ProblemLint
+			switch {
+			case e.Code == ast.TypeErr && strings.Contains(e.Message, "undefined ref"):
+				p.Kind = ProblemSchema
+				p.Message += ": not in the policy input schema"
+				ok = false
+			case isStrictMessage(e.Message):
+				p.Kind = ProblemLint
+			default:
+				ok = false
 			}
-		}
-		if !strictOnly {
-			return false
-		}
-		// Strict-mode findings are lint: compile again leniently to go on.
-		c, _ = newCompiler()
-		if c.Compile(set.modules); c.Failed() {
-			return false
+			r.Problems = append(r.Problems, p)
 		}
 	}
-	r.checkInputRefs(c, set)
-	return true
+	// Without the schema the modules may compile; then the walk names
+	// every input path, and replaces the type checker's report of the
+	// same line with a clearer one.
+	plain := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if plain.Compile(set.modules); plain.Failed() {
+		return false
+	}
+	flagged := r.checkInputRefs(plain, set)
+	r.Problems = slices.DeleteFunc(r.Problems, func(p Problem) bool {
+		return p.Kind == ProblemSchema && strings.HasPrefix(p.Message, "undefined ref: input") && flagged[fmt.Sprintf("%s:%d", p.File, p.Line)]
+	})
+	return ok
 }
 
 var strictMessages = regexp.MustCompile(`(declared but not used|unused|is deprecated|shadows|redeclared|never used)`)
@@ -350,8 +358,10 @@ func isStrictMessage(msg string) bool { return strictMessages.MatchString(msg) }
 // checkInputRefs walks every reference to input in the compiled policies
 // and fails any whose path leaves the schema. The type checker catches the
 // same and more (aliases); this walk names the paths for the report and
-// stays correct if a rule reaches input by a dynamic key.
-func (r *Report) checkInputRefs(c *ast.Compiler, set *policySet) {
+// stays correct if a rule reaches input by a dynamic key. It returns the
+// file:line positions it flagged.
+func (r *Report) checkInputRefs(c *ast.Compiler, set *policySet) map[string]bool {
+	flagged := map[string]bool{}
 	_, doc, _ := inputSchema()
 	allowed := map[string]bool{"input": true}
 	for _, p := range schemaPaths(doc, "input") {
@@ -373,6 +383,9 @@ func (r *Report) checkInputRefs(c *ast.Compiler, set *policySet) {
 				r.InputPaths = append(r.InputPaths, p)
 			}
 			loc := ref[0].Location
+			if loc != nil && (dynamic || !allowed[p]) {
+				flagged[fmt.Sprintf("%s:%d", name, loc.Row)] = true
+			}
 			switch {
 			case dynamic:
 				r.addRefProblem(name, loc, fmt.Sprintf("%s reads input with a computed key: the check cannot prove it stays inside the schema", ref))
@@ -383,6 +396,7 @@ func (r *Report) checkInputRefs(c *ast.Compiler, set *policySet) {
 		})
 	}
 	slices.Sort(r.InputPaths)
+	return flagged
 }
 
 func (r *Report) addRefProblem(file string, loc *ast.Location, msg string) {

@@ -384,13 +384,11 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		result, err = c.eval(ctx, in, e.now())
 		if err == nil {
 			err = d.fill(result)
-			if errors.Is(err, errUndefined) {
-				d.Reasons = []string{ReasonUndefined}
-			}
 		}
 		if err != nil {
-			if d.Reasons == nil {
-				d.Reasons = []string{ReasonError}
+			d.Reasons = []string{ReasonError}
+			if errors.Is(err, errUndefined) {
+				d.Reasons = []string{ReasonUndefined}
 			}
 			d.Allow = false
 			d.Obligations = nil

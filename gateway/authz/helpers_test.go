@@ -44,14 +44,20 @@ func copyBuiltin(t testing.TB) string {
 	return dir
 }
 
-// writeFile writes a file under dir, creating folders.
+// writeFile writes a file under dir, creating folders. It writes a
+// temporary file and renames it, as editors and ConfigMap updates do, so
+// a watching engine never reads half a file.
 func writeFile(t testing.TB, dir, name, content string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(p))
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -141,10 +141,12 @@ func loadFS(fsys fs.FS) (*policySet, error) {
 		WithProcessAnnotation(true).
 		WithRegoVersion(ast.RegoV1).
 		Filtered([]string{"."}, func(abspath string, info fs.FileInfo, depth int) bool {
-			if info.IsDir() {
-				return depth > 0 && (skipDirs[info.Name()] || strings.HasPrefix(info.Name(), "."))
+			// Hidden files and folders are editor swap files, temporary
+			// files of atomic writes, or ConfigMap internals.
+			if depth > 0 && strings.HasPrefix(info.Name(), ".") {
+				return true
 			}
-			return false
+			return info.IsDir() && skipDirs[info.Name()]
 		})
 	if err != nil {
 		return nil, failed(stageRead, err)

@@ -51,8 +51,10 @@ func TestLoadRejects(t *testing.T) {
 		want  string
 	}{
 		{
-			name:  "syntax error",
-			edit:  func(t *testing.T, dir string) { writeFile(t, dir, "mhg/authz/broken.rego", "package mhg.authz\n\ndeny contains if {\n") },
+			name: "syntax error",
+			edit: func(t *testing.T, dir string) {
+				writeFile(t, dir, "mhg/authz/broken.rego", "package mhg.authz\n\ndeny contains if {\n")
+			},
 			stage: stageRead,
 			want:  "broken.rego",
 		},
