@@ -33,6 +33,7 @@ const (
 	formUUID   = 1
 	formUUIDUp = 2
 	formPacked = 3
+	formDerive = 4
 	uuidStrLen = 36
 )
 
@@ -122,9 +123,20 @@ func (c *IDCodec) stream(tag []byte) cipher.Stream {
 	return cipher.NewCTR(c.block, iv)
 }
 
+// derivedKinds are the kinds of output a mapping derives from an upstream
+// resource (mappings.DerivedID): a one-byte code each keeps their ids short.
+var derivedKinds = []string{1: "migration-context", 2: "provenance"}
+
 // compactID shortens UUIDs (lower- or upper-case) to 16 bytes so that the
 // common case leaves room for long source ids.
 func compactID(id string) []byte {
+	if base, kind, ok := cutDerived(id); ok {
+		for code, k := range derivedKinds {
+			if k != "" && k == kind {
+				return append([]byte{formDerive, byte(code)}, compactID(base)...)
+			}
+		}
+	}
 	if len(id) == uuidStrLen && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' {
 		hexPart := id[0:8] + id[9:13] + id[14:18] + id[19:23] + id[24:]
 		if b, err := hex.DecodeString(hexPart); err == nil {
@@ -211,6 +223,15 @@ func expandID(p []byte) (string, bool) {
 		return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], true
 	case formPacked:
 		return unpack6(p)
+	case formDerive:
+		if len(p) < 3 || int(p[1]) >= len(derivedKinds) || derivedKinds[p[1]] == "" {
+			return "", false
+		}
+		base, ok := expandID(p[2:])
+		if !ok {
+			return "", false
+		}
+		return base + "/" + derivedKinds[p[1]], true
 	case formRaw:
 		if len(p) == 1 {
 			return "", false
@@ -218,4 +239,13 @@ func expandID(p []byte) (string, bool) {
 		return string(p[1:]), true
 	}
 	return "", false
+}
+
+// cutDerived splits "upstream/kind" (mappings.DerivedID) at its last "/".
+func cutDerived(id string) (base, kind string, ok bool) {
+	i := strings.LastIndexByte(id, '/')
+	if i <= 0 || i == len(id)-1 {
+		return "", "", false
+	}
+	return id[:i], id[i+1:], true
 }

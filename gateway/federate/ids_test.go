@@ -31,6 +31,10 @@ func TestIDCodecRoundTrip(t *testing.T) {
 		{"mixed-case uuid packed", "d", "Patient", "8De41d0d-0ae7-4cb6-97e2-900b07a1e4f7"},
 		{"long id packed", "de-sample", "Patient", "patient-0123456789-abcdefghij-KLMNOPQ"},
 		{"non-FHIR characters stay raw", "de", "Patient", "a_b"},
+		{"derived from a uuid", "us-sample", "Observation", "8de41d0d-0ae7-4cb6-97e2-900b07a1e4f7/migration-context"},
+		{"derived twice", "us-sample", "Provenance", "8de41d0d-0ae7-4cb6-97e2-900b07a1e4f7/migration-context/provenance"},
+		{"derived from a short id", "de-sample", "Observation", "amina/migration-context"},
+		{"unknown kind stays raw", "de", "Observation", "x/other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

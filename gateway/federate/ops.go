@@ -11,6 +11,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/mappings"
 )
 
 // SearchPatients finds patients by identifier ("system|value", "|value" or
@@ -36,6 +37,10 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 	return res, err
 }
 
+// derivedFrom names the upstream type each kind of derived output is split
+// from (mappings.DerivedID).
+var derivedFrom = map[string]string{"migration-context": "Patient"}
+
 // Read returns one resource by gateway id.
 func (s *Service) Read(ctx context.Context, req Request, resourceType, id string) (*Result, error) {
 	res := &Result{}
@@ -53,14 +58,15 @@ func (s *Service) Read(ctx context.Context, req Request, resourceType, id string
 	res.Contacted = append(res.Contacted, src.ID())
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
 	defer cancel()
-	set, err := s.fetchMapped(ctx, req, src, cache.KindResource, []string{resourceType, upstream}, nil,
-		func(ctx context.Context) ([]source.Resource, error) {
-			r, err := src.Read(ctx, resourceType, upstream)
-			if err != nil {
-				return nil, err
-			}
-			return []source.Resource{r}, nil
-		})
+	// A resource the mapping split off another (a Patient's migration
+	// context) is read by reading what it was split from.
+	readType, readID := resourceType, upstream
+	if base, kind, ok := mappings.SplitDerivedID(upstream); ok {
+		if t, known := derivedFrom[kind]; known {
+			readType, readID = t, base
+		}
+	}
+	set, err := s.readMapped(ctx, req, src, readType, readID)
 	if err != nil {
 		if errors.Is(err, source.ErrNotFound) {
 			return res, ErrNotFound
@@ -98,6 +104,18 @@ func (s *Service) Read(ctx context.Context, req Request, resourceType, id string
 	return res, nil
 }
 
+// readMapped reads one upstream resource through the cache and maps it.
+func (s *Service) readMapped(ctx context.Context, req Request, src Source, typ, upstream string) (mappedSet, error) {
+	return s.fetchMapped(ctx, req, src, cache.KindResource, []string{typ, upstream}, nil,
+		func(ctx context.Context) ([]source.Resource, error) {
+			r, err := src.Read(ctx, typ, upstream)
+			if err != nil {
+				return nil, err
+			}
+			return []source.Resource{r}, nil
+		})
+}
+
 // SearchByPatient returns a patient's resources of one type from the
 // source that holds the patient.
 func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType, patientID string) (*Result, error) {
@@ -126,6 +144,19 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 		for _, m := range set.items {
 			if r4.TypeName(m.res) == resourceType {
 				keep = append(keep, m)
+			}
+		}
+		if resourceType == "Observation" {
+			// The migration context split off the Patient is one of the
+			// patient's Observations; release decides whether it goes.
+			pat, err := s.readMapped(ctx, req, src, "Patient", upstream)
+			if err != nil && !errors.Is(err, source.ErrNotFound) {
+				return nil, err
+			}
+			for _, m := range pat.items {
+				if r4.TypeName(m.res) == "Observation" {
+					keep = append(keep, m)
+				}
 			}
 		}
 		return s.release(ctx, req, src, keep, res)
