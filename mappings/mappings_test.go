@@ -340,3 +340,44 @@ func TestReferences(t *testing.T) {
 		})
 	}
 }
+
+func TestMapAllBundle(t *testing.T) {
+	e := testEngine(t)
+	b, err := os.ReadFile(filepath.Join("testdata", "convert", "synthea-transaction.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.MapAll("us-core", b, Options{ID: testID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, o := range res.Outputs {
+		types[o.Type]++
+		if strings.Contains(string(o.JSON), "urn:uuid:") {
+			t.Errorf("%s output keeps a urn:uuid reference", o.Type)
+		}
+	}
+	if types["Patient"] != 1 || types["Observation"] != 4 || types["Encounter"] != 0 {
+		t.Errorf("outputs by type = %v", types)
+	}
+	var entryErrors int
+	for _, is := range res.Issues {
+		if !strings.HasPrefix(is.Path, "Bundle.entry[") {
+			t.Errorf("issue path %q is not located in the Bundle", is.Path)
+		}
+		if is.Severity == sevError {
+			entryErrors++
+		}
+	}
+	if entryErrors != 3 { // two Encounters and a Claim
+		t.Errorf("%d entry errors, want 3: %+v", entryErrors, res.Issues)
+	}
+	single, err := e.MapAll("us-core", []byte(`{"resourceType":"Condition","id":"c","code":{"text":"x"}}`), Options{})
+	if err != nil || len(single.Outputs) != 1 {
+		t.Errorf("single resource: %v, %d outputs", err, len(single.Outputs))
+	}
+	if _, err := e.MapAll("xx", b, Options{}); !errors.Is(err, ErrUnknownProfile) {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
