@@ -154,18 +154,6 @@ func (r *registry) classify(system string, types []codingKey) *idClass {
 	return nil
 }
 
-// statusSystems lists every system the registry firewalls, for tests and
-// for the profile checker's list of status-revealing systems.
-func (r *registry) statusSystems() []string {
-	var out []string
-	for s, c := range r.bySystem {
-		if c.action == idFirewall {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 type codingKey struct{ system, code string }
 
 func (c codingKey) String() string { return fmt.Sprintf("%s#%s", c.system, c.code) }
