@@ -210,7 +210,7 @@ func scenarios() []scenario {
 		req("DE", "clinician", "GOV", false),
 	}
 	consents := map[string][]Provision{
-		"no consent":  nil,
+		"no consent":   nil,
 		"patient deny": {{ConsentID: "c", Type: "deny"}},
 		"opt-in DE": {
 			{ConsentID: "c", Type: "deny"},
