@@ -669,6 +669,9 @@ func (m *mapper) derivedID(typ, upstream, kind string) (outID, derivedUpstream s
 	if upstream == "" {
 		return "", derivedUpstream
 	}
+	if m.opts.DerivedID != nil {
+		return m.opts.DerivedID(typ, upstream, kind), derivedUpstream
+	}
 	if m.opts.ID != nil {
 		return m.opts.ID(typ, derivedUpstream), derivedUpstream
 	}

@@ -140,12 +140,3 @@ func (cm *conceptMap) lookup(system, code string) (out []translation, covered bo
 	}
 	return out, covered
 }
-
-// targets lists the target systems of the groups for a source system.
-func (cm *conceptMap) targets(system string) []string {
-	var out []string
-	for _, t := range cm.groups[system] {
-		out = append(out, t.target)
-	}
-	return out
-}

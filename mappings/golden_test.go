@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/migrant-health/mhg/conformance"
+	"github.com/migrant-health/mhg/conformance/examples"
 	"github.com/migrant-health/mhg/conformance/r4"
 )
 
@@ -241,5 +243,52 @@ func TestGoldenConformsToMHP(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDemoSourcesMap maps the sample data the demo sources serve
+// (conformance/examples) with their profiles: every resource a source
+// holds maps to valid R4 that passes the MHP checker, except the IPS
+// Compositions, which the gateway never serves as such.
+func TestDemoSourcesMap(t *testing.T) {
+	e := testEngine(t)
+	profiles := map[string]string{"de-sample": "de-basis", "nl-sample": "nl-core", "ua-sample": "ips", "us-sample": "us-core"}
+	for _, src := range examples.Sources {
+		profile, ok := profiles[src]
+		if !ok {
+			t.Fatalf("no profile known for demo source %s", src)
+		}
+		t.Run(src, func(t *testing.T) {
+			err := fs.WalkDir(examples.FS, src, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				b, err := fs.ReadFile(examples.FS, p)
+				if err != nil {
+					return err
+				}
+				for i, in := range fixtureResources(t, b) {
+					res, err := e.Map(profile, in, Options{SourceID: src, Country: strings.ToUpper(src[:2]), ID: testID})
+					if err != nil {
+						if cr, perr := r4.Parse(in); perr == nil && r4.TypeName(cr) == "Composition" && errors.Is(err, ErrNotMappable) {
+							continue
+						}
+						t.Errorf("%s entry %d: %v", p, i, err)
+						continue
+					}
+					for _, out := range res.Outputs {
+						for _, is := range conformance.Check(out.JSON) {
+							if is.Severity == conformance.SeverityError || is.Severity == conformance.SeverityFatal {
+								t.Errorf("%s entry %d %s: %s", p, i, out.Type, is)
+							}
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

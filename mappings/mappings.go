@@ -39,6 +39,14 @@ type Options struct {
 	// Outputs derived from a resource (the migration-context of a Patient,
 	// a Provenance) are passed DerivedID(upstreamID, kind) as upstream id.
 	ID func(resourceType, upstreamID string) string
+	// DerivedID gives the id of an output that has no national original of
+	// its own (kind "migration-context" for the restricted Observation
+	// split out of a Patient, "provenance" for a Provenance), from the
+	// upstream id of the resource it derives from. Nil: ID(resourceType,
+	// DerivedID(upstreamID, kind)) when ID is set, else the upstream id
+	// with a suffix. A gateway whose ids cannot hold the longer derived
+	// upstream id encodes (kind, upstream id) here instead.
+	DerivedID func(resourceType, upstreamID, kind string) string
 	// ResolveReference turns a reference that is not Type/id (a Bundle's
 	// urn:uuid, an absolute URL of the source) into "Type/id", or reports
 	// false. It runs before ID. Nil: such references are kept when ID is

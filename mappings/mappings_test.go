@@ -340,3 +340,79 @@ func TestReferences(t *testing.T) {
 		})
 	}
 }
+
+func TestMapAllBundle(t *testing.T) {
+	e := testEngine(t)
+	b, err := os.ReadFile(filepath.Join("testdata", "convert", "synthea-transaction.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.MapAll("us-core", b, Options{ID: testID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, o := range res.Outputs {
+		types[o.Type]++
+		if strings.Contains(string(o.JSON), "urn:uuid:") {
+			t.Errorf("%s output keeps a urn:uuid reference", o.Type)
+		}
+	}
+	if types["Patient"] != 1 || types["Observation"] != 4 || types["Encounter"] != 0 {
+		t.Errorf("outputs by type = %v", types)
+	}
+	var entryErrors int
+	for _, is := range res.Issues {
+		if !strings.HasPrefix(is.Path, "Bundle.entry[") {
+			t.Errorf("issue path %q is not located in the Bundle", is.Path)
+		}
+		if is.Severity == sevError {
+			entryErrors++
+		}
+	}
+	if entryErrors != 3 { // two Encounters and a Claim
+		t.Errorf("%d entry errors, want 3: %+v", entryErrors, res.Issues)
+	}
+	single, err := e.MapAll("us-core", []byte(`{"resourceType":"Condition","id":"c","code":{"text":"x"}}`), Options{})
+	if err != nil || len(single.Outputs) != 1 {
+		t.Errorf("single resource: %v, %d outputs", err, len(single.Outputs))
+	}
+	if _, err := e.MapAll("xx", b, Options{}); !errors.Is(err, ErrUnknownProfile) {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
+
+// Options.DerivedID names the outputs that have no upstream resource of
+// their own, so a gateway can encode (kind, upstream id) its own way.
+func TestDerivedIDOption(t *testing.T) {
+	e := testEngine(t)
+	in := `{"resourceType":"Patient","id":"p-7","birthDate":"1990",
+	  "identifier":[{"system":"urn:oid:1.2.250.1.213.1.4.9","value":"1880399352071"}]}`
+	type call struct{ typ, up, kind string }
+	var calls []call
+	opts := Options{ID: testID, DerivedID: func(typ, up, kind string) string {
+		calls = append(calls, call{typ, up, kind})
+		return "d-" + kind
+	}}
+	res, err := e.Map("fr-core", []byte(in), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outputs) != 2 || res.Outputs[1].ID != "d-migration-context" || res.Outputs[1].UpstreamID != "p-7/migration-context" {
+		t.Fatalf("outputs = %+v", res.Outputs)
+	}
+	for _, out := range res.Outputs {
+		if _, err := e.Provenance(out, opts, "fr-core"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []call{{"Observation", "p-7", "migration-context"}, {"Provenance", "p-7", "provenance"}, {"Provenance", "p-7", "migration-context-provenance"}}
+	if len(calls) != len(want) {
+		t.Fatalf("calls = %v, want %v", calls, want)
+	}
+	for i := range want {
+		if calls[i] != want[i] {
+			t.Errorf("call %d = %v, want %v", i, calls[i], want[i])
+		}
+	}
+}

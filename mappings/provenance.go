@@ -23,7 +23,9 @@ var derivedFrom = map[string]string{
 // the MHP resource; its entity names the national original by source and
 // gateway id (Options.ID, so no upstream id leaves when one is set), the
 // national profile and the mapping version; its activity is a transform.
-// opts must be those the output was mapped with (SourceID, ID, Now).
+// opts must be those the output was mapped with (SourceID, ID, DerivedID,
+// Now). Its id derives from the original's upstream id with kind
+// "provenance" ("migration-context-provenance" for a split-out output).
 func (e *Engine) Provenance(out Output, opts Options, profile string) ([]byte, error) {
 	p, ok := e.plans[profile]
 	if !ok {
@@ -33,8 +35,10 @@ func (e *Engine) Provenance(out Output, opts Options, profile string) ([]byte, e
 		return nil, fmt.Errorf("%w: a Provenance needs an output with type, id and upstream id", ErrNotMappable)
 	}
 	origType, origUpstream := out.Type, out.UpstreamID
+	provKind := "provenance"
 	if up, kind, derived := SplitDerivedID(out.UpstreamID); derived {
 		origUpstream = up
+		provKind = kind + "-provenance"
 		if t, ok := derivedFrom[kind]; ok {
 			origType = t
 		}
@@ -44,7 +48,7 @@ func (e *Engine) Provenance(out Output, opts Options, profile string) ([]byte, e
 		origID = opts.ID(origType, origUpstream)
 	}
 	m := &mapper{p: p, opts: opts, typ: "Provenance"}
-	provID, _ := m.derivedID("Provenance", out.UpstreamID, "provenance")
+	provID, _ := m.derivedID("Provenance", origUpstream, provKind)
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now

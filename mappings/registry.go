@@ -15,7 +15,7 @@ const (
 // idClass is a compiled registry entry: what an identifier system (or type)
 // is, and what the mapping does with it.
 type idClass struct {
-	id, country, kind, action, reason, use string
+	id, country, kind, action, reason string
 	// status is an mhp-migration-status code the identifier reveals.
 	status string
 	// preferred is the system written to the output: OID and URL forms of
@@ -90,7 +90,7 @@ func (r *registry) add(file string, s *identifierSpec, statusCodes map[string]bo
 		return s.at(file, "identifier %s: give systems, system-prefix or types", s.ID)
 	}
 	c := &idClass{id: s.ID, country: s.Country, kind: s.Kind, action: s.Action, reason: s.Reason,
-		use: s.Use, status: s.Status, typ: s.Type, file: file, pos: s.pos}
+		status: s.Status, typ: s.Type, file: file, pos: s.pos}
 	if len(s.Systems) > 0 {
 		c.preferred = s.Systems[0]
 	}
@@ -152,18 +152,6 @@ func (r *registry) classify(system string, types []codingKey) *idClass {
 		}
 	}
 	return nil
-}
-
-// statusSystems lists every system the registry firewalls, for tests and
-// for the profile checker's list of status-revealing systems.
-func (r *registry) statusSystems() []string {
-	var out []string
-	for s, c := range r.bySystem {
-		if c.action == idFirewall {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 type codingKey struct{ system, code string }

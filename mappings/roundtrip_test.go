@@ -364,3 +364,59 @@ func TestNoUpstreamIDLeaves(t *testing.T) {
 		}
 	}
 }
+
+// TestFirewallAgreesWithChecker keeps the shared firewall (common/) and the
+// profile checker's invariants (mhp-pat-2, mhp-pat-3) in step: every
+// identifier system, identifier type and extension the shared rules move
+// out of Patient or keep in the country of origin is one the checker
+// refuses in an MHP Patient. (A national spec may withhold more, as AU's
+// closing-the-gap-registration; the checker need not know those.)
+func TestFirewallAgreesWithChecker(t *testing.T) {
+	e := testEngine(t)
+	p := e.plans["de-basis"] // no national firewall rules: the shared ones
+	patient := func(extra string) []byte {
+		return []byte(`{"resourceType":"Patient","id":"p","meta":{"profile":["` + conformance.ProfilePatient + `"]},
+		  "name":[{"family":"X"}],"birthDate":"1990",` + extra + `}`)
+	}
+	refused := func(b []byte, rule string) bool {
+		for _, is := range conformance.Check(b) {
+			if strings.Contains(is.Rule, rule) && is.Severity == conformance.SeverityError {
+				return true
+			}
+		}
+		return false
+	}
+	if refused(patient(`"gender":"female"`), "mhp-pat") {
+		t.Fatal("the checker refuses a plain MHP Patient")
+	}
+	n := 0
+	for sys, c := range p.reg.bySystem {
+		if c.action != idFirewall {
+			continue
+		}
+		n++
+		if !refused(patient(`"identifier":[{"system":"`+sys+`","value":"1"}]`), "mhp-pat-2") {
+			t.Errorf("checker accepts firewalled identifier system %s (%s) in Patient", sys, c.id)
+		}
+	}
+	for k, c := range p.reg.firewallType {
+		n++
+		system, code, _ := strings.Cut(k, "|")
+		if !refused(patient(`"identifier":[{"type":{"coding":[{"system":"`+system+`","code":"`+code+`"}]},"system":"http://example.org/id","value":"1"}]`), "mhp-pat-2") {
+			t.Errorf("checker accepts firewalled identifier type %s (%s) in Patient", code, c.id)
+		}
+	}
+	for url, r := range p.ext {
+		rule := map[string]string{actFirewall: "mhp-pat-2", actOriginOnly: "mhp-pat-3"}[r.Action]
+		if rule == "" {
+			continue
+		}
+		n++
+		if !refused(patient(`"extension":[{"url":"`+url+`","valueString":"x"}]`), rule) {
+			t.Errorf("checker accepts %s extension %s in Patient", r.Action, url)
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d firewall rules checked", n)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -142,17 +141,6 @@ func pruneSlots(v any, slots bool) (any, bool) {
 	return v, false
 }
 
-// sortedKeys returns the keys of o in order, so that issues come out in a
-// stable order.
-func sortedKeys(o object) []string {
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // segment is one step of a spec path: a JSON key, optionally filtered to
 // the extensions with one url ("extension(http://...)").
 type segment struct {
@@ -193,7 +181,7 @@ func parsePath(s string) (fhirPath, error) {
 	}
 	parts = append(parts, s[start:])
 	if len(parts) < 2 {
-		return p, fmt.Errorf("path %q: want ResourceType.element...", s)
+		return p, fmt.Errorf("path %q: want ResourceType.element", s)
 	}
 	p.resource = parts[0]
 	if !isResourceTypeName(p.resource) {

@@ -51,14 +51,12 @@ func MappingURI(profile, version string) string {
 var (
 	vocabOnce      sync.Once
 	statusDisplays map[string]string
-	accuracyCodes  map[string]string
 	countryNames   map[string]string
 )
 
 func loadVocab() {
 	vocabOnce.Do(func() {
 		statusDisplays = codeSystemDisplays(conformance.CSMigrationStatus)
-		accuracyCodes = codeSystemDisplays(conformance.CSDateAccuracy)
 		countryNames = map[string]string{}
 		for _, c := range conformance.Countries() {
 			countryNames[c.Alpha2] = c.Name

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/migrant-health/mhg/gateway/audit/chain"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -166,11 +167,11 @@ func (l *Log) load() error {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("audit: read log: %w", err)
 	}
-	rep, err := scanChain(l.f, func(rec record, off int64, n int) {
+	rep, err := chain.Scan(l.f, func(rec chain.Record, off int64, n int) {
 		l.index.add(rec.Seq, off, n, rec.Event)
 	})
 	if err != nil {
-		torn := rep.Broken != nil && rep.Broken.Reason == reasonTorn
+		torn := rep.Broken != nil && rep.Broken.Reason == chain.ReasonTorn
 		if !torn || !l.opts.RepairTornTail {
 			if rep.Broken != nil {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, l.opts.Path, err)
@@ -299,8 +300,8 @@ func (l *Log) writeBatch(batch []*pending) {
 	)
 	for i, p := range batch {
 		seq++
-		p.seq, p.prev, p.ts = seq, prev, p.at.Format(timeLayout)
-		buf = sealTo(buf, p)
+		p.seq, p.prev, p.ts = seq, prev, p.at.Format(chain.TimeLayout)
+		buf, p.hash = chain.Seal(buf, p.seq, p.ts, p.prev, p.event)
 		ends[i] = len(buf)
 		prev = p.hash
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/r4"
+
+	"github.com/migrant-health/mhg/gateway/audit/chain"
 )
 
 // clock returns a Now that advances one minute per call from testTime.
@@ -84,7 +86,7 @@ func TestRecordWritesAVerifiableChainOfValidAuditEvents(t *testing.T) {
 	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
 	prev := ""
 	for i, line := range lines {
-		rec, err := parseLine(line)
+		rec, err := chain.Parse(line)
 		if err != nil {
 			t.Fatalf("line %d: %v", i+1, err)
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/migrant-health/mhg/gateway/audit/chain"
 )
 
 // Query selects AuditEvents, as GET /fhir/AuditEvent's parameters do. Empty
@@ -196,7 +198,7 @@ func (l *Log) Search(ctx context.Context, q Query) ([]json.RawMessage, int, erro
 		if _, err := l.f.ReadAt(line, e.off); err != nil {
 			return nil, 0, fmt.Errorf("audit: search: read record %d: %w", e.seq, err)
 		}
-		rec, err := parseLine(line[:len(line)-1])
+		rec, err := chain.Parse(line[:len(line)-1])
 		if err != nil {
 			return nil, 0, fmt.Errorf("audit: search: record %d changed on disk: %w", e.seq, err)
 		}

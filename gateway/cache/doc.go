@@ -1,8 +1,13 @@
 // Package cache is the gateway's read-through cache of mapped FHIR data:
-// one Cache type over a Redis store (go-redis UniversalClient) or an
-// in-process store, with keyed-hash keys, encrypted values, per-kind TTLs,
-// negative entries, singleflight and purge by source or tag.
+// one Cache type over a Store, either Redis (RedisStore, a go-redis
+// UniversalClient: standalone, Sentinel or Cluster) or in-process
+// (MemoryStore, on otter). Keys are keyed hashes and values are sealed
+// with AES-256-GCM, so the store never holds an identifier or a clear
+// value; TTLs are per kind, "absent" answers are kept briefly, concurrent
+// misses share one load, and a failing Redis is skipped by a breaker
+// rather than failing requests. Values are purged by source or by tag.
 //
 // It stores bytes; what the bytes mean (binary protos) is the caller's
-// business. Policy decisions are never cached here.
+// business. Policy decisions are never cached here. README.md documents
+// the key layout, the key file and why otter.
 package cache

@@ -165,6 +165,7 @@ var (
 	shapeTypeName = shape{min: 1, max: 128, rest: set("azAZ09", "_.*/[]-")}
 	shapeHost     = shape{min: 1, max: 253, rest: set("azAZ09", ".:[]-")}
 	shapeProtoVer = shape{min: 1, max: 8, rest: digitsDot}
+	shapeProtoDur = shape{min: 2, max: 32, first: set("09", ""), rest: set("09", ".hmnsµu")}
 	shapeRedisOp  = shape{min: 1, max: 64, first: lower, rest: set("az", ". ")}
 	shapeLower    = shape{min: 1, max: 32, first: lower, rest: lowerDot}
 )
@@ -294,6 +295,15 @@ var allowList = map[attribute.Key]check{
 	"attempt":               isInt,
 	"max_pages":             isInt,
 	"duration":              isNumber,
+	"method":                oneOf(httpMethods...),
+	"route":                 isRoute,
+	"status":                isInt,
+	"duration_ms":           isNumber,
+	"files":                 isInt,
+	"resources":             isInt,
+	"panic_type":            str(shapeTypeName),
+	"code":                  str(shapeSlug),
+	"timeout":               str(shapeProtoDur),
 	"from":                  oneOf("closed", "half-open", "open"),
 	"to":                    oneOf("closed", "half-open", "open"),
 }

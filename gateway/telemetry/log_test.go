@@ -125,6 +125,22 @@ func TestLogHandler(t *testing.T) {
 			want: map[string]any{"mhg.duration_ms": 1.5},
 		},
 		{
+			name: "access log keys of the HTTP layer",
+			ctx:  context.Background(),
+			log: func(l *slog.Logger) {
+				l.Info("request", "method", "GET", "route", "/fhir/Patient/:id", "status", 200, "duration_ms", 1.25,
+					"code", "not-found", "timeout", "20s", "message", "Patient Maria Lopez not found")
+			},
+			want:    map[string]any{"method": "GET", "route": "/fhir/Patient/:id", "status": 200.0, "duration_ms": 1.25, "code": "not-found", "timeout": "20s"},
+			missing: []string{"message"},
+		},
+		{
+			name:    "raw path under the route key",
+			ctx:     context.Background(),
+			log:     func(l *slog.Logger) { l.Info("request", "route", "/fhir/Patient/8de41d0d") },
+			missing: []string{"route"},
+		},
+		{
 			name: "rule ids as a string slice",
 			ctx:  context.Background(),
 			log: func(l *slog.Logger) {

@@ -82,7 +82,7 @@ func TestRedactAttributes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := telemetry.Keep(tc.kv); got != tc.keep {
-				t.Errorf("Keep(%s=%s) = %v, want %v", tc.kv.Key, tc.kv.Value.Emit(), got, tc.keep)
+				t.Errorf("Keep(%s=%s) = %v, want %v", tc.kv.Key, tc.kv.Value.String(), got, tc.keep)
 			}
 			s := exportOne(t, "test", telemetry.SpanAuthzDecide, func(s trace.Span) {
 				s.SetAttributes(tc.kv, telemetry.AttrComponent.String("test"))

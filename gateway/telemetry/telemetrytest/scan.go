@@ -115,7 +115,7 @@ func (s *scanner) attrs(where string, attrs []attribute.KeyValue) {
 	for _, kv := range attrs {
 		w := where + " " + string(kv.Key)
 		s.check(w+" (key)", string(kv.Key))
-		s.check(w, kv.Value.Emit())
+		s.check(w, kv.Value.String())
 	}
 }
 

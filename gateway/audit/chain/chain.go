@@ -1,4 +1,4 @@
-package audit
+package chain
 
 import (
 	"bufio"
@@ -28,28 +28,33 @@ import (
 // chain intact, which is why Report carries the head (LastSeq, LastHash)
 // for comparison with a copy kept elsewhere (the Redis Stream sink).
 
-// ErrChainBroken is wrapped by Verify's error when the chain does not hold.
-var ErrChainBroken = errors.New("audit: hash chain broken")
+// ErrBroken is wrapped by Verify's error when the chain does not hold.
+var ErrBroken = errors.New("audit: hash chain broken")
 
 // MaxLineBytes bounds one record; a longer line is a broken record, so a
 // damaged file cannot make Verify hold it all in memory.
 const MaxLineBytes = 4 << 20
 
-// timeLayout is the record time format: RFC 3339, UTC, nanoseconds fixed at
+// TimeLayout is the record time format: RFC 3339, UTC, nanoseconds fixed at
 // nine digits so every record's time has the same shape.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 
-// record is one parsed line.
-type record struct {
-	Seq   uint64
-	Time  string
-	Prev  string
-	Hash  string
+// Record is one parsed line.
+type Record struct {
+	// Seq numbers records from 1.
+	Seq uint64
+	// Time is when the record was written, in TimeLayout.
+	Time string
+	// Prev is the previous record's hash, "" for the first.
+	Prev string
+	// Hash is the hex SHA-256 of the record's canonical bytes.
+	Hash string
+	// Event is the AuditEvent JSON, byte for byte as written.
 	Event json.RawMessage
 }
 
-// appendCanonical appends the canonical bytes of a record (no hash member).
-func appendCanonical(dst []byte, seq uint64, tm, prev string, event []byte) []byte {
+// AppendCanonical appends the canonical bytes of a record (no hash member).
+func AppendCanonical(dst []byte, seq uint64, tm, prev string, event []byte) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"time":"`...)
@@ -61,8 +66,8 @@ func appendCanonical(dst []byte, seq uint64, tm, prev string, event []byte) []by
 	return append(dst, '}')
 }
 
-// appendLine appends the full line of a record, newline included.
-func appendLine(dst []byte, seq uint64, tm, prev, hash string, event []byte) []byte {
+// AppendLine appends the full line of a record, newline included.
+func AppendLine(dst []byte, seq uint64, tm, prev, hash string, event []byte) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"time":"`...)
@@ -76,23 +81,23 @@ func appendLine(dst []byte, seq uint64, tm, prev, hash string, event []byte) []b
 	return append(dst, "}\n"...)
 }
 
-// hashOf returns the hex SHA-256 of canonical bytes.
-func hashOf(canonical []byte) string {
+// Hash returns the hex SHA-256 of canonical bytes.
+func Hash(canonical []byte) string {
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:])
 }
 
-// sealTo computes p's hash from its seq, ts, prev and event, and appends
-// its line to dst.
-func sealTo(dst []byte, p *pending) []byte {
+// Seal appends to dst the line of the record seq, time ts (TimeLayout),
+// prev and event, and returns it with the record's hash.
+func Seal(dst []byte, seq uint64, ts, prev string, event []byte) ([]byte, string) {
 	start := len(dst)
-	dst = appendCanonical(dst, p.seq, p.ts, p.prev, p.event)
-	p.hash = hashOf(dst[start:])
-	return appendLine(dst[:start], p.seq, p.ts, p.prev, p.hash, p.event)
+	dst = AppendCanonical(dst, seq, ts, prev, event)
+	hash := Hash(dst[start:])
+	return AppendLine(dst[:start], seq, ts, prev, hash, event), hash
 }
 
-// reasonTorn is Break.Reason for a last line without newline.
-const reasonTorn = "record not terminated by a newline (torn write or truncation)"
+// ReasonTorn is Break.Reason for a last line without newline.
+const ReasonTorn = "record not terminated by a newline (torn write or truncation)"
 
 type lineFields struct {
 	Seq   *uint64         `json:"seq"`
@@ -102,35 +107,35 @@ type lineFields struct {
 	Event json.RawMessage `json:"event"`
 }
 
-// parseLine parses one line (without its newline) and checks that it is in
+// Parse parses one line (without its newline) and checks that it is in
 // canonical form and that its hash matches its content. It does not check
 // the link to the previous record.
-func parseLine(line []byte) (record, error) {
+func Parse(line []byte) (Record, error) {
 	var f lineFields
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return record{}, fmt.Errorf("not a JSON record: %w", err)
+		return Record{}, fmt.Errorf("not a JSON record: %w", err)
 	}
 	if dec.More() {
-		return record{}, errors.New("trailing data after the record")
+		return Record{}, errors.New("trailing data after the record")
 	}
 	switch {
 	case f.Seq == nil:
-		return record{}, errors.New("no seq")
+		return Record{}, errors.New("no seq")
 	case f.Time == nil:
-		return record{}, errors.New("no time")
+		return Record{}, errors.New("no time")
 	case f.Prev == nil:
-		return record{}, errors.New("no prev")
+		return Record{}, errors.New("no prev")
 	case f.Hash == nil:
-		return record{}, errors.New("no hash")
+		return Record{}, errors.New("no hash")
 	case len(f.Event) == 0 || f.Event[0] != '{':
-		return record{}, errors.New("event is not a JSON object")
+		return Record{}, errors.New("event is not a JSON object")
 	}
-	r := record{Seq: *f.Seq, Time: *f.Time, Prev: *f.Prev, Hash: *f.Hash, Event: f.Event}
+	r := Record{Seq: *f.Seq, Time: *f.Time, Prev: *f.Prev, Hash: *f.Hash, Event: f.Event}
 	// From here on the record is returned with the error, so a break can
 	// name its seq.
-	if t, err := time.Parse(timeLayout, r.Time); err != nil || t.Format(timeLayout) != r.Time {
+	if t, err := time.Parse(TimeLayout, r.Time); err != nil || t.Format(TimeLayout) != r.Time {
 		return r, errors.New("time is not in the record time format")
 	}
 	if !isHex64(r.Hash) {
@@ -142,10 +147,10 @@ func parseLine(line []byte) (record, error) {
 	// Re-render: any byte outside the fields (spacing, escapes, member
 	// order, a duplicated member) makes the line differ from its canonical
 	// form, so it cannot hide an edit.
-	if !bytes.Equal(appendLine(nil, r.Seq, r.Time, r.Prev, r.Hash, r.Event), append(line[:len(line):len(line)], '\n')) {
+	if !bytes.Equal(AppendLine(nil, r.Seq, r.Time, r.Prev, r.Hash, r.Event), append(line[:len(line):len(line)], '\n')) {
 		return r, errors.New("record is not in canonical form")
 	}
-	if got := hashOf(appendCanonical(nil, r.Seq, r.Time, r.Prev, r.Event)); got != r.Hash {
+	if got := Hash(AppendCanonical(nil, r.Seq, r.Time, r.Prev, r.Event)); got != r.Hash {
 		return r, errors.New("hash does not match the record's content")
 	}
 	return r, nil
@@ -201,15 +206,15 @@ func (r Report) OK() bool { return r.Broken == nil }
 // Verify reads a log and checks every record: canonical form, hash, seq
 // one more than the previous, prev equal to the previous hash (the first
 // record: seq 1 and prev ""), and a newline at the end of each. It stops at
-// the first broken record; the error then wraps ErrChainBroken and names
+// the first broken record; the error then wraps ErrBroken and names
 // the line and seq. Other errors are read errors.
 func Verify(r io.Reader) (Report, error) {
-	return scanChain(r, nil)
+	return Scan(r, nil)
 }
 
-// scanChain verifies r record by record, calling fn (when not nil) for every
+// Scan verifies r record by record, calling fn (when not nil) for every
 // intact record with its offset and line length.
-func scanChain(r io.Reader, fn func(rec record, off int64, n int)) (Report, error) {
+func Scan(r io.Reader, fn func(rec Record, off int64, n int)) (Report, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		rep  Report
@@ -224,18 +229,18 @@ func scanChain(r io.Reader, fn func(rec record, off int64, n int)) (Report, erro
 		}
 		brk := func(seq uint64, reason string) (Report, error) {
 			rep.Broken = &Break{Line: n, Offset: off, Seq: seq, Reason: reason}
-			return rep, fmt.Errorf("%w at %s", ErrChainBroken, rep.Broken)
+			return rep, fmt.Errorf("%w at %s", ErrBroken, rep.Broken)
 		}
 		switch {
 		case errors.Is(err, errLineTooLong):
 			return brk(0, fmt.Sprintf("record longer than %d bytes", MaxLineBytes))
 		case err == io.EOF:
-			return brk(0, reasonTorn)
+			return brk(0, ReasonTorn)
 		case err != nil:
 			return rep, fmt.Errorf("audit: read log: %w", err)
 		}
 		body := line[:len(line)-1]
-		rec, perr := parseLine(body)
+		rec, perr := Parse(body)
 		if perr != nil {
 			return brk(rec.Seq, perr.Error())
 		}

@@ -1,0 +1,71 @@
+package mappings
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/migrant-health/mhg/conformance/r4"
+)
+
+// FuzzMap feeds national resources (the fixtures as seeds) to every
+// profile. Whatever the input, Map must not panic and must fail only with
+// its sentinel errors; for valid R4 input every output must be valid R4,
+// and a Patient output must hold no firewalled identifier or extension.
+func FuzzMap(f *testing.F) {
+	e := testEngine(f)
+	profiles := e.Profiles()
+	for i, p := range profiles {
+		for _, file := range inputFiles(f, p) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for _, res := range fixtureResources(f, b) {
+				f.Add(uint8(i), res)
+			}
+		}
+	}
+	f.Add(uint8(0), []byte(`{"resourceType":"Patient","extension":[{"url":1}],"identifier":[7,{"system":{}}],"_birthDate":[]}`))
+	f.Add(uint8(1), []byte(`{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"93027-1"}]},"valueString":"yes"}`))
+	f.Fuzz(func(t *testing.T, pi uint8, in []byte) {
+		profile := profiles[int(pi)%len(profiles)]
+		res, err := e.Map(profile, in, testOptions(profile))
+		if err != nil {
+			if !errors.Is(err, ErrNotMappable) {
+				t.Fatalf("error without sentinel: %v", err)
+			}
+			return
+		}
+		if _, err := r4.Parse(in); err != nil {
+			return
+		}
+		p := e.plans[profile]
+		for _, out := range res.Outputs {
+			if _, err := r4.Parse(out.JSON); err != nil {
+				t.Fatalf("valid %s input gave an invalid %s output: %v\ninput:  %s\noutput: %s", profile, out.Type, err, in, out.JSON)
+			}
+			if out.Type != "Patient" {
+				continue
+			}
+			o, err := decodeObject(out.JSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range objects(o["identifier"]) {
+				var types []codingKey
+				for _, c := range objects(getObj(id, "type")["coding"]) {
+					types = append(types, codingKey{getStr(c, "system"), getStr(c, "code")})
+				}
+				if c := p.reg.classify(getStr(id, "system"), types); c == nil || c.action != idKeep {
+					t.Fatalf("Patient output carries identifier system %s", getStr(id, "system"))
+				}
+			}
+			eachExtension(o, func(url string) {
+				if r := p.ext[url]; r == nil || r.Action == actFirewall || r.Action == actOriginOnly {
+					t.Fatalf("Patient output carries extension %s", url)
+				}
+			})
+		}
+	})
+}
