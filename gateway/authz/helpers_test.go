@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/policies"
 )
@@ -141,3 +143,9 @@ func decide(t testing.TB, e *Engine, in Input) Decision {
 	}
 	return d
 }
+
+func fsysRead(dir, name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+}
+
+func astInterfaceToValue(x any) (ast.Value, error) { return ast.InterfaceToValue(x) }
