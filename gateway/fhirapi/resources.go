@@ -14,6 +14,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/federate"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // Interactions as FHIR names them (and policies see them).
@@ -307,7 +308,7 @@ func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Res
 	}
 	entry := h.auditEntry(c, req, res, status)
 	if _, aerr := h.opts.Auditor.Record(c.Request.Context(), entry); aerr != nil {
-		h.log.ErrorContext(c.Request.Context(), "audit record not written", "route", c.FullPath(), "error_class", errClass(aerr))
+		h.log.ErrorContext(c.Request.Context(), "audit record not written", "route", c.FullPath(), "error.type", telemetry.ErrorType(aerr))
 		if e == nil {
 			h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
 				Message: "the audit log is unavailable; no data is released without an audit record", Err: aerr})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -33,7 +34,7 @@ type nationalServer struct {
 func newNationalServer(t *testing.T, sample string) *nationalServer {
 	t.Helper()
 	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle,
-		Dir: config.BuiltinPrefix + sample}, source.Options{Builtin: examples.FS})
+		Dir: config.BuiltinPrefix + sample}, source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

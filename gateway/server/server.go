@@ -120,8 +120,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	s.closers = append(s.closers, func(context.Context) error { s.policy.Close(); return nil })
 	checks = append(checks, fhirapi.Check{Name: "policy", Essential: true, Fn: func(context.Context) error { return s.policy.Ready() }})
 
+	// One Redis client serves the cache and the audit stream.
+	var redisStore *cache.RedisStore
+	if cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0 {
+		redisStore, err = cache.NewRedisStore(cfg.Redis, cache.RedisOptions{})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func(context.Context) error { return redisStore.Close() })
+	}
 	if !cfg.Cache.Disabled {
-		s.cache, err = cache.FromConfig(cfg, cache.Options{Logger: s.log})
+		copts := cache.Options{Logger: s.log}
+		if redisStore != nil {
+			copts.Store = redisStore
+		}
+		s.cache, err = cache.FromConfig(cfg, copts)
 		if err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
@@ -150,11 +163,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		return nil, err
 	}
 
-	s.audit, err = audit.New(audit.Options{Path: cfg.Audit.Log, Logger: s.log})
+	auditOpts := audit.Options{Path: cfg.Audit.Log, Logger: s.log, Instruments: s.telemetry.Instruments(),
+		Observer: audit.Observer{Instance: instanceName()}}
+	if cfg.Audit.RedisStream != "" {
+		if redisStore == nil {
+			return nil, errors.New("audit.redis_stream: needs redis.url (or redis.addrs) to be set")
+		}
+		auditOpts.Redis, auditOpts.RedisStream = redisStore.Client(), cfg.Audit.RedisStream
+	}
+	s.audit, err = audit.New(auditOpts)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.audit.Close() })
+	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
 
 	s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log})
 	if err != nil {
@@ -277,6 +299,14 @@ func newLogger(cfg config.Log, opts Options) *slog.Logger {
 		}
 	}
 	return slog.New(telemetry.NewLogHandler(h))
+}
+
+// instanceName names this replica in AuditEvents: the host (pod) name.
+func instanceName() string {
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "mhg"
 }
 
 func openAppend(path string) (*os.File, error) {
