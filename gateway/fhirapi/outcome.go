@@ -83,9 +83,8 @@ func asError(err error) *Error {
 	var failed *federate.SourcesFailedError
 	switch {
 	case errors.As(err, &denied):
-		e := &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "the policy does not allow this request", Err: err}
-		e.Diagnostics = "Denied by policy"
-		return e
+		return &Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "the policy does not allow this request; the rules that refused it are listed in details", Err: err}
 	case errors.Is(err, federate.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not-found", Message: "resource not found", Err: err}
 	case errors.As(err, &failed):
