@@ -67,16 +67,18 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		t.Fatalf("GetMany with Redis down = %q, %v; want a miss and no error", got, err)
 	}
 
+	if err := c.Check(ctx); err == nil {
+		t.Fatal("Check passed with Redis down")
+	}
+
 	if err := srv.start(); err != nil {
 		t.Fatal(err)
 	}
+	// Only readiness probes, no requests: the breaker must still close.
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Degraded() {
+	for c.Check(ctx) != nil || c.Degraded() {
 		if time.Now().After(deadline) {
 			t.Fatal("still degraded 10s after Redis came back")
-		}
-		if _, err := c.Fetch(ctx, k, false, r.load); err != nil {
-			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
