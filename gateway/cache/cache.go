@@ -504,7 +504,30 @@ func (c *Cache) Degraded() bool {
 	return c.breaker.State() != gobreaker.StateClosed || c.storeFailed.Load()
 }
 
-// Close releases the cache's connections.
+// probeName is read by Check; nothing is ever stored under it.
+const probeName = "probe"
+
+// Check asks the store once, through the breaker, and reports whether it
+// answered. It is the readiness probe's view of the cache, and because it
+// serves as the breaker's trial call, it lets the breaker close again
+// after an outage even when no request comes (a pod taken out of rotation
+// gets none). A nil error with no store: there is nothing to fail.
+func (c *Cache) Check(ctx context.Context) error {
+	if c.store == nil {
+		return nil
+	}
+	err := c.guard(ctx, "check", func(ctx context.Context) error {
+		_, err := c.store.Get(ctx, c.seal.prefix+probeName)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cache store: %w", err)
+	}
+	return nil
+}
+
+// Close releases the cache's connections: it closes the Store, including
+// one passed in Options.
 func (c *Cache) Close() error {
 	if c.store == nil {
 		return nil

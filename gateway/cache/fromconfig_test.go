@@ -2,6 +2,8 @@ package cache
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +66,7 @@ func TestFromConfig(t *testing.T) {
 			if tc.mod != nil {
 				tc.mod(&cfg)
 			}
-			c, err := FromConfig(cfg, Options{Namespace: "fromconfig"})
+			c, err := FromConfig(cfg, Options{Namespace: "fromconfig", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}

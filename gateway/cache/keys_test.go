@@ -174,7 +174,8 @@ func TestSealOpen(t *testing.T) {
 		if err != nil || flag != flagValue || string(got) != string(payload) {
 			t.Fatalf("open(seal(%d bytes)) = %d, %d bytes, %v", len(payload), flag, len(got), err)
 		}
-		if len(payload) > 0 && strings.Contains(string(v), string(payload)) {
+		// Short payloads turn up in random ciphertext by chance.
+		if len(payload) >= 16 && strings.Contains(string(v), string(payload[:16])) {
 			t.Fatal("sealed value holds the payload in clear")
 		}
 		if _, _, err := s.open("mhg:v1:res:de::abd", v); !errors.Is(err, errUnreadable) {

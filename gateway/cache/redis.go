@@ -210,9 +210,15 @@ func (s *RedisStore) GetMany(ctx context.Context, names []string) ([][]byte, err
 	return out, nil
 }
 
+// tagMargin keeps a tag index alive a little past its members, whose TTL
+// starts a few commands later.
+const tagMargin = time.Second
+
 // Set implements Store. A tag index gets its TTL set when new (NX) and only
 // ever lengthened (GT), so it outlives every member and a consent purge
-// finds them all.
+// finds them all. The index is written before the value: a pipeline cut
+// short then leaves at worst an index entry without a value, never a
+// value that PurgeTag cannot find.
 func (s *RedisStore) Set(ctx context.Context, name string, value []byte, ttl time.Duration, tags []string) error {
 	if ttl <= 0 {
 		return nil
@@ -225,14 +231,14 @@ func (s *RedisStore) Set(ctx context.Context, name string, value []byte, ttl tim
 		}
 		return nil
 	}
-	ms := ttl.Milliseconds()
+	ms := (ttl + tagMargin).Milliseconds()
 	pipe := s.client.Pipeline()
-	pipe.Set(ctx, name, value, ttl)
 	for _, t := range tags {
 		pipe.SAdd(ctx, t, name)
 		pipe.Do(ctx, "PEXPIRE", t, ms, "NX")
 		pipe.Do(ctx, "PEXPIRE", t, ms, "GT")
 	}
+	pipe.Set(ctx, name, value, ttl)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis: set: %w", err)
 	}

@@ -81,6 +81,8 @@ func redisHarness(name string, cfg func(t *testing.T) config.Redis) harness {
 						v, _ = c.Get(ctx, name).Bytes()
 					case "set":
 						v = []byte(strings.Join(c.SMembers(ctx, name).Val(), "\n"))
+					case "none":
+						continue // expired since SCAN saw it
 					default:
 						t.Errorf("unexpected Redis type %q", typ)
 					}
@@ -116,4 +118,34 @@ func TestRedisClusterStoreSuite(t *testing.T) {
 	runSuite(t, redisHarness("redis-cluster", func(t *testing.T) config.Redis {
 		return config.Redis{Addrs: []string{srv.addr()}, Timeout: time.Second}
 	}))
+}
+
+// TestRedisTagIndexOutlivesMembers: a short-lived member must not shorten
+// the index that a consent purge needs to find a long-lived one.
+func TestRedisTagIndexOutlivesMembers(t *testing.T) {
+	s, err := NewRedisStore(config.Redis{URL: needRedisURL(t), Timeout: time.Second}, RedisOptions{NoTelemetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	tag := "tagttl:idx"
+	steps := []struct {
+		name string
+		ttl  time.Duration
+	}{{"tagttl:long", time.Minute}, {"tagttl:short", 100 * time.Millisecond}}
+	for _, st := range steps {
+		if err := s.Set(ctx, st.name, []byte("v"), st.ttl, []string{tag}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Client().PTTL(ctx, tag).Val(); got < time.Minute {
+		t.Fatalf("tag index TTL = %v, want at least the longest member's (1m)", got)
+	}
+	if n, err := s.DeleteTag(ctx, tag); err != nil || n != 2 {
+		t.Fatalf("DeleteTag = %d, %v; want 2", n, err)
+	}
+	if n := s.Client().Exists(ctx, tag, "tagttl:long").Val(); n != 0 {
+		t.Fatalf("%d keys left after DeleteTag", n)
+	}
 }

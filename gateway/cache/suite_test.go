@@ -66,6 +66,7 @@ func testKeys(t testing.TB, id string) Keys {
 type recorder struct {
 	calls atomic.Int64
 	delay time.Duration
+	gate  func() // when set, runs before the load answers
 	mu    sync.Mutex
 	value []byte
 	err   error
@@ -87,6 +88,9 @@ func (r *recorder) load(ctx context.Context) ([]byte, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if r.gate != nil {
+		r.gate()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -120,6 +124,17 @@ func wantCalls(t *testing.T, r *recorder, want int64) {
 }
 
 var errBoom = errors.New("source down")
+
+// countingStore counts Gets.
+type countingStore struct {
+	Store
+	gets atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, name string) ([]byte, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, name)
+}
 
 // runSuite is the one behaviour suite every Store must pass.
 func runSuite(t *testing.T, h harness) {
@@ -162,11 +177,22 @@ func runSuite(t *testing.T, h harness) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				s, _ := h.open(t)
-				c := newCache(t, s, nil)
-				r := newRecorder("shared")
-				r.delay = 100 * time.Millisecond
-				r.set("shared", tc.err)
 				const n = 100
+				// The load lasts until every caller has read the store and
+				// so is about to join the flight: on a busy machine a fixed
+				// delay can end before the last caller gets there, and an
+				// error (never cached) would then be loaded again.
+				cs := &countingStore{Store: s}
+				c := newCache(t, cs, nil)
+				r := newRecorder("shared")
+				r.set("shared", tc.err)
+				r.gate = func() {
+					deadline := time.Now().Add(10 * time.Second)
+					for cs.gets.Load() < n && time.Now().Before(deadline) {
+						time.Sleep(time.Millisecond)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
 				var wg sync.WaitGroup
 				start := make(chan struct{})
 				errs := make(chan error, n)

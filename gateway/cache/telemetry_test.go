@@ -55,7 +55,7 @@ func TestTelemetry(t *testing.T) {
 			for _, s := range spans.Ended() {
 				for _, a := range s.Attributes() {
 					for _, p := range phi {
-						if strings.Contains(a.Value.Emit(), p) {
+						if strings.Contains(a.Value.String(), p) {
 							t.Errorf("span %s attribute %s holds %q", s.Name(), a.Key, p)
 						}
 					}
@@ -78,7 +78,7 @@ func TestTelemetry(t *testing.T) {
 			}
 			for i, want := range []bool{false, true} {
 				if got := spanAttr(cacheSpans[i], attrHit); got != attribute.BoolValue(want) {
-					t.Errorf("span %d cache.hit = %v, want %v", i, got.Emit(), want)
+					t.Errorf("span %d cache.hit = %v, want %v", i, got.String(), want)
 				}
 			}
 			if st.name == "redis" && len(spans.Ended()) <= 2 {
