@@ -323,3 +323,21 @@ func (r *Result) noteTruncated(src Source, set mappedSet) {
 		r.mu.Unlock()
 	}
 }
+
+// Authorize takes the decision for a request that contacts no source:
+// audit records, the mapping service, administration. The policy sees no
+// source and decides on the requester, the action and the data class.
+func (s *Service) Authorize(ctx context.Context, req Request) (*Result, error) {
+	res := &Result{}
+	in := authz.Input{Phase: authz.PhaseQuery, Requester: req.Requester, Action: action(req), Consent: []authz.Provision{}}
+	d, err := s.opts.Decider.Decide(ctx, in)
+	if err != nil {
+		s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseQuery, "error", err)
+		d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
+	}
+	res.addDecision(authz.PhaseQuery, "", d)
+	if !d.Allow {
+		return res, &DeniedError{Reasons: d.Reasons}
+	}
+	return res, nil
+}

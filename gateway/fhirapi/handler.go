@@ -65,6 +65,8 @@ type Options struct {
 	// MaxHeaderBytes bounds the request line and headers together. Zero
 	// means 32 KiB.
 	MaxHeaderBytes int
+	// AuditSearch serves GET /fhir/AuditEvent to auditors; nil disables it.
+	AuditSearch AuditSearcher
 	// Checks are the readiness checks /readyz runs.
 	Checks []Check
 	// Metrics serves /metrics; nil answers 404 there.
@@ -142,6 +144,7 @@ func New(opts Options) (*Handler, error) {
 	fhir := e.Group("/fhir")
 	fhir.GET("/metadata", h.negotiated(h.capabilities))
 	authed := fhir.Group("", h.authenticate)
+	authed.GET("/AuditEvent", h.negotiated(h.searchAuditEvents))
 	authed.GET("/:type", h.negotiated(h.typeLevel))
 	authed.GET("/:type/:id", h.negotiated(h.instanceLevel))
 	authed.GET("/:type/:id/:op", h.negotiated(h.instanceOperation))

@@ -25,7 +25,8 @@ type searchParams struct {
 
 // typeParams lists the search parameters each type supports.
 var typeParams = map[string][]string{
-	"Patient": {"identifier", "_id"},
+	"Patient":    {"identifier", "_id"},
+	"AuditEvent": auditParams,
 }
 
 // clinicalParams are the search parameters of every patient-compartment
