@@ -144,4 +144,3 @@ func dateRange(v string) (from, to time.Time, ok bool) {
 	}
 	return time.Time{}, time.Time{}, false
 }
-
