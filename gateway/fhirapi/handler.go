@@ -65,6 +65,8 @@ type Options struct {
 	// MaxHeaderBytes bounds the request line and headers together. Zero
 	// means 32 KiB.
 	MaxHeaderBytes int
+	// Mapper serves POST /fhir/$to-mhp; nil disables it.
+	Mapper Mapper
 	// AuditSearch serves GET /fhir/AuditEvent to auditors; nil disables it.
 	AuditSearch AuditSearcher
 	// Checks are the readiness checks /readyz runs.
@@ -124,7 +126,11 @@ func New(opts Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	for _, op := range opts.Operations {
+	ops := opts.Operations
+	if opts.Mapper != nil {
+		ops = append(ops, toMHPOperation())
+	}
+	for _, op := range ops {
 		h.ops[op.key()] = op
 	}
 	e := gin.New()

@@ -185,7 +185,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
 
 	s.handler, err = fhirapi.New(fhirapi.Options{
-		Federation: fed, Verifier: s.verifier, Auditor: s.audit, AuditSearch: s.audit, BaseURL: cfg.BaseURL(),
+		Federation: fed, Verifier: s.verifier, Auditor: s.audit, AuditSearch: s.audit, Mapper: engine, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
