@@ -120,7 +120,7 @@ func ValueSets() []ArtifactFile { return artifactsOfType("ValueSet") }
 func CodeSystems() []ArtifactFile { return artifactsOfType("CodeSystem") }
 
 // OperationDefinitions returns the operations the gateway defines
-// ($summary, $to-mhp).
+// ($summary, $everything, $to-mhp).
 func OperationDefinitions() []ArtifactFile { return artifactsOfType("OperationDefinition") }
 
 func artifactsOfType(rt string) []ArtifactFile {

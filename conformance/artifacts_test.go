@@ -64,6 +64,7 @@ func TestArtifactLookup(t *testing.T) {
 		{VSCountry, true},
 		{OpSummary, true},
 		{OpToMHP, true},
+		{OpEverything, true},
 		{Canonical + "/StructureDefinition/mhp-visa", false},
 		{"http://hl7.org/fhir/uv/ips/StructureDefinition/Patient-uv-ips", false},
 	}
@@ -93,7 +94,7 @@ func TestCanonicalConstantsAreShipped(t *testing.T) {
 		ExtArrival, ExtDateAccuracy, ExtStatusIdentifier, ExtAuditAgentOrganization, ExtAuditAgentCountry, CSRequesterRole,
 		CSMigrationStatus, CSReasonMigration, CSSensitivity, CSDateAccuracy, CSContextItem,
 		VSMigrationStatus, VSReasonMigration, VSSensitivity, VSDateAccuracy, VSContextItem,
-		VSCountry, VSConfidentiality, VSConfidentialityRestricted, OpSummary, OpToMHP,
+		VSCountry, VSConfidentiality, VSConfidentialityRestricted, OpSummary, OpToMHP, OpEverything,
 	} {
 		if _, ok := Artifact(u); !ok {
 			t.Errorf("%s is not shipped", u)

@@ -46,8 +46,9 @@ const (
 	VSConfidentiality           = Canonical + "/ValueSet/mhp-confidentiality"
 	VSConfidentialityRestricted = Canonical + "/ValueSet/mhp-confidentiality-restricted"
 
-	OpSummary = Canonical + "/OperationDefinition/summary"
-	OpToMHP   = Canonical + "/OperationDefinition/to-mhp"
+	OpSummary    = Canonical + "/OperationDefinition/summary"
+	OpToMHP      = Canonical + "/OperationDefinition/to-mhp"
+	OpEverything = Canonical + "/OperationDefinition/everything"
 
 	// SystemISO3166 is the code system of ISO 3166 country codes.
 	SystemISO3166 = "urn:iso:std:iso:3166"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,10 @@ const (
 	adminTimeoutMin = 2 * time.Second
 	// scanCount is the SCAN COUNT hint and the UNLINK batch size.
 	scanCount = 500
+	// minPoolSize: waiting for a pooled connection counts against the
+	// 50ms command timeout, so a burst of concurrent requests must not
+	// queue behind go-redis's default of 10 per CPU and trip the breaker.
+	minPoolSize = 64
 )
 
 // RedisOptions configure a RedisStore beyond config.Redis.
@@ -100,7 +105,7 @@ func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
 		}
 		u.MaxRetries, u.DialerRetries = -1, 1
 		u.DialTimeout, u.ReadTimeout, u.WriteTimeout = admin, admin, admin
-		u.PoolTimeout = timeout
+		u.PoolTimeout, u.PoolSize = timeout, max(minPoolSize, 10*runtime.GOMAXPROCS(0))
 		u.ContextTimeoutEnabled = true
 		u.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		client = redis.NewUniversalClient(u)
@@ -108,6 +113,9 @@ func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
 		base.MaxRetries, base.DialerRetries = -1, 1
 		base.DialTimeout, base.ReadTimeout, base.WriteTimeout = admin, admin, admin
 		base.PoolTimeout = timeout
+		if base.PoolSize == 0 { // not set in the URL (?pool_size=)
+			base.PoolSize = max(minPoolSize, 10*runtime.GOMAXPROCS(0))
+		}
 		base.ContextTimeoutEnabled = true
 		base.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		client = redis.NewClient(base)

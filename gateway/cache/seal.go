@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strings"
 	"sync"
 )
 
@@ -53,7 +54,7 @@ func newSealer(namespace string, k Keys) (*sealer, error) {
 	}
 	s := &sealer{prefix: namespace + ":v1:", write: k.Values[0], aead: make(map[string]cipher.AEAD, len(k.Values))}
 	hmacKey := append([]byte(nil), k.HMAC...)
-	s.macs.New = func() any { return hmac.New(sha256.New, hmacKey) }
+	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, hmacKey), buf: make([]byte, 0, 256)} }
 	for _, v := range k.Values {
 		block, err := aes.NewCipher(v.Key)
 		if err != nil {
@@ -68,25 +69,32 @@ func newSealer(namespace string, k Keys) (*sealer, error) {
 	return s, nil
 }
 
+// macState is a pooled HMAC with a scratch buffer: hashing a key costs no
+// allocation.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
 // mac returns hex(HMAC(domain || len-prefixed parts)). The length prefixes
 // keep ["ab","c"] and ["a","bc"] apart; the domain byte keeps a tag from
 // ever naming the same thing as a key.
 func (s *sealer) mac(domain byte, parts []string) [2 * sha256.Size]byte {
-	h := s.macs.Get().(hash.Hash)
-	h.Reset()
-	var lenBuf [binary.MaxVarintLen64 + 1]byte
-	lenBuf[0] = domain
-	h.Write(lenBuf[:1])
+	st := s.macs.Get().(*macState)
+	b := append(st.buf[:0], domain)
 	for _, p := range parts {
-		n := binary.PutUvarint(lenBuf[:], uint64(len(p)))
-		h.Write(lenBuf[:n])
-		h.Write([]byte(p))
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	s.macs.Put(h)
+	st.h.Reset()
+	st.h.Write(b)
+	sum := st.h.Sum(b[:0])
 	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], sum[:])
+	hex.Encode(out[:], sum)
+	if cap(b) <= 64<<10 { // do not pin a huge buffer in the pool
+		st.buf = b
+	}
+	s.macs.Put(st)
 	return out
 }
 
@@ -97,16 +105,17 @@ func (s *sealer) name(k Key) (string, bool) {
 		return "", false
 	}
 	sum := s.mac('k', k.Parts)
-	b := make([]byte, 0, len(s.prefix)+len(k.Kind)+len(k.Source)+len(k.Version)+3+len(sum))
-	b = append(b, s.prefix...)
-	b = append(b, k.Kind...)
-	b = append(b, ':')
-	b = append(b, k.Source...)
-	b = append(b, ':')
-	b = append(b, k.Version...)
-	b = append(b, ':')
-	b = append(b, sum[:]...)
-	return string(b), true
+	var b strings.Builder
+	b.Grow(len(s.prefix) + len(k.Kind) + len(k.Source) + len(k.Version) + 3 + len(sum))
+	b.WriteString(s.prefix)
+	b.WriteString(string(k.Kind))
+	b.WriteByte(':')
+	b.WriteString(k.Source)
+	b.WriteByte(':')
+	b.WriteString(k.Version)
+	b.WriteByte(':')
+	b.Write(sum[:])
+	return b.String(), true
 }
 
 // sourcePrefix is what every storage key of one kind and source starts with.
