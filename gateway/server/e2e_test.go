@@ -32,7 +32,7 @@ type gateway struct {
 
 // startGateway runs a gateway on a loopback port from the embedded default
 // configuration, changed by edit, with its files in a temporary directory.
-func startGateway(t *testing.T, edit func(*config.Config), opts Options) *gateway {
+func startGateway(t testing.TB, edit func(*config.Config), opts Options) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,7 +79,7 @@ func startGateway(t *testing.T, edit func(*config.Config), opts Options) *gatewa
 }
 
 // token mints a development token for a requester.
-func (g *gateway) token(t *testing.T, country, role, purpose string, edit ...func(*auth.MintOptions)) string {
+func (g *gateway) token(t testing.TB, country, role, purpose string, edit ...func(*auth.MintOptions)) string {
 	t.Helper()
 	m := auth.MintOptions{Org: "org-" + strings.ToLower(country), Country: country, Role: role, Purpose: purpose,
 		Scopes: []string{"system/*.rs"}, TTL: 10 * time.Minute}
@@ -102,7 +102,7 @@ type reply struct {
 
 // get fetches a gateway URL (path relative to the FHIR base, or absolute)
 // and checks that whatever comes back is valid R4 JSON.
-func (g *gateway) get(t *testing.T, path, token string, hdr ...string) reply {
+func (g *gateway) get(t testing.TB, path, token string, hdr ...string) reply {
 	t.Helper()
 	u := path
 	if !strings.HasPrefix(path, "http") {
@@ -139,7 +139,7 @@ func (g *gateway) get(t *testing.T, path, token string, hdr ...string) reply {
 	return r
 }
 
-func (r reply) outcomeCode(t *testing.T) string {
+func (r reply) outcomeCode(t testing.TB) string {
 	t.Helper()
 	if r.json["resourceType"] != "OperationOutcome" {
 		t.Fatalf("want an OperationOutcome, got %s", r.body)
@@ -250,7 +250,7 @@ func TestTokens(t *testing.T) {
 
 // nationalSources configures three national FHIR servers: DE and NL (with
 // agreements between them) and US (with none).
-func nationalSources(t *testing.T) (de, nl, us *nationalServer, edit func(*config.Config)) {
+func nationalSources(t testing.TB) (de, nl, us *nationalServer, edit func(*config.Config)) {
 	de, nl, us = newNationalServer(t, "de-sample"), newNationalServer(t, "nl-sample"), newNationalServer(t, "us-sample")
 	edit = func(c *config.Config) {
 		c.Sources = []config.Source{

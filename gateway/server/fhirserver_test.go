@@ -31,7 +31,7 @@ type nationalServer struct {
 	slowFor time.Duration
 }
 
-func newNationalServer(t *testing.T, sample string) *nationalServer {
+func newNationalServer(t testing.TB, sample string) *nationalServer {
 	t.Helper()
 	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle,
 		Dir: config.BuiltinPrefix + sample}, source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})

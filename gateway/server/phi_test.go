@@ -121,7 +121,7 @@ func TestNoPHIInTelemetry(t *testing.T) {
 
 // fixtureNeedles collects the PHI of every sample patient the gateway
 // serves.
-func fixtureNeedles(t *testing.T) []string {
+func fixtureNeedles(t testing.TB) []string {
 	t.Helper()
 	var docs [][]byte
 	err := fs.WalkDir(examples.FS, ".", func(path string, d fs.DirEntry, err error) error {

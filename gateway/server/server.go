@@ -45,6 +45,9 @@ type Options struct {
 	TraceExporter sdktrace.SpanExporter
 	// Environ replaces os.Environ() for OTEL_* variables (tests).
 	Environ []string
+	// Auditor replaces the audit log built from cfg.Audit. Benchmarks use it
+	// to measure what auditing costs; nil is what a deployment runs.
+	Auditor fhirapi.Auditor
 }
 
 // Server is a gateway assembled from configuration.
@@ -184,8 +187,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
 
+	var auditor fhirapi.Auditor = s.audit
+	if opts.Auditor != nil {
+		auditor = opts.Auditor
+	}
 	s.handler, err = fhirapi.New(fhirapi.Options{
-		Federation: fed, Verifier: s.verifier, Auditor: s.audit, AuditSearch: s.audit, Mapper: engine, BaseURL: cfg.BaseURL(),
+		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,

@@ -14,7 +14,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/config"
 )
 
-func (g *gateway) post(t *testing.T, path, token, contentType string, body []byte) reply {
+func (g *gateway) post(t testing.TB, path, token, contentType string, body []byte) reply {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, g.base+path, bytes.NewReader(body))
 	if err != nil {
