@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -23,7 +24,10 @@ import (
 	"github.com/migrant-health/mhg/mappings"
 )
 
-var tracer = otel.Tracer("github.com/migrant-health/mhg/gateway/federate")
+// tracer returns the tracer of the current global provider. It is looked
+// up per span, not kept in a variable: a tracer taken before the provider
+// is installed stays bound to the first one ever installed.
+func tracer() trace.Tracer { return otel.Tracer("github.com/migrant-health/mhg/gateway/federate") }
 
 // mapped is one MHP resource as the cache holds it.
 type mapped struct {
@@ -68,7 +72,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 	load func(ctx context.Context) ([]source.Resource, error)) (mappedSet, error) {
 	version := s.opts.Mapper.Version(src.Profile())
 	loader := func(ctx context.Context) ([]byte, error) {
-		ctx, span := tracer.Start(ctx, "source.fetch")
+		ctx, span := tracer().Start(ctx, "source.fetch")
 		span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.String("mhg.resource.type", parts[0]))
 		raw, err := load(ctx)
 		truncated := false
@@ -113,7 +117,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 // loss issue on nothing (it cannot be attributed without leaking) and a log
 // line that names only the source and type.
 func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource) ([]mapped, error) {
-	ctx, span := tracer.Start(ctx, "mapping.apply")
+	ctx, span := tracer().Start(ctx, "mapping.apply")
 	defer span.End()
 	span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.Int("mhg.count", len(raw)))
 	out := make([]mapped, 0, len(raw))
