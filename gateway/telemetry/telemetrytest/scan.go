@@ -119,8 +119,10 @@ func (s *scanner) attrs(where string, attrs []attribute.KeyValue) {
 	}
 }
 
-// logLine scans a JSON log line key by key, leaving out the record time; a
-// line that is not JSON is scanned whole.
+// logLine scans a JSON log line key by key, leaving out the record time
+// and the trace and span ids (random hex, which would match numeric needles
+// such as a birth year by chance, as span ids are skipped on spans); a line
+// that is not JSON is scanned whole.
 func (s *scanner) logLine(n int, line []byte) {
 	var rec map[string]any
 	if err := json.Unmarshal(line, &rec); err != nil {
@@ -135,7 +137,7 @@ func (s *scanner) logLine(n int, line []byte) {
 	for _, k := range keys {
 		where := fmt.Sprintf("log line %d key %s", n, k)
 		s.check(where+" (key)", k)
-		if k == "time" {
+		if k == "time" || ((k == "trace_id" || k == "span_id") && isHex(fmt.Sprint(rec[k]))) {
 			continue
 		}
 		s.check(where, fmt.Sprint(rec[k]))
@@ -150,4 +152,16 @@ func dedupe(sorted []string) []string {
 		}
 	}
 	return out
+}
+
+func isHex(v string) bool {
+	if len(v) != 16 && len(v) != 32 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
