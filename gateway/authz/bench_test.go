@@ -92,7 +92,7 @@ func twentyProvisions() []Provision {
 }
 
 type benchEngines struct {
-	empty, mhg *Engine
+	empty, demo, mhg *Engine
 }
 
 var (
@@ -111,6 +111,9 @@ func engines(b *testing.B) benchEngines {
 		writeFile(b, empty, ".manifest", `{"revision": "empty"}`)
 		writeFile(b, empty, "mhg/authz/main.rego", "package mhg.authz\n\ndecision := {\"allow\": false, \"reasons\": [\"default.no-basis\"], \"obligations\": [], \"agreements\": []}\n")
 		if benchEng.empty, benchErr = New(Options{Dir: empty, Logger: quietLogger()}); benchErr != nil {
+			return
+		}
+		if benchEng.demo, benchErr = New(Options{Logger: quietLogger()}); benchErr != nil {
 			return
 		}
 		benchEng.mhg, benchErr = New(Options{Dir: withAgreements(b, 200), Logger: quietLogger()})
@@ -168,6 +171,10 @@ func BenchmarkDecide(b *testing.B) {
 			baselineMu.Lock()
 			baselineP50[tc.name] = p50
 			baselineMu.Unlock()
+		})
+		// The demo set has 4 agreements: with the index, 200 cost the same.
+		b.Run(tc.name+"/4-agreements-20-provisions", func(b *testing.B) {
+			runDecide(b, eng.demo, tc.in)
 		})
 		b.Run(tc.name+"/200-agreements-20-provisions", func(b *testing.B) {
 			p50 := runDecide(b, eng.mhg, tc.in)

@@ -7,9 +7,11 @@
 #   data.mhg.index.pairs[requester country][source country][purpose] = [agreement ids]
 #   data.mhg.index.agreements[id] = the agreement, with sets as objects and
 #                                   its validity in nanoseconds.
+# The index is imported, not assigned to a rule: a rule holding it would
+# copy every agreement into each decision.
 package mhg.authz
 
-index := data.mhg.index
+import data.mhg.index
 
 domestic if {
 	input.source.country == input.requester.country

@@ -4,6 +4,8 @@
 # allows it, and it is always recorded and notified.
 package mhg.authz
 
+import data.mhg.index
+
 break_glass if {
 	input.requester.break_glass == true
 	purpose == "ETREAT"

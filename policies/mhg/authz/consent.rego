@@ -9,14 +9,14 @@ package mhg.authz
 
 provision_types := {"permit", "deny"}
 
-matches_any(list, _) if count(list) == 0
+matches_any([], _)
 
 matches_any(list, value) if value in list
 
 # Labels restrict a provision to resources that carry one of them; in the
 # query phase there is no resource yet, so such a provision waits for the
 # release phase.
-labels_match(provision) if count(provision.security_labels) == 0
+labels_match(provision) if provision.security_labels == []
 
 labels_match(provision) if {
 	input.phase == "release"
@@ -30,27 +30,25 @@ applies_to_requester(provision) if {
 	matches_any(provision.purposes, purpose)
 }
 
-applies(provision) if {
-	applies_to_requester(provision)
-	matches_any(provision.classes, target_type)
-	labels_match(provision)
-}
-
 # FHIR dates may be partial (2024, 2024-05, 2024-05-17) or full date-times.
 date_layouts := {4: "2006", 7: "2006-01", 10: "2006-01-02"}
 
-start_ns(s) := time.parse_ns(date_layouts[count(s)], s)
+start_ns(s) := parse_date(s, count(s))
 
-start_ns(s) := time.parse_rfc3339_ns(s) if count(s) > 10
+parse_date(s, n) := time.parse_ns(date_layouts[n], s)
+
+parse_date(s, n) := time.parse_rfc3339_ns(s) if n > 10
 
 # A partial end date includes its whole year, month or day.
-end_ns(s) := time.add_date(start_ns(s), 1, 0, 0) if count(s) == 4
+end_ns(s) := end_of(s, count(s))
 
-end_ns(s) := time.add_date(start_ns(s), 0, 1, 0) if count(s) == 7
+end_of(s, 4) := time.add_date(parse_date(s, 4), 1, 0, 0)
 
-end_ns(s) := time.add_date(start_ns(s), 0, 0, 1) if count(s) == 10
+end_of(s, 7) := time.add_date(parse_date(s, 7), 0, 1, 0)
 
-end_ns(s) := start_ns(s) if count(s) > 10
+end_of(s, 10) := time.add_date(parse_date(s, 10), 0, 0, 1)
+
+end_of(s, n) := parse_date(s, n) if n > 10
 
 # Provably outside its period. A date that cannot be read proves nothing:
 # a deny with a broken period still applies, a permit does not.
@@ -58,39 +56,51 @@ outside_period(provision) if now < start_ns(provision.start)
 
 outside_period(provision) if now >= end_ns(provision.end)
 
-# Provably inside its period.
+# Provably inside its period: each bound is absent, or read and holding.
 inside_period(provision) if {
-	not outside_period(provision)
-	readable_period(provision)
+	started(provision)
+	not_ended(provision)
 }
 
-readable_period(provision) if {
-	readable_start(object.get(provision, "start", ""))
-	readable_end(object.get(provision, "end", ""))
-}
+started(provision) if not provision.start
 
-readable_start("")
+started(provision) if start_ns(provision.start) <= now
 
-readable_start(s) if start_ns(s)
+not_ended(provision) if not provision.end
 
-readable_end("")
-
-readable_end(s) if end_ns(s)
+not_ended(provision) if now < end_ns(provision.end)
 
 level(provision) := object.get(provision, "level", 0)
 
-applicable_denies contains i if {
+# The provisions about this requester, purpose and time, found once per
+# decision; the rules below only narrow them down.
+requester_denies contains i if {
 	some i, provision in input.consent
 	provision.type == "deny"
-	applies(provision)
+	applies_to_requester(provision)
 	not outside_period(provision)
 }
 
-applicable_permits contains i if {
+requester_permits contains i if {
 	some i, provision in input.consent
 	provision.type == "permit"
-	applies(provision)
+	applies_to_requester(provision)
 	inside_period(provision)
+}
+
+applies_to_data(provision) if {
+	matches_any(provision.classes, target_type)
+	labels_match(provision)
+}
+
+applicable_denies contains i if {
+	some i in requester_denies
+	applies_to_data(input.consent[i])
+}
+
+applicable_permits contains i if {
+	some i in requester_permits
+	applies_to_data(input.consent[i])
 }
 
 applicable := applicable_denies | applicable_permits

@@ -35,10 +35,8 @@ deny contains "firewall.migstat.purpose-not-allowed" if {
 # MIGSTAT label and names the requester's purpose.
 migstat_consent if {
 	not consent_denies
-	some provision in input.consent
-	provision.type == "permit"
-	applies_to_requester(provision)
-	inside_period(provision)
+	some i in requester_permits
+	provision := input.consent[i]
 	"MIGSTAT" in provision.security_labels
 	purpose in provision.purposes
 }

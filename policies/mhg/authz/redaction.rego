@@ -6,16 +6,14 @@
 # and ethnicity). The lists are data: policies/data/redaction.json.
 package mhg.authz
 
-redaction := data.data.redaction
+import data.data.redaction
+import data.mhg.index
 
 # Consent that names a label for this requester lifts its redaction.
 consent_permits_label(code) if {
 	not consent_denies
-	some provision in input.consent
-	provision.type == "permit"
-	applies_to_requester(provision)
-	inside_period(provision)
-	code in provision.security_labels
+	some i in requester_permits
+	code in input.consent[i].security_labels
 }
 
 sensitive_labels contains label.code if {
