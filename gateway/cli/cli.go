@@ -28,13 +28,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			// The command has said what went wrong already.
+			return int(ec)
+		}
 		fmt.Fprintln(stderr, "mhg:", err)
 		if errors.Is(err, errUsage) {
 			return exitUsage
-		}
-		var ec exitCode
-		if errors.As(err, &ec) {
-			return int(ec)
 		}
 		return exitFailure
 	}
@@ -66,6 +67,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newMap(),
 		newAudit(),
 		newCache(),
+		newPolicy(),
 	)
 	return root
 }

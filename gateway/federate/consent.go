@@ -44,7 +44,7 @@ func (s *Service) consentProvisions(ctx context.Context, req Request, src Source
 	var b []byte
 	var err error
 	if s.opts.Cache != nil {
-		key := cache.Key{Kind: cache.KindSearch, Source: src.ID(), Version: "consent-1", Parts: parts, Tags: []string{"patient:" + upstreamPatient}}
+		key := cache.Key{Kind: cache.KindSearch, Source: src.ID(), Version: "consent-1", Parts: parts, Tags: []string{patientTag(src, upstreamPatient)}}
 		b, err = s.opts.Cache.Fetch(ctx, key, req.NoCache, load)
 	} else {
 		b, err = load(ctx)

@@ -131,7 +131,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 	params := url.Values{"patient": {upstream}}
 	err = s.fanOut(ctx, req, res, []Source{src}, func(ctx context.Context, src Source) ([]Entry, error) {
 		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams(resourceType, params),
-			[]string{"patient:" + upstream},
+			[]string{patientTag(src, upstream)},
 			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, resourceType, params) })
 		if err != nil {
 			if errors.Is(err, source.ErrNotFound) {
@@ -340,4 +340,45 @@ func (s *Service) Authorize(ctx context.Context, req Request) (*Result, error) {
 		return res, &DeniedError{Reasons: d.Reasons}
 	}
 	return res, nil
+}
+
+// patientTag groups what the cache holds about one patient of one source,
+// so that a consent change can drop it all (Service.ForgetPatient).
+func patientTag(src Source, upstream string) string { return "patient:" + src.ID() + "/" + upstream }
+
+// ErrNoCache is returned by the purge operations when no cache is in use.
+var ErrNoCache = errors.New("no cache in use")
+
+// ForgetPatient drops everything the cache holds about one patient (the
+// patient's resources, searches and consent), so that the next request
+// reads them, and the patient's consent, afresh: what a consent change
+// needs. patientID is a gateway Patient id.
+func (s *Service) ForgetPatient(ctx context.Context, patientID string) (int, error) {
+	if s.opts.Cache == nil {
+		return 0, ErrNoCache
+	}
+	src, upstream, err := s.locate("Patient", patientID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.opts.Cache.PurgeTag(ctx, patientTag(src, upstream))
+	if err != nil {
+		return n, fmt.Errorf("forget patient: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeSource drops everything the cache holds from one source.
+func (s *Service) PurgeSource(ctx context.Context, sourceID string) (int, error) {
+	if s.opts.Cache == nil {
+		return 0, ErrNoCache
+	}
+	if _, ok := s.byID[sourceID]; !ok {
+		return 0, fmt.Errorf("%w: unknown source", ErrNotFound)
+	}
+	n, err := s.opts.Cache.PurgeSource(ctx, sourceID)
+	if err != nil {
+		return n, fmt.Errorf("purge source %s: %w", sourceID, err)
+	}
+	return n, nil
 }

@@ -46,6 +46,10 @@ type Decider interface {
 // Cache is the read-through cache of mapped data.
 type Cache interface {
 	Fetch(ctx context.Context, key cache.Key, refresh bool, load cache.Loader) ([]byte, error)
+	// PurgeTag and PurgeSource drop what one patient or one source left
+	// in the cache, returning how many entries went.
+	PurgeTag(ctx context.Context, tag string) (int, error)
+	PurgeSource(ctx context.Context, source string) (int, error)
 }
 
 // Errors callers branch on.

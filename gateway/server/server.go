@@ -142,12 +142,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 		s.closers = append(s.closers, func(context.Context) error { return s.cache.Close() })
-		checks = append(checks, fhirapi.Check{Name: "cache", Fn: func(context.Context) error {
-			if s.cache.Degraded() {
-				return errors.New("shared cache unavailable: serving from the sources")
-			}
-			return nil
-		}})
+		// Check asks Redis once through the breaker, so an idle replica
+		// notices when Redis is back.
+		checks = append(checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
 	}
 
 	ids, err := idCodec(cfg)
