@@ -1,8 +1,6 @@
 package federate
 
 import (
-	"strings"
-
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -123,14 +121,4 @@ func patientRef(cr *rpb.ContainedResource) string {
 		}
 	}
 	return ""
-}
-
-// hasLabel reports whether the facts carry a label code from system.
-func hasLabel(f *authz.Resource, system, code string) bool {
-	for _, c := range f.Security {
-		if c.Code == code && (system == "" || strings.EqualFold(c.System, system)) {
-			return true
-		}
-	}
-	return false
 }

@@ -331,15 +331,6 @@ func (h *Handler) fail(c *gin.Context, err error) {
 	c.Abort()
 }
 
-// errClass names an error's type for logs without its text, which may
-// quote request data.
-func errClass(err error) string {
-	if err == nil {
-		return ""
-	}
-	return fmt.Sprintf("%T", err)
-}
-
 func (h *Handler) write(c *gin.Context, status int, body []byte) {
 	c.Header("Content-Type", contentType)
 	c.Header("Cache-Control", "no-store")
