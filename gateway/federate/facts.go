@@ -6,10 +6,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/migrant-health/mhg/conformance"
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/authz"
-	"github.com/migrant-health/mhg/mappings"
 )
 
 // Security label systems the gateway reads and writes.
@@ -18,38 +16,17 @@ const (
 	systemObservationVal  = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 )
 
-// resourceFacts extracts what the release policy may know about a
-// resource: type, security labels, category codes and data class. Nothing
-// else of the resource reaches the policy.
+// resourceFacts is what the release policy may know about a resource
+// (authz.FactsOf: type, security labels, category codes, data class).
+// Nothing else of the resource reaches the policy. A resource whose facts
+// cannot be read is described as firewalled, so it is released only where
+// class S data would be.
 func resourceFacts(cr *rpb.ContainedResource) *authz.Resource {
-	res := r4.Resource(cr)
-	f := &authz.Resource{Type: r4.TypeName(res), Security: []authz.Coding{}, Category: []string{}, Class: mappings.ClassClinical}
-	if meta := metaOf(res, false); meta != nil {
-		for _, c := range meta.GetSecurity() {
-			code := c.GetCode().GetValue()
-			sys := c.GetSystem().GetValue()
-			f.Security = append(f.Security, authz.Coding{System: sys, Code: code})
-			if code == "MIGSTAT" && sys == conformance.CSSensitivity {
-				f.Class = mappings.ClassSensitive
-			}
-		}
-		for _, p := range meta.GetProfile() {
-			if p.GetValue() == conformance.ProfileMigrationContext {
-				f.Class = mappings.ClassSensitive
-			}
-		}
+	f, err := authz.FactsOf(cr)
+	if err != nil {
+		return &authz.Resource{Type: r4.TypeName(cr), Security: []authz.Coding{}, Category: []string{}, Class: authz.ClassSensitive}
 	}
-	m := res.ProtoReflect()
-	if fd := m.Descriptor().Fields().ByName("category"); fd != nil {
-		eachMessage(m, fd, func(cc protoreflect.Message) {
-			if c, ok := cc.Interface().(*dpb.CodeableConcept); ok {
-				for _, coding := range c.GetCoding() {
-					f.Category = append(f.Category, coding.GetSystem().GetValue()+"|"+coding.GetCode().GetValue())
-				}
-			}
-		})
-	}
-	return f
+	return &f
 }
 
 // eachMessage calls fn for the message value(s) of a singular or repeated
