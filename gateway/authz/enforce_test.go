@@ -154,4 +154,3 @@ func FuzzEnforce(f *testing.F) {
 		}
 	})
 }
-
