@@ -41,8 +41,8 @@ type Problem struct {
 	Kind string `json:"kind"`
 	// File is relative to the policy directory; Line is 1-based, 0 when
 	// the problem is about a whole file.
-	File    string `json:"file,omitempty"`
-	Line int `json:"line,omitempty"`
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
 	// Message says what is wrong, for people.
 	Message string `json:"message"`
 }
