@@ -2,7 +2,6 @@ package federate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -76,7 +75,7 @@ func (l *Linker) Provenance(e Entry, t time.Time) ([]byte, error) {
 		return nil, fmt.Errorf("provenance: entry of an unknown source")
 	}
 	_, prov := l.provenance(&item{typ: e.Type, id: e.ID}, origin{src: src, typ: e.Type, id: e.ID}, t.UTC().Format(time.RFC3339))
-	b, err := json.Marshal(prov)
+	b, err := marshalDocument(prov)
 	if err != nil {
 		return nil, fmt.Errorf("provenance: %w", err)
 	}

@@ -348,7 +348,11 @@ func mergeBirthDate(out object, parts []patientPart) []conflict {
 		if !datePrefix(v.value, most) {
 			compatible = false
 		}
-		common = commonDate(common, v.value)
+		// A less precise date that agrees (1980 beside 1980-05-02) does
+		// not cut the shared date short.
+		if !datePrefix(v.value, common) {
+			common = commonDate(common, v.value)
+		}
 	}
 	if compatible {
 		out["birthDate"] = most

@@ -1,6 +1,7 @@
 package federate
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -291,7 +292,7 @@ func (l *Linker) assemble(req Request, res *Result, lk *linkage, sr SummaryReque
 		"timestamp":    stamp,
 		"entry":        entries,
 	}
-	b, err := json.Marshal(bundle)
+	b, err := marshalDocument(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("render summary: %w", err)
 	}
@@ -474,4 +475,17 @@ func uuidFrom(b []byte) string {
 	u[8] = u[8]&0x3f | 0x80
 	h := hex.EncodeToString(u[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// marshalDocument renders JSON without escaping '<', '>' and '&': the
+// narratives are XHTML, and escaped they would be both larger and harder
+// to read for whoever looks at the document.
+func marshalDocument(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
