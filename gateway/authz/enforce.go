@@ -17,11 +17,11 @@ var ErrPath = errors.New("invalid element path")
 // machinery) and are ignored here.
 //
 // Redact paths name elements from the resource type down, dot separated:
-// "Patient.address", "Condition.note". A step may keep only some
+// "Patient.address", "Condition.note". "extension('url')" names the
+// extensions with that url, as in FHIRPath. A step may name only some
 // repetitions with a filter on one of their fields: "[field=value]"
 // matches those whose field equals value, "[field!=value]" those whose
-// field differs; "Patient.extension[url=http://...]" removes that
-// extension and "Patient.identifier[system!=https://...]" every
+// field differs; "Patient.identifier[system!=https://...]" removes every
 // identifier but one kind. Paths for another resource type are skipped. A
 // list left empty by a redaction is removed, as FHIR JSON has no empty
 // lists. Label obligations add their codings to meta.security unless
@@ -76,8 +76,9 @@ func (s pathStep) keeps(elem any) bool {
 	return (v == s.value) != s.negate
 }
 
-// parsePath splits "Type.a[f=v].b" into steps. Filters may hold dots
-// (URLs), so the split skips what is inside brackets.
+// parsePath splits "Type.a[f=v].b" into steps. Filters and extension
+// urls hold dots, so the split skips what is inside brackets and
+// parentheses.
 func parsePath(p string) ([]pathStep, error) {
 	var steps []pathStep
 	rest := p
@@ -87,9 +88,9 @@ func parsePath(p string) ([]pathStep, error) {
 		i := 0
 		for ; i < len(rest); i++ {
 			switch rest[i] {
-			case '[':
+			case '[', '(':
 				depth++
-			case ']':
+			case ']', ')':
 				depth--
 			}
 			if rest[i] == '.' && depth == 0 {
@@ -110,8 +111,15 @@ func parsePath(p string) ([]pathStep, error) {
 }
 
 func parseStep(seg string) (pathStep, error) {
+	if url, ok := strings.CutPrefix(seg, "extension("); ok {
+		url, ok = strings.CutSuffix(url, ")")
+		if !ok || len(url) < 2 || (url[0] != '\'' && url[0] != '"') || url[len(url)-1] != url[0] {
+			return pathStep{}, fmt.Errorf("bad step %q: want extension('url')", seg)
+		}
+		return pathStep{name: "extension", field: "url", value: url[1 : len(url)-1]}, nil
+	}
 	name, filter, hasFilter := strings.Cut(seg, "[")
-	if name == "" || strings.ContainsAny(name, "]=!*") {
+	if name == "" || strings.ContainsAny(name, "]=!*()'\"") {
 		return pathStep{}, fmt.Errorf("bad step %q", seg)
 	}
 	step := pathStep{name: name}

@@ -43,15 +43,18 @@ func TestEnforce(t *testing.T) {
 			delete(p, "gender")
 			delete(p, "_gender")
 		}},
-		{"extension by url", []Obligation{{Kind: ObligationRedact, Paths: []string{"Patient.extension[url=http://hl7.org/fhir/StructureDefinition/patient-religion]"}}}, func(p map[string]any) {
+		{"extension by url", []Obligation{{Kind: ObligationRedact, Paths: []string{"Patient.extension('http://hl7.org/fhir/StructureDefinition/patient-religion')"}}}, func(p map[string]any) {
+			p["extension"] = p["extension"].([]any)[1:]
+		}},
+		{"extension by url filter", []Obligation{{Kind: ObligationRedact, Paths: []string{"Patient.extension[url=http://hl7.org/fhir/StructureDefinition/patient-religion]"}}}, func(p map[string]any) {
 			p["extension"] = p["extension"].([]any)[1:]
 		}},
 		{"all identifiers but the pseudonym", []Obligation{{Kind: ObligationRedact, Paths: []string{"Patient.identifier[system!=https://fhir.migrant-health.org/mhp/sid/mpi]"}}}, func(p map[string]any) {
 			p["identifier"] = p["identifier"].([]any)[:1]
 		}},
 		{"list left empty is removed", []Obligation{{Kind: ObligationRedact, Paths: []string{
-			"Patient.extension[url=http://hl7.org/fhir/StructureDefinition/patient-religion]",
-			"Patient.extension[url=http://hl7.org/fhir/us/core/StructureDefinition/us-core-race]",
+			"Patient.extension(\"http://hl7.org/fhir/StructureDefinition/patient-religion\")",
+			"Patient.extension('http://hl7.org/fhir/us/core/StructureDefinition/us-core-race')",
 		}}}, func(p map[string]any) { delete(p, "extension") }},
 		{"nested under a filter", []Obligation{{Kind: ObligationRedact, Paths: []string{"Patient.identifier[system=http://fhir.de/sid/gkv/kvid-10].value"}}}, func(p map[string]any) {
 			delete(p["identifier"].([]any)[1].(map[string]any), "value")
@@ -92,6 +95,8 @@ func TestEnforceRejects(t *testing.T) {
 		"no operator":     "Patient.extension[url]",
 		"empty step":      "Patient..address",
 		"wildcard":        "*.text",
+		"unquoted url":    "Patient.extension(http://x)",
+		"unclosed url":    "Patient.extension('http://x'",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Enforce([]byte(patientJSON), []Obligation{{Kind: ObligationRedact, Paths: []string{path}, Rule: "r"}})
@@ -141,7 +146,7 @@ func FuzzEnforce(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b, "Patient.extension[url=http://hl7.org/fhir/us/core/StructureDefinition/us-core-race]")
+		f.Add(b, "Patient.extension('http://hl7.org/fhir/us/core/StructureDefinition/us-core-race')")
 	}
 	f.Add([]byte(patientJSON), "Patient.identifier[system!=x].value")
 	f.Fuzz(func(t *testing.T, resource []byte, path string) {
