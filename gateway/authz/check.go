@@ -37,14 +37,17 @@ const (
 
 // Problem is one finding of Check.
 type Problem struct {
+	// Kind is one of the Problem* constants.
 	Kind string `json:"kind"`
 	// File is relative to the policy directory; Line is 1-based, 0 when
 	// the problem is about a whole file.
-	File    string `json:"file,omitempty"`
-	Line    int    `json:"line,omitempty"`
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	// Message says what is wrong, for people.
 	Message string `json:"message"`
 }
 
+// String renders the problem as file:line: kind: message.
 func (p Problem) String() string {
 	switch {
 	case p.File != "" && p.Line > 0:

@@ -40,6 +40,7 @@ type LogEntry struct {
 
 // LogBundle is the revision of one bundle in a LogEntry.
 type LogBundle struct {
+	// Revision is the policy revision that decided.
 	Revision string `json:"revision"`
 }
 

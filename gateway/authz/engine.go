@@ -58,7 +58,7 @@ type Options struct {
 	// Watch reloads Dir when its files change. It polls a fingerprint of
 	// the directory (file names, sizes, modification times), which also
 	// sees the symlink swaps of Kubernetes ConfigMaps. Ignored with
-	// BundleURL.
+	// BundleURL and for the built-in policies (Dir empty).
 	Watch bool
 	// DecisionLog receives one JSON line per decision in OPA's
 	// decision-log shape (see LogEntry). Nil logs no decisions. Writes are

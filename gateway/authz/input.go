@@ -66,8 +66,10 @@ type Resource struct {
 
 // Coding is a code from a code system.
 type Coding struct {
+	// System is the code system URL.
 	System string `json:"system"`
-	Code   string `json:"code"`
+	// Code is the code in that system.
+	Code string `json:"code"`
 }
 
 // Provision is one normalised Consent provision.

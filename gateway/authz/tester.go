@@ -66,6 +66,7 @@ type RuleRef struct {
 	Rule string
 }
 
+// String renders the rule as file:line: head.
 func (r RuleRef) String() string { return fmt.Sprintf("%s:%d: %s", r.File, r.Line, r.Rule) }
 
 // OK reports whether every test passed and, unless allowUncovered, every

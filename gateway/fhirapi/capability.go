@@ -2,6 +2,7 @@ package fhirapi
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/gin-gonic/gin"
@@ -115,8 +116,11 @@ func (h *Handler) capabilityStatement() capabilityStatement {
 			r.SearchParam = append(r.SearchParam, paramDocs[p])
 		}
 		for _, op := range h.sortedOps() {
-			if op.ResourceType == typ {
-				r.Operation = append(r.Operation, capOperation{Name: op.Name, Definition: op.Definition})
+			// An operation served at type and instance level ($summary)
+			// is one operation with one definition.
+			listed := capOperation{Name: op.Name, Definition: op.Definition}
+			if op.ResourceType == typ && !slices.Contains(r.Operation, listed) {
+				r.Operation = append(r.Operation, listed)
 			}
 		}
 		rest.Resource = append(rest.Resource, r)

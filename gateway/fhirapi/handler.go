@@ -126,7 +126,13 @@ func New(opts Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	ops := opts.Operations
+	// The patient-level operations come first, so that Options.Operations
+	// may replace them (a Linker configured otherwise).
+	ops, err := defaultPatientOperations(opts.Federation)
+	if err != nil {
+		return nil, fmt.Errorf("fhirapi: %w", err)
+	}
+	ops = append(ops, opts.Operations...)
 	if opts.Mapper != nil {
 		ops = append(ops, toMHPOperation())
 	}

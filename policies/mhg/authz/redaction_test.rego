@@ -42,7 +42,7 @@ test_identifiers_and_ethnicity_do_not_cross_borders if {
 	d.allow
 	paths := obligation(d, "redaction.element.cross-border").paths
 	"Patient.identifier[system!=https://fhir.migrant-health.org/mhp/sid/mpi]" in paths
-	"Patient.extension[url=http://hl7.org/fhir/us/core/StructureDefinition/us-core-race]" in paths
+	"Patient.extension('http://hl7.org/fhir/us/core/StructureDefinition/us-core-race')" in paths
 }
 
 test_agreement_obligations_travel_with_the_data if {

@@ -1,0 +1,592 @@
+package federate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/cache"
+	"github.com/migrant-health/mhg/gateway/source"
+)
+
+// Warning codes added by identity resolution.
+const (
+	// WarnAmbiguous: the source holds more than one person for the
+	// identifiers used, so none of its records were linked.
+	WarnAmbiguous = "ambiguous"
+)
+
+// summaryTypes are the clinical types a summary is built from, in the
+// order their sections appear.
+var summaryTypes = []string{
+	"Condition", "AllergyIntolerance", "MedicationStatement", "MedicationRequest",
+	"Immunization", "Observation", "Procedure",
+}
+
+// LinkerOptions configure a Linker. The zero value resolves identities
+// with the registry derived from the Service's mapper.
+type LinkerOptions struct {
+	// Identity says which identifiers may find a person in which sources.
+	// Nil: NewIdentityRegistry(DefaultIdentifierSystems(mapper)).
+	Identity *IdentityRegistry
+	// Now stamps documents and Provenances. Nil: time.Now.
+	Now func() time.Time
+	// Author names the gateway as the document's author. Empty:
+	// "Migrant Health Gateway", in the narrative language.
+	Author string
+}
+
+// Linker finds the same person in several sources by exact match on
+// identifiers that cross borders, and answers the patient-level operations
+// over the linked records: $summary (one merged IPS document) and
+// $everything (every record, paged by the caller). It works through its
+// Service: the same query and release decisions, cache, mapping and
+// deadlines.
+type Linker struct {
+	svc    *Service
+	ids    *IdentityRegistry
+	now    func() time.Time
+	author string
+}
+
+// NewLinker returns a Linker over svc.
+func NewLinker(svc *Service, opts LinkerOptions) (*Linker, error) {
+	if svc == nil {
+		return nil, errors.New("federate: NewLinker needs a Service")
+	}
+	l := &Linker{svc: svc, ids: opts.Identity, now: opts.Now, author: opts.Author}
+	if l.ids == nil {
+		reg, err := NewIdentityRegistry(DefaultIdentifierSystems(svc.opts.Mapper))
+		if err != nil {
+			return nil, fmt.Errorf("federate: default identifier registry: %w", err)
+		}
+		l.ids = reg
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l, nil
+}
+
+// Identity returns the registry the Linker resolves with.
+func (l *Linker) Identity() *IdentityRegistry { return l.ids }
+
+// PatientQuery names the patient of a patient-level operation: exactly one
+// of ID (instance level) and Identifier (type level).
+type PatientQuery struct {
+	// ID is a gateway Patient id.
+	ID string
+	// Identifier is "system|value", FHIR token syntax (system required).
+	Identifier string
+}
+
+// link is one source's record of the person.
+type link struct {
+	src      Source
+	upstream string
+	// patient is the released Patient.
+	patient Entry
+	// derived are outputs the mapping split off the Patient (the
+	// migration context), not yet decided on.
+	derived []mapped
+	// entries are the released clinical records.
+	entries []Entry
+}
+
+// linkage is every source's record of one person, in source order.
+type linkage struct {
+	anchor *link
+	links  []*link
+}
+
+// warn records a warning once per source.
+func (r *Result) warn(src, code string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.Warnings {
+		if w.Source == src {
+			return
+		}
+	}
+	r.Warnings = append(r.Warnings, Warning{Source: src, Code: code})
+}
+
+func (r *Result) contacted(src string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Contains(r.Contacted, src) {
+		r.Contacted = append(r.Contacted, src)
+	}
+}
+
+// gather resolves the person and fetches their records of the given types
+// from every linked source. It returns with res filled (decisions,
+// contacts, warnings) whether it fails or not.
+func (l *Linker) gather(ctx context.Context, req Request, res *Result, q PatientQuery, types []string) (*linkage, error) {
+	ctx, span := tracer().Start(ctx, "federate.resolve")
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, l.svc.opts.Deadline)
+	defer cancel()
+	if (q.ID == "") == (q.Identifier == "") {
+		return nil, fmt.Errorf("%w: give a patient id or an identifier, not both", ErrInvalid)
+	}
+
+	// The query phase decides, once per source, which may be asked at all.
+	allowed := map[string]bool{}
+	reasons := map[string][]string{}
+	var all []string
+	for _, src := range l.svc.sources {
+		d, _ := l.svc.permitted(ctx, req, src, res)
+		if d.Allow {
+			allowed[src.ID()] = true
+		} else {
+			reasons[src.ID()] = d.Reasons
+			all = append(all, d.Reasons...)
+		}
+	}
+
+	r := &resolution{l: l, req: req, res: res, allowed: allowed, linked: map[string]*link{}, done: map[string]bool{}, used: map[string]bool{}}
+	var pending []linkID
+	if q.ID != "" {
+		src, upstream, err := l.svc.locate("Patient", q.ID)
+		if err != nil {
+			return nil, err
+		}
+		res.Patient = "Patient/" + q.ID
+		if !allowed[src.ID()] {
+			return nil, &DeniedError{Reasons: dedupe(reasons[src.ID()])}
+		}
+		anchor, err := l.anchor(ctx, req, res, src, upstream, q.ID)
+		if err != nil {
+			return nil, err
+		}
+		r.anchor = anchor
+		r.accept(anchor)
+		pending = r.identifiersOf(anchor)
+	} else {
+		if len(allowed) == 0 {
+			return nil, &DeniedError{Reasons: dedupe(all)}
+		}
+		system, value, ok := splitToken(q.Identifier)
+		if !ok || system == "" || value == "" {
+			return nil, fmt.Errorf("%w: identifier must be system|value", ErrInvalid)
+		}
+		id, ok := l.ids.linkIdentifier(system, value, nil, req.Requester.Country)
+		if !ok {
+			return nil, fmt.Errorf("%w: identifiers of this system are not used to find patients", ErrInvalid)
+		}
+		pending = []linkID{id}
+	}
+
+	// Each round asks the sources that may be asked with the identifiers
+	// found so far; persons found bring their own identifiers to the next
+	// round. Every source is linked at most once.
+	for round := 0; len(pending) > 0 && round <= len(l.svc.sources); round++ {
+		pending = r.round(ctx, pending)
+	}
+	span.SetAttributes(attribute.Int("mhg.count", len(r.linked)))
+
+	if len(r.linked) == 0 {
+		if r.asked > 0 && r.failed == r.asked {
+			return nil, &SourcesFailedError{Timeout: r.timeouts == r.failed}
+		}
+		return nil, ErrNotFound
+	}
+	lk := &linkage{}
+	for _, src := range l.svc.sources {
+		if ln, ok := r.linked[src.ID()]; ok {
+			lk.links = append(lk.links, ln)
+		}
+	}
+	lk.anchor = r.anchor
+	if lk.anchor == nil {
+		// Type level: the requester's own country's record first, else the
+		// first source's.
+		lk.anchor = lk.links[0]
+		for _, ln := range lk.links {
+			if ln.src.Country() == req.Requester.Country {
+				lk.anchor = ln
+				break
+			}
+		}
+		res.Patient = "Patient/" + lk.anchor.patient.ID
+	}
+
+	if err := l.fetchRecords(ctx, req, res, lk, types); err != nil {
+		return nil, err
+	}
+	return lk, nil
+}
+
+// anchor reads the patient the client named and releases it.
+func (l *Linker) anchor(ctx context.Context, req Request, res *Result, src Source, upstream, id string) (*link, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.svc.opts.SourceTimeout)
+	defer cancel()
+	res.contacted(src.ID())
+	set, err := l.svc.readMapped(ctx, req, src, "Patient", upstream)
+	if err != nil {
+		if errors.Is(err, source.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, sourceError(err)
+	}
+	persons := personsOf(set.items)
+	p, ok := persons[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	ln, err := l.release(ctx, req, res, src, p)
+	if err != nil {
+		return nil, sourceError(err)
+	}
+	if ln == nil {
+		reasons := []string{}
+		if n := len(res.Decisions); n > 0 {
+			reasons = res.Decisions[n-1].Decision.Reasons
+		}
+		return nil, &DeniedError{Reasons: reasons}
+	}
+	return ln, nil
+}
+
+// person is one Patient of a source answer and what was split off it.
+type person struct {
+	patient mapped
+	derived []mapped
+}
+
+// personsOf groups a mapped set by Patient id.
+func personsOf(items []mapped) map[string]*person {
+	out := map[string]*person{}
+	for _, m := range items {
+		if r4.TypeName(m.res) == "Patient" {
+			out[r4.ID(m.res)] = &person{patient: m}
+		}
+	}
+	for _, m := range items {
+		if r4.TypeName(m.res) == "Patient" {
+			continue
+		}
+		if p, ok := out[patientRef(m.res)]; ok {
+			p.derived = append(p.derived, m)
+		}
+	}
+	return out
+}
+
+// release asks the release phase about a source's Patient: nil when the
+// policy refuses it, and then nothing of that source is used, not even to
+// find the person elsewhere.
+func (l *Linker) release(ctx context.Context, req Request, res *Result, src Source, p *person) (*link, error) {
+	out, err := l.svc.release(ctx, req, src, []mapped{p.patient}, res)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	_, upstream, err := l.svc.opts.IDs.Decode("Patient", out[0].ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: patient id of another source", source.ErrInvalidResponse)
+	}
+	return &link{src: src, upstream: upstream, patient: out[0], derived: p.derived}, nil
+}
+
+// resolution is the state of one identity resolution.
+type resolution struct {
+	l       *Linker
+	req     Request
+	res     *Result
+	allowed map[string]bool
+	anchor  *link
+	// linked holds each source's record of the person.
+	linked map[string]*link
+	// done marks sources not to ask again (failed or ambiguous).
+	done map[string]bool
+	// used marks identifiers already asked with.
+	used map[string]bool
+	// asked, failed and timeouts count source answers, to tell "nobody
+	// answered" from "nobody knows the person".
+	asked, failed, timeouts int
+}
+
+func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
+
+// identifiersOf lists the identifiers of a released Patient that may find
+// the person elsewhere and have not been asked with yet.
+func (r *resolution) identifiersOf(ln *link) []linkID {
+	var out []linkID
+	for _, id := range patientIdentifiers(ln.patient.Resource) {
+		lid, ok := r.l.ids.linkIdentifier(id.system, id.value, id.types, ln.src.Country())
+		if ok && !r.used[lid.key] {
+			out = append(out, lid)
+		}
+	}
+	return out
+}
+
+// answer is what one source said in a round.
+type answer struct {
+	src     Source
+	persons map[string]*person
+	found   *link
+	// denied is set when the release phase refused the one person found.
+	denied bool
+	err    error
+}
+
+// round asks every source that may be asked with some of ids: sources not
+// yet linked, to find the person, and sources already linked, to check
+// that the identifiers name nobody else there. It returns the identifiers
+// the persons found bring.
+func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
+	for _, id := range ids {
+		r.used[id.key] = true
+	}
+	type job struct {
+		src Source
+		ids []linkID
+	}
+	var jobs []job
+	seeking := false
+	for _, src := range r.l.svc.sources {
+		if !r.allowed[src.ID()] || r.done[src.ID()] {
+			continue
+		}
+		var usable []linkID
+		for _, id := range ids {
+			if id.usableIn(src.Country()) {
+				usable = append(usable, id)
+			}
+		}
+		if len(usable) == 0 {
+			continue
+		}
+		if _, linked := r.linked[src.ID()]; !linked {
+			seeking = true
+		}
+		jobs = append(jobs, job{src, usable})
+	}
+	// Checking the sources already linked only matters when the
+	// identifiers would link another one.
+	if !seeking {
+		return nil
+	}
+	answers := make([]answer, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = r.ask(ctx, j.src, j.ids)
+		}()
+	}
+	wg.Wait()
+
+	// An identifier that names another person in a source already linked
+	// is not a safe key: nothing found with this round's identifiers is
+	// linked.
+	safe := true
+	for _, a := range answers {
+		ln, linked := r.linked[a.src.ID()]
+		if !linked || a.err != nil {
+			continue
+		}
+		for id := range a.persons {
+			if id != ln.patient.ID {
+				safe = false
+				r.res.warn(a.src.ID(), WarnAmbiguous)
+				r.l.svc.log.WarnContext(ctx, "identifier names more than one person", "source", a.src.ID())
+			}
+		}
+	}
+	var next []linkID
+	for _, a := range answers {
+		if _, linked := r.linked[a.src.ID()]; linked {
+			continue
+		}
+		switch {
+		case a.err != nil:
+			r.done[a.src.ID()] = true
+			r.res.warn(a.src.ID(), errorClass(a.err))
+		case len(a.persons) > 1:
+			r.done[a.src.ID()] = true
+			r.res.warn(a.src.ID(), WarnAmbiguous)
+			r.l.svc.log.WarnContext(ctx, "identifier names more than one person", "source", a.src.ID(), "mhg.count", len(a.persons))
+		case a.denied:
+			// Nothing of a source whose record the policy withholds is
+			// used, and nothing says it was there.
+			r.done[a.src.ID()] = true
+		case a.found != nil && safe:
+			r.accept(a.found)
+			next = append(next, r.identifiersOf(a.found)...)
+		}
+	}
+	return next
+}
+
+// ask asks one source for the persons holding any of ids and, when it
+// holds exactly one not yet linked, releases that Patient.
+func (r *resolution) ask(ctx context.Context, src Source, ids []linkID) answer {
+	ctx, cancel := context.WithTimeout(ctx, r.l.svc.opts.SourceTimeout)
+	defer cancel()
+	r.res.contacted(src.ID())
+	value := sortedForms(ids)
+	params := url.Values{"identifier": {value}}
+	set, err := r.l.svc.fetchMapped(ctx, r.req, src, cache.KindResolve, []string{"Patient", "identifier=" + value}, nil,
+		func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, "Patient", params) })
+	if errors.Is(err, source.ErrNotFound) {
+		err = nil
+	}
+	r.count(err)
+	if err != nil {
+		return answer{src: src, err: err}
+	}
+	a := answer{src: src, persons: personsOf(set.items)}
+	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
+		return a
+	}
+	for _, p := range a.persons {
+		ln, err := r.l.release(ctx, r.req, r.res, src, p)
+		if err != nil {
+			return answer{src: src, err: err}
+		}
+		a.found, a.denied = ln, ln == nil
+	}
+	return a
+}
+
+func (r *resolution) count(err error) {
+	r.res.mu.Lock()
+	defer r.res.mu.Unlock()
+	r.asked++
+	if err != nil {
+		r.failed++
+		if errorClass(err) == "timeout" {
+			r.timeouts++
+		}
+	}
+}
+
+// fetchRecords reads the linked person's records of each type from every
+// linked source in parallel, each source under its own timeout, and
+// releases them. A source that fails is left out with a warning, its
+// Patient too; when every source fails the request fails.
+func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk *linkage, types []string) error {
+	if len(types) == 0 {
+		return nil
+	}
+	errs := make([]error, len(lk.links))
+	var wg sync.WaitGroup
+	for i, ln := range lk.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.fetchLink(ctx, req, res, ln, types)
+		}()
+	}
+	wg.Wait()
+	kept := lk.links[:0]
+	failed, timeouts := 0, 0
+	for i, ln := range lk.links {
+		if errs[i] != nil {
+			failed++
+			class := errorClass(errs[i])
+			if class == "timeout" {
+				timeouts++
+			}
+			l.svc.log.WarnContext(ctx, "source failed", "source", ln.src.ID(), "error_class", class)
+			res.warn(ln.src.ID(), class)
+			continue
+		}
+		kept = append(kept, ln)
+	}
+	if len(kept) == 0 {
+		return &SourcesFailedError{Timeout: timeouts == failed}
+	}
+	lk.links = kept
+	return nil
+}
+
+func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *link, types []string) error {
+	ctx, cancel := context.WithTimeout(ctx, l.svc.opts.SourceTimeout)
+	defer cancel()
+	res.contacted(ln.src.ID())
+	sets := make([][]mapped, len(types))
+	errs := make([]error, len(types))
+	var wg sync.WaitGroup
+	for i, typ := range types {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sets[i], errs[i] = l.patientRecords(ctx, req, res, ln, typ)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var items []mapped
+	for _, s := range sets {
+		items = append(items, s...)
+	}
+	if slices.Contains(types, "Observation") {
+		items = append(items, ln.derived...)
+	}
+	entries, err := l.svc.release(ctx, req, ln.src, items, res)
+	if err != nil {
+		return err
+	}
+	ln.entries = entries
+	return nil
+}
+
+// patientRecords searches one type of a patient's records, through the
+// same cache entries as Service.SearchByPatient.
+func (l *Linker) patientRecords(ctx context.Context, req Request, res *Result, ln *link, typ string) ([]mapped, error) {
+	params := url.Values{"patient": {ln.upstream}}
+	set, err := l.svc.fetchMapped(ctx, req, ln.src, cache.KindSearch, canonicalParams(typ, params),
+		[]string{"patient:" + ln.upstream},
+		func(ctx context.Context) ([]source.Resource, error) { return ln.src.Search(ctx, typ, params) })
+	if err != nil {
+		if errors.Is(err, source.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	res.noteTruncated(ln.src, set)
+	var keep []mapped
+	for _, m := range set.items {
+		if r4.TypeName(m.res) == typ {
+			keep = append(keep, m)
+		}
+	}
+	return keep, nil
+}
+
+// patientID is one identifier of a Patient.
+type patientID struct {
+	system, value string
+	types         []string
+}
+
+func patientIdentifiers(cr *rpb.ContainedResource) []patientID {
+	p := cr.GetPatient()
+	if p == nil {
+		return nil
+	}
+	var out []patientID
+	for _, id := range p.GetIdentifier() {
+		pid := patientID{system: id.GetSystem().GetValue(), value: id.GetValue().GetValue()}
+		for _, c := range id.GetType().GetCoding() {
+			pid.types = append(pid.types, c.GetSystem().GetValue()+"|"+c.GetCode().GetValue())
+		}
+		out = append(out, pid)
+	}
+	return out
+}
