@@ -1,18 +1,19 @@
 package authz
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/migrant-health/mhg/conformance/r4"
 )
 
 // ErrPath: an obligation names an element path Enforce cannot read.
 var ErrPath = errors.New("invalid element path")
 
-// Enforce carries out the redact and label obligations of a decision on
-// one resource in R4 JSON and returns the resource to release. Notify
+// Enforce is Apply for a resource in R4 JSON: it parses the resource with
+// the R4 codec, carries out the redact and label obligations and returns
+// the resource to release, in the codec's canonical JSON. Notify
 // obligations are the caller's (they need the audit and notification
 // machinery) and are ignored here.
 //
@@ -24,40 +25,18 @@ var ErrPath = errors.New("invalid element path")
 // field differs; "Patient.identifier[system!=https://...]" removes every
 // identifier but one kind. Paths for another resource type are skipped. A
 // list left empty by a redaction is removed, as FHIR JSON has no empty
-// lists. Label obligations add their codings to meta.security unless
-// already there.
-//
-// The output is compact JSON with object keys in sorted order; parse it
-// with the R4 codec for the canonical form.
+// lists; a primitive goes with its extensions. A redaction that removed
+// something adds the v3-ObservationValue REDACTED label. Label obligations
+// add their codings to meta.security unless already there.
 func Enforce(resource []byte, obligations []Obligation) ([]byte, error) {
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(resource))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
+	cr, err := r4.Parse(resource)
+	if err != nil {
+		return nil, fmt.Errorf("enforce: %w: %v", ErrNotAResource, err)
+	}
+	if err := Apply(cr, obligations); err != nil {
 		return nil, fmt.Errorf("enforce: %w", err)
 	}
-	rtype, _ := doc["resourceType"].(string)
-	if rtype == "" {
-		return nil, fmt.Errorf("enforce: %w: no resourceType", ErrNotAResource)
-	}
-	for _, o := range obligations {
-		switch o.Kind {
-		case ObligationRedact:
-			for _, p := range o.Paths {
-				steps, err := parsePath(p)
-				if err != nil {
-					return nil, fmt.Errorf("enforce: obligation %s: %w", o.Rule, err)
-				}
-				if steps[0].name != rtype {
-					continue
-				}
-				redact(doc, steps[1:])
-			}
-		case ObligationLabel:
-			addLabels(doc, o.Labels)
-		}
-	}
-	return json.Marshal(doc)
+	return r4.Marshal(cr)
 }
 
 type pathStep struct {
@@ -141,83 +120,4 @@ func parseStep(seg string) (pathStep, error) {
 		return pathStep{}, fmt.Errorf("filter %q has no field", filter)
 	}
 	return step, nil
-}
-
-// redact removes what steps name under node.
-func redact(node map[string]any, steps []pathStep) {
-	step := steps[0]
-	v, ok := node[step.name]
-	if !ok {
-		return
-	}
-	last := len(steps) == 1
-	switch x := v.(type) {
-	case []any:
-		kept := x[:0]
-		for _, elem := range x {
-			switch {
-			case !step.keeps(elem):
-				kept = append(kept, elem)
-			case last:
-				// matched: removed
-			default:
-				if m, ok := elem.(map[string]any); ok {
-					redact(m, steps[1:])
-				}
-				kept = append(kept, elem)
-			}
-		}
-		if len(kept) == 0 {
-			delete(node, step.name)
-		} else {
-			node[step.name] = kept
-		}
-	case map[string]any:
-		if !step.keeps(x) {
-			return
-		}
-		if last {
-			delete(node, step.name)
-			return
-		}
-		redact(x, steps[1:])
-	default:
-		if last && step.field == "" {
-			delete(node, step.name)
-		}
-	}
-	// A primitive's extensions and id live under "_name" in FHIR JSON.
-	if last && step.field == "" {
-		delete(node, "_"+step.name)
-	}
-}
-
-func addLabels(doc map[string]any, labels []Coding) {
-	if len(labels) == 0 {
-		return
-	}
-	meta, _ := doc["meta"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{}
-		doc["meta"] = meta
-	}
-	security, _ := meta["security"].([]any)
-	for _, l := range labels {
-		present := false
-		for _, s := range security {
-			m, _ := s.(map[string]any)
-			if m["system"] == l.System && m["code"] == l.Code {
-				present = true
-				break
-			}
-		}
-		if !present {
-			coding := map[string]any{"code": l.Code}
-			if l.System != "" {
-				coding["system"] = l.System
-			}
-			security = append(security, coding)
-		}
-	}
-	meta["security"] = security
 }

@@ -3,7 +3,6 @@ package federate
 import (
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/migrant-health/mhg/conformance/r4"
@@ -27,55 +26,6 @@ func resourceFacts(cr *rpb.ContainedResource) *authz.Resource {
 		return &authz.Resource{Type: r4.TypeName(cr), Security: []authz.Coding{}, Category: []string{}, Class: authz.ClassSensitive}
 	}
 	return &f
-}
-
-// eachMessage calls fn for the message value(s) of a singular or repeated
-// message field.
-func eachMessage(m protoreflect.Message, fd protoreflect.FieldDescriptor, fn func(protoreflect.Message)) {
-	if fd.Message() == nil || !m.Has(fd) {
-		return
-	}
-	if fd.IsList() {
-		l := m.Get(fd).List()
-		for i := 0; i < l.Len(); i++ {
-			fn(l.Get(i).Message())
-		}
-		return
-	}
-	fn(m.Get(fd).Message())
-}
-
-// metaOf returns the resource's Meta, creating it when create is set.
-func metaOf(res proto.Message, create bool) *dpb.Meta {
-	m := res.ProtoReflect()
-	fd := m.Descriptor().Fields().ByName("meta")
-	if fd == nil {
-		return nil
-	}
-	if !m.Has(fd) {
-		if !create {
-			return nil
-		}
-		meta := &dpb.Meta{}
-		m.Set(fd, protoreflect.ValueOfMessage(meta.ProtoReflect()))
-		return meta
-	}
-	meta, _ := m.Get(fd).Message().Interface().(*dpb.Meta)
-	return meta
-}
-
-// addSecurity adds a security label unless the resource has it already.
-func addSecurity(res proto.Message, system, code string) {
-	meta := metaOf(res, true)
-	if meta == nil {
-		return
-	}
-	for _, c := range meta.Security {
-		if c.GetSystem().GetValue() == system && c.GetCode().GetValue() == code {
-			return
-		}
-	}
-	meta.Security = append(meta.Security, &dpb.Coding{System: &dpb.Uri{Value: system}, Code: &dpb.Code{Value: code}})
 }
 
 // patientRef returns the gateway id of the patient a resource belongs to:

@@ -153,6 +153,7 @@ func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource)
 				s.log.WarnContext(ctx, "mapped resource is not valid R4", "source", src.ID(), "resource_type", o.Type)
 				continue
 			}
+			addPseudonym(cr)
 			m := mapped{res: cr}
 			// The loss report belongs to the main output: resources split
 			// off it (class S) are released on their own terms, and the

@@ -290,7 +290,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		if !d.Allow {
 			continue
 		}
-		if err := applyObligations(r4.Resource(m.res), d.Obligations); err != nil {
+		if err := authz.Apply(m.res, d.Obligations); err != nil {
 			// An obligation that cannot be met means no release.
 			s.log.ErrorContext(ctx, "obligation not applicable", "source", src.ID(), "error", err)
 			continue
@@ -346,22 +346,32 @@ func (s *Service) Authorize(ctx context.Context, req Request) (*Result, error) {
 // so that a consent change can drop it all (Service.ForgetPatient).
 func patientTag(src Source, upstream string) string { return "patient:" + src.ID() + "/" + upstream }
 
-// ErrNoCache is returned by the purge operations when no cache is in use.
+// ErrNoCache is returned by the purge operations when no cache that can
+// purge is in use.
 var ErrNoCache = errors.New("no cache in use")
+
+func (s *Service) purger() (Purger, error) {
+	p, ok := s.opts.Cache.(Purger)
+	if !ok {
+		return nil, ErrNoCache
+	}
+	return p, nil
+}
 
 // ForgetPatient drops everything the cache holds about one patient (the
 // patient's resources, searches and consent), so that the next request
 // reads them, and the patient's consent, afresh: what a consent change
 // needs. patientID is a gateway Patient id.
 func (s *Service) ForgetPatient(ctx context.Context, patientID string) (int, error) {
-	if s.opts.Cache == nil {
-		return 0, ErrNoCache
+	p, err := s.purger()
+	if err != nil {
+		return 0, err
 	}
 	src, upstream, err := s.locate("Patient", patientID)
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.opts.Cache.PurgeTag(ctx, patientTag(src, upstream))
+	n, err := p.PurgeTag(ctx, patientTag(src, upstream))
 	if err != nil {
 		return n, fmt.Errorf("forget patient: %w", err)
 	}
@@ -370,13 +380,14 @@ func (s *Service) ForgetPatient(ctx context.Context, patientID string) (int, err
 
 // PurgeSource drops everything the cache holds from one source.
 func (s *Service) PurgeSource(ctx context.Context, sourceID string) (int, error) {
-	if s.opts.Cache == nil {
-		return 0, ErrNoCache
+	p, err := s.purger()
+	if err != nil {
+		return 0, err
 	}
 	if _, ok := s.byID[sourceID]; !ok {
 		return 0, fmt.Errorf("%w: unknown source", ErrNotFound)
 	}
-	n, err := s.opts.Cache.PurgeSource(ctx, sourceID)
+	n, err := p.PurgeSource(ctx, sourceID)
 	if err != nil {
 		return n, fmt.Errorf("purge source %s: %w", sourceID, err)
 	}

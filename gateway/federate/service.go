@@ -46,8 +46,11 @@ type Decider interface {
 // Cache is the read-through cache of mapped data.
 type Cache interface {
 	Fetch(ctx context.Context, key cache.Key, refresh bool, load cache.Loader) ([]byte, error)
-	// PurgeTag and PurgeSource drop what one patient or one source left
-	// in the cache, returning how many entries went.
+}
+
+// Purger is what ForgetPatient and PurgeSource need of a Cache that can
+// drop entries: what one patient or one source left in it.
+type Purger interface {
 	PurgeTag(ctx context.Context, tag string) (int, error)
 	PurgeSource(ctx context.Context, source string) (int, error)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migrant-health/mhg/conformance"
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/config"
@@ -184,8 +185,21 @@ func TestDemoCrossBorderSearch(t *testing.T) {
 	if got["de-sample"] != 1 || got["nl-sample"] != 1 || got["ua-sample"] != 1 || got["us-sample"] != 0 {
 		t.Fatalf("want Amina once in each of de, nl and ua: %v", got)
 	}
-	if strings.Contains(string(r.body), "FT482913\"") && !strings.Contains(string(r.body), "passport") {
-		t.Fatal("unexpected identifier rendering")
+	// National identifiers stay at home: a Patient released across a
+	// border carries only the gateway's pseudonym; the German one keeps
+	// its KVNR.
+	for _, p := range r.entries("match") {
+		ids, _ := json.Marshal(p["identifier"])
+		foreign := !strings.HasPrefix(p["id"].(string), "de-sample.")
+		if !strings.Contains(string(ids), conformance.SIDGatewayPseudonym) {
+			t.Fatalf("%s has no pseudonym: %s", p["id"], ids)
+		}
+		if foreign && (strings.Contains(string(ids), "bsn") || strings.Contains(string(ids), "FT482913")) {
+			t.Fatalf("a national identifier crossed the border: %s", ids)
+		}
+		if !foreign && !strings.Contains(string(ids), "S482017634") {
+			t.Fatalf("the domestic KVNR is missing: %s", ids)
+		}
 	}
 	// A read of each returns the same resource.
 	for _, p := range r.entries("match") {

@@ -121,7 +121,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.policy.Close(); return nil })
-	checks = append(checks, fhirapi.Check{Name: "policy", Essential: true, Fn: func(context.Context) error { return s.policy.Ready() }})
+	// No policy at all makes the gateway unready; a failed reload that
+	// left the last good revision serving only degrades it, or one bad
+	// edit would take every replica out of the load balancer.
+	checks = append(checks,
+		fhirapi.Check{Name: "policy", Essential: true, Fn: func(context.Context) error {
+			if err := s.policy.Ready(); errors.Is(err, authz.ErrNoPolicy) {
+				return err
+			}
+			return nil
+		}},
+		fhirapi.Check{Name: "policy-reload", Fn: func(context.Context) error { return s.policy.Ready() }},
+	)
 
 	// One Redis client serves the cache and the audit stream.
 	var redisStore *cache.RedisStore
