@@ -551,7 +551,7 @@ func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *li
 func (l *Linker) patientRecords(ctx context.Context, req Request, res *Result, ln *link, typ string) ([]mapped, error) {
 	params := url.Values{"patient": {ln.upstream}}
 	set, err := l.svc.fetchMapped(ctx, req, ln.src, cache.KindSearch, canonicalParams(typ, params),
-		[]string{"patient:" + ln.upstream},
+		[]string{patientTag(ln.src, ln.upstream)},
 		func(ctx context.Context) ([]source.Resource, error) { return ln.src.Search(ctx, typ, params) })
 	if err != nil {
 		if errors.Is(err, source.ErrNotFound) {

@@ -149,6 +149,9 @@ type mapCache struct {
 	hits  int
 }
 
+func (c *mapCache) PurgeTag(context.Context, string) (int, error)    { return 0, nil }
+func (c *mapCache) PurgeSource(context.Context, string) (int, error) { return 0, nil }
+
 func (c *mapCache) Fetch(ctx context.Context, key cache.Key, refresh bool, load cache.Loader) ([]byte, error) {
 	k := fmt.Sprintf("%s|%s|%s|%q", key.Kind, key.Source, key.Version, key.Parts)
 	c.mu.Lock()
