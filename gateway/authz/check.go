@@ -477,7 +477,6 @@ func (r *Report) checkLint(set *policySet) {
 		}
 		for _, rule := range m.Rules {
 			defined[rule.Ref().GroundPrefix().String()] = rule
-			defined[rule.Path().String()] = rule
 		}
 	}
 	used := map[string]bool{DecisionQuery: true}
@@ -514,7 +513,7 @@ func (r *Report) checkLint(set *policySet) {
 		if used[path] || strings.HasPrefix(rule.Head.Name.String(), "test_") {
 			continue
 		}
-		if used[rule.Path().String()] || used[rule.Ref().GroundPrefix().String()] {
+		if used[rule.Ref().GroundPrefix().String()] {
 			continue
 		}
 		p := Problem{Kind: ProblemLint, Message: fmt.Sprintf("rule %s is never used", path)}
@@ -522,8 +521,6 @@ func (r *Report) checkLint(set *policySet) {
 			p.File, p.Line = rule.Location.File, rule.Location.Row
 		}
 		r.Problems = append(r.Problems, p)
-		// Report each unused rule once, under one of its paths.
-		used[rule.Path().String()] = true
 		used[rule.Ref().GroundPrefix().String()] = true
 	}
 }

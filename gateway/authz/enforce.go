@@ -46,15 +46,6 @@ type pathStep struct {
 	negate bool
 }
 
-func (s pathStep) keeps(elem any) bool {
-	if s.field == "" {
-		return true
-	}
-	m, _ := elem.(map[string]any)
-	v, _ := m[s.field].(string)
-	return (v == s.value) != s.negate
-}
-
 // parsePath splits "Type.a[f=v].b" into steps. Filters and extension
 // urls hold dots, so the split skips what is inside brackets and
 // parentheses.
