@@ -48,6 +48,11 @@ type Options struct {
 	// Auditor replaces the audit log built from cfg.Audit. Benchmarks use it
 	// to measure what auditing costs; nil is what a deployment runs.
 	Auditor fhirapi.Auditor
+	// WrapDecider, when set, wraps the policy engine as federation sees it.
+	// The non-discrimination suite uses it to prove that it notices a
+	// protected attribute leaking into decisions; nil is what a deployment
+	// runs.
+	WrapDecider func(federate.Decider) federate.Decider
 }
 
 // Server is a gateway assembled from configuration.
@@ -162,8 +167,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	if err != nil {
 		return nil, err
 	}
+	var decider federate.Decider = s.policy
+	if opts.WrapDecider != nil {
+		decider = opts.WrapDecider(decider)
+	}
 	fedOpts := federate.Options{
-		Sources: sources, Mapper: engine, Decider: s.policy, IDs: ids,
+		Sources: sources, Mapper: engine, Decider: decider, IDs: ids,
 		Deadline: cfg.Federation.Deadline, SourceTimeout: cfg.Federation.SourceTimeout, Logger: s.log,
 	}
 	if s.cache != nil {
