@@ -69,6 +69,9 @@ type Options struct {
 	Mapper Mapper
 	// AuditSearch serves GET /fhir/AuditEvent to auditors; nil disables it.
 	AuditSearch AuditSearcher
+	// Policy serves the admin policy routes ($explain, status); nil
+	// disables them.
+	Policy PolicyAdmin
 	// Checks are the readiness checks /readyz runs.
 	Checks []Check
 	// Metrics serves /metrics; nil answers 404 there.
@@ -153,6 +156,7 @@ func New(opts Options) (*Handler, error) {
 	e.GET("/readyz", h.readyz)
 	e.GET("/metrics", h.metrics)
 
+	h.registerAdmin(e)
 	fhir := e.Group("/fhir")
 	fhir.GET("/metadata", h.negotiated(h.capabilities))
 	authed := fhir.Group("", h.authenticate)

@@ -209,7 +209,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		auditor = opts.Auditor
 	}
 	s.handler, err = fhirapi.New(fhirapi.Options{
-		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, BaseURL: cfg.BaseURL(),
+		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,

@@ -23,7 +23,7 @@ cross_border if {
 
 # Requests that touch no source: only the gateway's own audit records and
 # statistics.
-local_classes := {"audit", "aggregate"}
+local_classes := {"audit", "aggregate", "admin"}
 
 basis contains "access.domestic" if {
 	domestic

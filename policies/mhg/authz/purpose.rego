@@ -23,13 +23,16 @@ firewalled if {
 }
 
 # The data class: S for firewalled data, audit for audit records, aggregate
-# for statistics, C for every other (clinical, person-level) resource.
+# for statistics, admin for administration of the gateway (admin.rego), C
+# for every other (clinical, person-level) resource.
 data_class := "S" if {
 	firewalled
 } else := "audit" if {
 	target_type == "AuditEvent"
 } else := "aggregate" if {
 	target_type == "MeasureReport"
+} else := "admin" if {
+	admin_operation
 } else := "C"
 
 class_rules := data.data.classes[data_class]
