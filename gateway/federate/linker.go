@@ -538,7 +538,13 @@ func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *li
 	if slices.Contains(types, "Observation") {
 		items = append(items, ln.derived...)
 	}
-	entries, err := l.svc.release(ctx, req, ln.src, items, res)
+	// The patient's consent was read when the Patient was released, a
+	// moment ago in this request (afresh, if the client asked so): the
+	// records are decided on that reading, from the cache, instead of
+	// asking the source again.
+	relReq := req
+	relReq.NoCache = false
+	entries, err := l.svc.release(ctx, relReq, ln.src, items, res)
 	if err != nil {
 		return err
 	}

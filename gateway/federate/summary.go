@@ -145,7 +145,7 @@ func (l *Linker) assemble(req Request, res *Result, lk *linkage, sr SummaryReque
 		patientRefs["Patient/"+ln.patient.ID] = true
 		org := origin{src: ln.src, typ: "Patient", id: ln.patient.ID}
 		patient.origins = append(patient.origins, org)
-		for _, is := range ln.patient.Loss {
+		for _, is := range ReportableLoss(ln.patient.Loss) {
 			patient.loss = append(patient.loss, lossNote{org, is})
 		}
 	}
@@ -164,7 +164,7 @@ func (l *Linker) assemble(req Request, res *Result, lk *linkage, sr SummaryReque
 			}
 			org := origin{src: ln.src, typ: e.Type, id: e.ID}
 			it := &item{typ: e.Type, id: e.ID, res: o, origins: []origin{org}, sensitive: isSensitive(e)}
-			for _, is := range e.Loss {
+			for _, is := range ReportableLoss(e.Loss) {
 				it.loss = append(it.loss, lossNote{org, is})
 			}
 			items = append(items, it)
@@ -488,4 +488,19 @@ func marshalDocument(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// ReportableLoss is the part of a mapping's loss report that may go to the
+// requester. Issues of type "security" say that class S data was found and
+// moved to the migration context (or dropped): told to a requester the
+// release phase withheld that context from, they would disclose what the
+// firewall keeps back, so they are never reported.
+func ReportableLoss(issues []mappings.Issue) []mappings.Issue {
+	out := issues[:0:0]
+	for _, is := range issues {
+		if is.Code != "security" {
+			out = append(out, is)
+		}
+	}
+	return out
 }

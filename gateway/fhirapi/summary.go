@@ -338,7 +338,7 @@ func (h *Handler) everything(c *gin.Context, l *federate.Linker, id string) {
 		var pid struct{ ID string }
 		_ = json.Unmarshal(prov, &pid)
 		b.Entry = append(b.Entry, bundleEntry{FullURL: "urn:uuid:" + pid.ID, Resource: prov, Search: &entrySearch{Mode: "include"}})
-		for _, is := range en.Loss {
+		for _, is := range federate.ReportableLoss(en.Loss) {
 			loss = append(loss, lossIssue(en, is.Severity, is.Code, is.Path, is.Message))
 		}
 	}
