@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/migrant-health/mhg/conformance/r4"
@@ -253,6 +254,11 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 	// be read gets nothing released: the gateway cannot know that the
 	// patient has not refused.
 	consents := map[string][]authz.Provision{}
+	// Resources of one patient with the same facts get the same decision:
+	// it is taken once per request (never shared between requests or
+	// requesters) and reused, which is what makes a search of hundreds of
+	// Observations affordable.
+	decided := map[string]authz.Decision{}
 	var out []Entry
 	for _, m := range set {
 		patient := patientRef(m.res)
@@ -281,12 +287,18 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 			Resource:  facts,
 			Consent:   provs,
 		}
-		d, err := s.opts.Decider.Decide(ctx, in)
-		if err != nil {
-			s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseRelease, "source", src.ID(), "error", err)
-			d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
+		key := factsKey(patient, facts)
+		d, seen := decided[key]
+		if !seen {
+			var err error
+			d, err = s.opts.Decider.Decide(ctx, in)
+			if err != nil {
+				s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseRelease, "source", src.ID(), "error", err)
+				d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
+			}
+			decided[key] = d
+			res.addDecision(authz.PhaseRelease, src.ID(), d)
 		}
-		res.addDecision(authz.PhaseRelease, src.ID(), d)
 		if !d.Allow {
 			continue
 		}
@@ -392,4 +404,28 @@ func (s *Service) PurgeSource(ctx context.Context, sourceID string) (int, error)
 		return n, fmt.Errorf("purge source %s: %w", sourceID, err)
 	}
 	return n, nil
+}
+
+// factsKey identifies a release decision within one request: the patient
+// (whose consent is in the input) and everything the input says about the
+// resource.
+func factsKey(patient string, f *authz.Resource) string {
+	var b strings.Builder
+	b.WriteString(patient)
+	b.WriteByte(0)
+	b.WriteString(f.Type)
+	b.WriteByte(0)
+	b.WriteString(f.Class)
+	for _, c := range f.Security {
+		b.WriteByte(0)
+		b.WriteString(c.System)
+		b.WriteByte('|')
+		b.WriteString(c.Code)
+	}
+	b.WriteByte(1)
+	for _, c := range f.Category {
+		b.WriteByte(0)
+		b.WriteString(c)
+	}
+	return b.String()
 }

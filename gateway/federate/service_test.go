@@ -313,3 +313,33 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatalf("empty set round trip: %+v %v", set, err)
 	}
 }
+
+func TestReleaseDecisionsTakenOncePerFacts(t *testing.T) {
+	var res []source.Resource
+	res = append(res, federatetest.Resource(t, patientP1))
+	for i := range 5 {
+		res = append(res, federatetest.Resource(t, fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`, i)))
+	}
+	res = append(res, federatetest.Resource(t, obsHIV))
+	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: res}
+	d := federatetest.AllowCountry("DE")
+	s := newService(t, d, de)
+	pid, _ := s.opts.IDs.Encode("de", "Patient", "p1")
+	r, err := s.SearchByPatient(context.Background(), clinician, "Observation", pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Entries) != 6 {
+		t.Fatalf("want all 6 Observations, got %d", len(r.Entries))
+	}
+	releases := 0
+	for _, in := range d.Inputs() {
+		if in.Phase == authz.PhaseRelease {
+			releases++
+		}
+	}
+	// Five Observations share their facts; the HIV-labelled one differs.
+	if releases != 2 {
+		t.Fatalf("%d release decisions, want 2 (one per distinct set of facts)", releases)
+	}
+}
