@@ -157,9 +157,9 @@ func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource)
 			m := mapped{res: cr}
 			// The loss report belongs to the main output: resources split
 			// off it (class S) are released on their own terms, and the
-			// report must not reveal them.
+			// report must not reveal them (ReportableLoss).
 			if i == 0 {
-				m.loss = result.Issues
+				m.loss = ReportableLoss(result.Issues)
 			}
 			out = append(out, m)
 		}

@@ -119,4 +119,13 @@ func TestMigrationContextIsSplitAndFirewalled(t *testing.T) {
 	if resourceFacts(pr.Entries[0].Resource).Class != mappings.ClassClinical {
 		t.Fatal("the Patient is class S")
 	}
+	// Its loss report does not tell that class S data was split off.
+	if len(pr.Entries[0].Loss) == 0 {
+		t.Fatal("the UK Patient's mapping reported nothing (ethnic category is dropped)")
+	}
+	for _, is := range pr.Entries[0].Loss {
+		if is.Code == "security" {
+			t.Fatalf("the loss report reveals firewalled data: %+v", is)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -140,7 +141,23 @@ func (s *scanner) logLine(n int, line []byte) {
 		if k == "time" || ((k == "trace_id" || k == "span_id") && isHex(fmt.Sprint(rec[k]))) {
 			continue
 		}
+		if n, ok := rec[k].(float64); ok {
+			// A number is a patient datum only as a whole (a birth year);
+			// a duration such as 0.619878 merely contains one by chance.
+			s.checkExact(where, strconv.FormatFloat(n, 'f', -1, 64))
+			continue
+		}
 		s.check(where, fmt.Sprint(rec[k]))
+	}
+}
+
+// checkExact records a finding when text is one of the needles.
+func (s *scanner) checkExact(where, text string) {
+	t := strings.ToLower(text)
+	for _, n := range s.needles {
+		if t == n {
+			s.found = append(s.found, Finding{Where: where, Needle: n, Text: text})
+		}
 	}
 }
 
