@@ -44,6 +44,9 @@ func TestLoadGood(t *testing.T) {
 	if want := filepath.Join("testdata", "data/nl"); cfg.Sources[1].Dir != want {
 		t.Fatalf("relative dir = %q, want %q (relative to the config file)", cfg.Sources[1].Dir, want)
 	}
+	if ids := cfg.Federation.Identifiers; len(ids) != 1 || ids[0].Scope != "cross-border" || ids[0].Systems[0] != "https://id.unhcr.example/case-number" {
+		t.Fatalf("identifiers %+v", ids)
+	}
 	if cfg.Cache.SearchTTL != Default().Cache.SearchTTL {
 		t.Fatal("fields the file does not set keep their defaults")
 	}
@@ -93,6 +96,7 @@ func TestLoadBad(t *testing.T) {
 			"many-errors.bad.yml: listen", "sources[0].id", "sources[0].country", "sources[0].profile", "sources[0].kind",
 			"sources[1].base_url", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
 			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
+			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}

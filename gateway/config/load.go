@@ -273,6 +273,28 @@ func (c *Config) Validate() error {
 	if fed.MaxCount <= 0 || fed.DefaultCount <= 0 || fed.DefaultCount > fed.MaxCount {
 		bad("federation", "want 0 < default_count <= max_count")
 	}
+	for i, id := range fed.Identifiers {
+		f := fmt.Sprintf("federation.identifiers[%d]", i)
+		if id.ID == "" {
+			bad(f+".id", "an id is needed")
+		}
+		if len(id.Systems) == 0 && id.Prefix == "" && len(id.Types) == 0 {
+			bad(f, "give systems, a prefix or types")
+		}
+		switch id.Scope {
+		case "cross-border", "domestic", "none":
+		default:
+			bad(f+".scope", "want cross-border, domestic or none, got %q", id.Scope)
+		}
+		if id.Country != "" && !countryPattern.MatchString(id.Country) {
+			bad(f+".country", "want an ISO 3166-1 alpha-2 code, got %q", id.Country)
+		}
+		for _, p := range id.Partners {
+			if !countryPattern.MatchString(p) {
+				bad(f+".partners", "want ISO 3166-1 alpha-2 codes, got %q", p)
+			}
+		}
+	}
 	switch c.Telemetry.TracesExporter {
 	case "", "none", "console", "otlp":
 	default:

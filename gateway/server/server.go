@@ -208,7 +208,23 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	if opts.Auditor != nil {
 		auditor = opts.Auditor
 	}
+	// The patient summary finds one person in several sources through the
+	// identity registry: the mapping's defaults plus what config adds.
+	extra := make([]federate.IdentifierSystem, 0, len(cfg.Federation.Identifiers))
+	for _, id := range cfg.Federation.Identifiers {
+		extra = append(extra, federate.IdentifierSystem{ID: id.ID, Systems: id.Systems, Prefix: id.Prefix,
+			Types: id.Types, Country: id.Country, Scope: id.Scope, Partners: id.Partners})
+	}
+	registry, err := federate.NewIdentityRegistry(federate.WithIdentifierSystems(federate.DefaultIdentifierSystems(engine), extra...))
+	if err != nil {
+		return nil, fmt.Errorf("federation.identifiers: %w", err)
+	}
+	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry})
+	if err != nil {
+		return nil, err
+	}
 	s.handler, err = fhirapi.New(fhirapi.Options{
+		Operations: fhirapi.PatientOperations(linker),
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
