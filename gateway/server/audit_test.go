@@ -95,3 +95,30 @@ func mustMarshal(t testing.TB, v any) []byte {
 	}
 	return b
 }
+
+// TestAuditLogDownWithholdsData: with the audit log unable to write, no
+// patient data leaves; requests that disclose nothing still answer.
+func TestAuditLogDownWithholdsData(t *testing.T) {
+	g := startGateway(t, nil, Options{})
+	clin := g.token(t, "DE", "clinician", "TREAT")
+	search := g.get(t, "/Patient?identifier="+aminaPassport, clin)
+	if search.status != 200 {
+		t.Fatalf("search %d", search.status)
+	}
+	pid := search.entries("match")[0]["id"].(string)
+	if err := g.srv.audit.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/Patient/" + pid, "/Patient?identifier=" + aminaPassport, "/Condition?patient=" + pid} {
+		r := g.get(t, path, clin)
+		if r.status != 503 || r.outcomeCode(t) != "transient" || strings.Contains(string(r.body), "Seitumerova") {
+			t.Fatalf("%s with the audit log down: %d %s", path, r.status, r.body)
+		}
+	}
+	if r := g.get(t, "/metadata", ""); r.status != 200 {
+		t.Fatalf("metadata: %d", r.status)
+	}
+	if r := g.get(t, "http://"+g.cfg.Listen+"/readyz", ""); r.status != 503 {
+		t.Fatalf("readyz with the audit log down: %d %s", r.status, r.body)
+	}
+}
