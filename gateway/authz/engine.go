@@ -385,6 +385,11 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		if err == nil {
 			err = d.fill(result)
 		}
+		// OPA looks at cancellation only now and then; a decision whose
+		// caller gave up is not one to act on.
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		if err != nil {
 			d.Reasons = []string{ReasonError}
 			if errors.Is(err, errUndefined) {
