@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/migrant-health/mhg/conformance"
+	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/mappings"
 )
 
@@ -276,7 +277,7 @@ func (r *IdentityRegistry) linkIdentifier(system, value string, types []string, 
 		if home == "" {
 			return linkID{}, false
 		}
-		return linkID{key: system + "|" + value, forms: []string{tokenForm(system, value)}, countries: []string{home}}, true
+		return linkID{key: system + "|" + value, forms: []string{r4.TokenValue(system, value)}, countries: []string{home}}, true
 	}
 	if e.Scope == ScopeNone {
 		return linkID{}, false
@@ -285,10 +286,10 @@ func (r *IdentityRegistry) linkIdentifier(system, value string, types []string, 
 	if _, exact := r.bySystem[system]; exact {
 		id.key = e.Systems[0] + "|" + value
 		for _, s := range e.Systems {
-			id.forms = append(id.forms, tokenForm(s, value))
+			id.forms = append(id.forms, r4.TokenValue(s, value))
 		}
 	} else {
-		id.forms = []string{tokenForm(system, value)}
+		id.forms = []string{r4.TokenValue(system, value)}
 	}
 	if e.Scope == ScopeDomestic {
 		country := e.Country
@@ -301,41 +302,6 @@ func (r *IdentityRegistry) linkIdentifier(system, value string, types []string, 
 		id.countries = append([]string{country}, e.Partners...)
 	}
 	return id, true
-}
-
-// tokenForm renders system|value as a FHIR token search value, escaping
-// the characters search syntax gives a meaning.
-func tokenForm(system, value string) string {
-	esc := strings.NewReplacer(`\`, `\\`, `|`, `\|`, `,`, `\,`, `$`, `\$`)
-	return esc.Replace(system) + "|" + esc.Replace(value)
-}
-
-// splitToken splits a client's "system|value" at its first unescaped '|'
-// and unescapes both parts.
-func splitToken(s string) (system, value string, ok bool) {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '|':
-			return unescapeToken(s[:i]), unescapeToken(s[i+1:]), true
-		}
-	}
-	return "", unescapeToken(s), false
-}
-
-func unescapeToken(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // sortedForms joins the forms of several identifiers into one search value

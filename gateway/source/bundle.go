@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/config"
 )
 
@@ -320,25 +321,25 @@ func (b *Bundle) Search(ctx context.Context, resourceType string, params url.Val
 // value of one parameter (comma-separated alternatives).
 func (b *Bundle) match(resourceType, name, value string) ([]int, error) {
 	var set []int
-	for _, alt := range splitEscaped(value, ',') {
+	for _, alt := range r4.SplitEscaped(value, ',') {
 		var hit []int
 		switch {
 		case name == "_id":
-			if i, ok := b.byKey[resourceType+"/"+unescape(alt)]; ok {
+			if i, ok := b.byKey[resourceType+"/"+r4.Unescape(alt)]; ok {
 				hit = []int{i}
 			}
 		case name == "identifier" && resourceType == "Patient":
-			parts := splitEscaped(alt, '|')
+			parts := r4.SplitEscaped(alt, '|')
 			switch len(parts) {
 			case 1:
-				hit = b.byIdentifier["\x00"+unescape(parts[0])]
+				hit = b.byIdentifier["\x00"+r4.Unescape(parts[0])]
 			case 2:
-				hit = b.byIdentifier[unescape(parts[0])+"|"+unescape(parts[1])]
+				hit = b.byIdentifier[r4.Unescape(parts[0])+"|"+r4.Unescape(parts[1])]
 			default:
 				return nil, fmt.Errorf("parameter identifier: more than one '|': %w", ErrRejected)
 			}
 		case (name == "patient" || name == "subject") && resourceType != "Patient":
-			ref := unescape(alt)
+			ref := r4.Unescape(alt)
 			if strings.Contains(ref, "/") {
 				pid, ok := patientID(ref)
 				if !ok {
@@ -362,37 +363,6 @@ func safeParamName(name string) string {
 		name = name[:40] + "..."
 	}
 	return fmt.Sprintf("%q", name)
-}
-
-// splitEscaped splits s at sep where sep is not escaped with a backslash,
-// as FHIR search values escape ',', '|' and '$'.
-func splitEscaped(s string, sep byte) []string {
-	var parts []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case sep:
-			parts = append(parts, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(parts, s[start:])
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // union merges two ascending lists without duplicates.

@@ -114,12 +114,12 @@ func FuzzSearchValue(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		parts := splitEscaped(s, ',')
+		parts := r4.SplitEscaped(s, ',')
 		if strings.Join(parts, ",") != s {
 			t.Fatalf("splitting %q lost characters: %q", s, parts)
 		}
 		for _, p := range parts {
-			_ = unescape(p)
+			_ = r4.Unescape(p)
 		}
 	})
 }

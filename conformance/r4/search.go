@@ -1,0 +1,58 @@
+package r4
+
+import "strings"
+
+// FHIR search values escape ',', '|', '$' and '\' with a backslash
+// (R4 search, "Escaping Search Parameters"). These helpers are the one
+// place the gateway reads and writes that syntax.
+
+// SplitEscaped splits s at every sep that is not escaped with a backslash.
+// The parts stay escaped.
+func SplitEscaped(s string, sep byte) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// Unescape removes search escaping: `\x` becomes x.
+func Unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+var escaper = strings.NewReplacer(`\`, `\\`, `|`, `\|`, `,`, `\,`, `$`, `\$`)
+
+// Escape escapes the characters search syntax gives a meaning.
+func Escape(s string) string { return escaper.Replace(s) }
+
+// SplitToken splits a token search value "system|value" at its first
+// unescaped '|' and unescapes both parts. hasSystem is false for a bare
+// "value" (any system); "|value" has an empty system (no system).
+func SplitToken(s string) (system, value string, hasSystem bool) {
+	parts := SplitEscaped(s, '|')
+	if len(parts) == 1 {
+		return "", Unescape(s), false
+	}
+	return Unescape(parts[0]), Unescape(s[len(parts[0])+1:]), true
+}
+
+// TokenValue renders system|value as a token search value, escaped.
+func TokenValue(system, value string) string { return Escape(system) + "|" + Escape(value) }

@@ -1,0 +1,53 @@
+package r4
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSplitToken(t *testing.T) {
+	tests := []struct {
+		in, system, value string
+		hasSystem         bool
+	}{
+		{"http://s|v", "http://s", "v", true},
+		{"|v", "", "v", true},
+		{"v", "", "v", false},
+		{`a\|b|c\,d`, "a|b", "c,d", true},
+		{`s|v|w`, "s", "v|w", true},
+		{`only\|escaped`, "", "only|escaped", false},
+		{`trailing\`, "", `trailing\`, false},
+		{`s|v\`, "s", `v\`, true},
+	}
+	for _, tt := range tests {
+		s, v, ok := SplitToken(tt.in)
+		if s != tt.system || v != tt.value || ok != tt.hasSystem {
+			t.Errorf("SplitToken(%q) = %q, %q, %v", tt.in, s, v, ok)
+		}
+	}
+	if got := TokenValue("a|b", `c,d\`); got != `a\|b|c\,d\\` {
+		t.Errorf("TokenValue = %q", got)
+	}
+	if s, v, _ := SplitToken(TokenValue("sy|s", "v,$")); s != "sy|s" || v != "v,$" {
+		t.Errorf("round trip: %q %q", s, v)
+	}
+	if got := SplitEscaped(`a,b\,c,`, ','); !reflect.DeepEqual(got, []string{"a", `b\,c`, ""}) {
+		t.Errorf("SplitEscaped = %q", got)
+	}
+}
+
+func FuzzSplitToken(f *testing.F) {
+	for _, s := range []string{"s|v", `a\|b|c`, "|", `\`, "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		s, v, ok := SplitToken(in)
+		if !ok {
+			return
+		}
+		s2, v2, ok2 := SplitToken(TokenValue(s, v))
+		if !ok2 || s2 != s || v2 != v {
+			t.Fatalf("%q -> %q|%q does not round-trip (%q|%q)", in, s, v, s2, v2)
+		}
+	})
+}
