@@ -258,6 +258,11 @@ type Audit struct {
 	// RedisStream, when set, also appends each record to this Redis
 	// Stream on the configured Redis.
 	RedisStream string `yaml:"redis_stream" env:"REDIS_STREAM"`
+	// NotifyURL, when set, receives a JSON POST for every disclosure a
+	// policy says someone must hear of (break-the-glass): the AuditEvent
+	// id, targets and requester, never patient data. Every such
+	// notification is logged either way.
+	NotifyURL string `yaml:"notify_url" env:"NOTIFY_URL"`
 }
 
 // IDs holds the key that makes gateway resource ids opaque.

@@ -247,6 +247,11 @@ func (c *Config) Validate() error {
 			bad("policy.bundle_url", "want an absolute URL, got %q", c.Policy.BundleURL)
 		}
 	}
+	if c.Audit.NotifyURL != "" {
+		if u, err := url.Parse(c.Audit.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("audit.notify_url", "want an http(s) URL")
+		}
+	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			bad("redis.url", "want redis://, rediss:// or unix:// (the value is not repeated here)")

@@ -36,6 +36,11 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) (string, error)
 }
 
+// Notifier is told about disclosures a policy says someone must hear of.
+type Notifier interface {
+	Notify(ctx context.Context, n audit.Notification)
+}
+
 // Check is one readiness check.
 type Check struct {
 	// Name labels the check in /readyz.
@@ -72,6 +77,10 @@ type Options struct {
 	// Policy serves the admin policy routes ($explain, status); nil
 	// disables them.
 	Policy PolicyAdmin
+	// Notifier receives notify obligations (break-the-glass) once their
+	// request is audited; nil drops them (the AuditEvent still records
+	// the break-the-glass).
+	Notifier Notifier
 	// Checks are the readiness checks /readyz runs.
 	Checks []Check
 	// Metrics serves /metrics; nil answers 404 there.

@@ -13,6 +13,7 @@ import (
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
@@ -307,7 +308,8 @@ func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Res
 		status = e.Status
 	}
 	entry := h.auditEntry(c, req, res, status)
-	if _, aerr := h.opts.Auditor.Record(c.Request.Context(), entry); aerr != nil {
+	auditID, aerr := h.opts.Auditor.Record(c.Request.Context(), entry)
+	if aerr != nil {
 		h.log.ErrorContext(c.Request.Context(), "audit record not written", "route", c.FullPath(), "error.type", telemetry.ErrorType(aerr))
 		if e == nil {
 			h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
@@ -319,7 +321,39 @@ func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Res
 		h.fail(c, e)
 		return
 	}
+	h.notify(c, auditID, entry, res)
 	h.write(c, status, body)
+}
+
+// notify hands the notify obligations of a released request to the
+// Notifier, once per target and rule.
+func (h *Handler) notify(c *gin.Context, auditID string, entry audit.Entry, res *federate.Result) {
+	if h.opts.Notifier == nil || res == nil || !res.Notify {
+		return
+	}
+	n := audit.Notification{
+		AuditEventID: auditID, Time: entry.Time, RequesterOrg: entry.Requester.Org,
+		RequesterCountry: entry.Requester.Country, Role: entry.Requester.Role,
+		Purpose: entry.Requester.PurposeOfUse, BreakGlass: entry.BreakGlass,
+	}
+	seen := map[string]bool{}
+	for _, d := range res.Decisions {
+		for _, o := range d.Decision.Obligations {
+			if o.Kind != authz.ObligationNotify || seen[o.Target+"\x00"+o.Rule] {
+				continue
+			}
+			seen[o.Target+"\x00"+o.Rule] = true
+			if !contains(n.Targets, o.Target) {
+				n.Targets = append(n.Targets, o.Target)
+			}
+			if !contains(n.Rules, o.Rule) {
+				n.Rules = append(n.Rules, o.Rule)
+			}
+		}
+	}
+	if len(n.Targets) > 0 {
+		h.opts.Notifier.Notify(c.Request.Context(), n)
+	}
 }
 
 func (h *Handler) auditEntry(c *gin.Context, req federate.Request, res *federate.Result, status int) audit.Entry {

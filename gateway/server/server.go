@@ -225,6 +225,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	}
 	s.handler, err = fhirapi.New(fhirapi.Options{
 		Operations: fhirapi.PatientOperations(linker),
+		Notifier:   audit.NewNotifier(audit.NotifierOptions{URL: cfg.Audit.NotifyURL, Logger: s.log}),
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,

@@ -60,6 +60,12 @@ const (
 	AttrAuditSink attribute.Key = "mhg.audit.sink"
 	// AttrAuditSeq is the sequence number of an audit record.
 	AttrAuditSeq attribute.Key = "mhg.audit.seq"
+	// AttrAuditEventID is the id of an AuditEvent (a random UUID): it lets
+	// a notification name the record without naming the patient.
+	AttrAuditEventID attribute.Key = "mhg.audit.event_id"
+	// AttrNotifyTarget is who a notify obligation asks to tell (patient,
+	// dpo, ...).
+	AttrNotifyTarget attribute.Key = "mhg.notify.target"
 	// AttrComponent names the gateway component that logs (authz, cache, ...).
 	AttrComponent attribute.Key = "mhg.component"
 	// AttrDurationMS is a duration in milliseconds.
@@ -241,6 +247,8 @@ var allowList = map[attribute.Key]check{
 	AttrOutcome:          oneOf("success", "denied", "failed"),
 	AttrAuditSink:        oneOf("file", "redis"),
 	AttrAuditSeq:         isInt,
+	AttrAuditEventID:     str(shapeToken),
+	AttrNotifyTarget:     str(shapeSlug),
 	AttrComponent:        str(shapeLower),
 	AttrDurationMS:       isNumber,
 	AttrMappingIssues:    isInt,
