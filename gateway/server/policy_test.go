@@ -319,6 +319,7 @@ func decisionLog(t testing.TB, g *gateway) []logEntry {
 func breakGlass(m *auth.MintOptions) { m.BreakGlass = true }
 
 func TestPolicyOverHTTP(t *testing.T) {
+	t.Parallel()
 	env := startPolicyEnv(t)
 	g := env.g
 	de := func(typ, upstream string) string { return g.id(t, "de-policy", typ, upstream) }
@@ -748,6 +749,36 @@ func TestPolicyOverHTTP(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A Patient search answers with Patients. What a mapping splits off a
+// Patient (its class S migration context, an Observation) is reached by its
+// own read and by Observation searches, never as a match of a Patient
+// search, where it would also inflate Bundle.total and the audited count of
+// released Patients' searches.
+func TestPatientSearchMatchesPatientsOnly(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "gb-policy", Country: "GB", Profile: "uk-core", Kind: config.KindBundle, Dir: testdataDir(t, "gb-policy")}}
+	}, Options{})
+	// Priya's consent lets GB treatment see her migration context.
+	tok := g.token(t, "GB", "clinician", "TREAT")
+	r := g.get(t, "/Patient?identifier="+priyaMRN, tok)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if got := r.types(); got["Patient"] != 1 || len(got) != 1 || r.json["total"] != float64(1) {
+		t.Errorf("Patient search matches %v (total %v), want one Patient", got, r.json["total"])
+	}
+	for _, e := range r.entries("match") {
+		if e["resourceType"] != "Patient" {
+			continue
+		}
+		obs := g.get(t, "/Observation?patient="+e["id"].(string), tok)
+		if obs.status != 200 || !bytes.Contains(obs.body, []byte(migstatSecurity)) {
+			t.Errorf("the migration context is not reached by the Observation search: %d %s", obs.status, obs.body)
+		}
+	}
 }
 
 // hasLabel reports whether a resource's meta.security has a code.

@@ -112,8 +112,10 @@ func failuresByStage(t testing.TB, g *gateway) map[string]int {
 // replaces the revision that serves: decisions stay the same, /readyz says
 // degraded (not 503) and why, the metrics count the failure. A good edit
 // then takes effect without a restart.
+//
+// Not parallel: the reload metrics go through the process-wide OpenTelemetry
+// meter provider, which another gateway started alongside would replace.
 func TestPolicyHotReloadKeepsLastGoodRevision(t *testing.T) {
-	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "policies")
 	if err := os.CopyFS(dir, policies.FS); err != nil {
 		t.Fatal(err)
