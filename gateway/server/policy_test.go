@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,11 +13,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/migrant-health/mhg/conformance"
 	"github.com/migrant-health/mhg/conformance/examples"
+	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/config"
@@ -119,14 +124,54 @@ type policyEnv struct {
 	g          *gateway
 	de, nl, us *nationalServer
 	bypass     atomic.Bool
+	notes      *notifySink
+}
+
+// notifySink is the inbox of audit.notify_url: it keeps every notification
+// the gateway posts.
+type notifySink struct {
+	*httptest.Server
+	mu  sync.Mutex
+	raw [][]byte
+}
+
+func newNotifySink(t testing.TB) *notifySink {
+	t.Helper()
+	n := &notifySink{}
+	n.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		n.mu.Lock()
+		n.raw = append(n.raw, b)
+		n.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(n.Close)
+	return n
+}
+
+// received returns the notifications posted so far.
+func (n *notifySink) received(t testing.TB) ([]audit.Notification, [][]byte) {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []audit.Notification
+	for _, b := range n.raw {
+		var note audit.Notification
+		if err := json.Unmarshal(b, &note); err != nil {
+			t.Fatalf("notification %s: %v", b, err)
+		}
+		out = append(out, note)
+	}
+	return out, slices.Clone(n.raw)
 }
 
 func startPolicyEnv(t *testing.T) *policyEnv {
 	t.Helper()
 	env := &policyEnv{
-		de: newRecordingServer(t, testdataDir(t, "de-policy")),
-		nl: newRecordingServer(t, config.BuiltinPrefix+"nl-sample"),
-		us: newRecordingServer(t, config.BuiltinPrefix+"us-sample"),
+		de:    newRecordingServer(t, testdataDir(t, "de-policy")),
+		nl:    newRecordingServer(t, config.BuiltinPrefix+"nl-sample"),
+		us:    newRecordingServer(t, config.BuiltinPrefix+"us-sample"),
+		notes: newNotifySink(t),
 	}
 	decisionLog := filepath.Join(t.TempDir(), "decisions.jsonl")
 	env.g = startGateway(t, func(c *config.Config) {
@@ -139,6 +184,7 @@ func startPolicyEnv(t *testing.T) *policyEnv {
 		// Every request reaches the sources, so the counts mean something.
 		c.Cache.Disabled = true
 		c.Policy.DecisionLog = decisionLog
+		c.Audit.NotifyURL = env.notes.URL
 	}, Options{WrapDecider: func(d federate.Decider) federate.Decider { return queryBypass{next: d, on: &env.bypass} }})
 	return env
 }
@@ -608,7 +654,10 @@ func TestPolicyOverHTTP(t *testing.T) {
 					edit = append(edit, breakGlass)
 				}
 				tok := g.token(t, tc.country, "clinician", tc.purpose, edit...)
+				notesBefore, _ := env.notes.received(t)
 				r := g.get(t, "/Patient/"+tc.pid, tok)
+				evs := auditEvents(t, g)
+				readEvent := evs[len(evs)-1]
 				if r.status != tc.status {
 					t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
 				}
@@ -616,7 +665,35 @@ func TestPolicyOverHTTP(t *testing.T) {
 					t.Fatalf("want %s among %v", tc.rule, r.rules())
 				}
 				if tc.status != 200 {
+					// Nothing was disclosed, so nobody is notified (the
+					// refusal is in the audit trail).
+					time.Sleep(100 * time.Millisecond)
+					if after, _ := env.notes.received(t); len(after) != len(notesBefore) {
+						t.Fatalf("a refused request was notified: %v", after[len(notesBefore):])
+					}
 					return
+				}
+				// The notification reaches audit.notify_url: it names the
+				// read's AuditEvent, the targets and the rule, and no
+				// patient data.
+				var note audit.Notification
+				eventually(t, 10*time.Second, "the break-the-glass notification", func() (bool, string) {
+					notes, raw := env.notes.received(t)
+					for i, n := range notes {
+						if n.AuditEventID == readEvent["id"] {
+							note = n
+							if bytes.Contains(raw[i], []byte(tc.pid)) || bytes.Contains(raw[i], []byte("PID-T-")) {
+								t.Errorf("the notification carries patient data: %s", raw[i])
+							}
+							return true, ""
+						}
+					}
+					return false, fmt.Sprintf("%d notifications, none for AuditEvent %v", len(notes), readEvent["id"])
+				})
+				if !slices.Contains(note.Targets, "patient") || !slices.Contains(note.Targets, "privacy-officer") ||
+					!slices.Equal(note.Rules, []string{"break-glass.notify"}) || !note.BreakGlass ||
+					note.RequesterCountry != tc.country || note.Purpose != "ETREAT" {
+					t.Errorf("notification %+v", note)
 				}
 				if c := g.get(t, "/Condition?patient="+tc.pid, tok); c.status != 200 || c.types()["Condition"] != 1 {
 					t.Fatalf("conditions under break-the-glass: %d %v", c.status, c.types())
