@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +27,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/policies"
 )
 
 // The policies through the whole gateway: real tokens, real OPA with the
@@ -45,6 +47,7 @@ const (
 	mehmetHIV       = "dc1a9bda-de3f-5705-82e9-9315050842e1"
 	mehmetPSY       = "6b20e11e-a7be-528c-b1ac-a79d1cc9730c"
 	mehmetSUD       = "400dd3fd-244a-52e0-a2ad-49737470370a"
+	mehmetETH       = "e8c6b5eb-5624-5483-9fe5-a026a5fc98ea"
 	mehmetSTD       = "dfad57ab-a84c-5a3d-84e3-fff337ef5274"
 	mehmetSEX       = "879faa74-6d7d-5e1b-9385-28bb144299c0"
 	mehmetSDV       = "7a181d8e-4655-5903-ac4e-242fd2cb4749"
@@ -64,6 +67,7 @@ var sensitiveNotes = map[string]string{
 	"HIV": "Diagnosis disclosed to partner on request",
 	"PSY": "discussed trauma history",
 	"SUD": "motivated to reduce",
+	"ETH": "Harm reduction counselling offered",
 	"STD": "Treated with ceftriaxone",
 	"SEX": "Fertility counselling requested",
 	"SDV": "Examination after reported assault",
@@ -772,37 +776,59 @@ func TestPolicyOverHTTP(t *testing.T) {
 			t.Fatalf("domestic Patient: %d %s", home.status, home.body)
 		}
 
-		// Sensitive labels: the notes (and, for SDV, the performer) go;
-		// the resource says it was redacted and is restricted. Mehmet's
-		// consent names PSY for German treatment, so that one note stays
-		// at home.
-		cases := []struct {
-			label, typ, upstream string
-			keptAtHome           bool
+		// Sensitive labels: every element policies/data/redaction.json
+		// lists for the label goes (notes; for SDV the performer too); the
+		// resource says it was redacted and is restricted. Mehmet's consent
+		// names PSY for German treatment, so that one stays whole at home.
+		resources := map[string]struct {
+			typ, upstream string
+			keptAtHome    bool
 		}{
-			{"HIV", "Condition", mehmetHIV, false}, {"PSY", "Condition", mehmetPSY, true},
-			{"SUD", "Condition", mehmetSUD, false}, {"STD", "Condition", mehmetSTD, false},
-			{"SEX", "Condition", mehmetSEX, false}, {"SDV", "Observation", mehmetSDV, false},
+			"HIV": {"Condition", mehmetHIV, false}, "PSY": {"Condition", mehmetPSY, true},
+			"SUD": {"Condition", mehmetSUD, false}, "ETH": {"Condition", mehmetETH, false},
+			"STD": {"Condition", mehmetSTD, false}, "SEX": {"Condition", mehmetSEX, false},
+			"SDV": {"Observation", mehmetSDV, false},
 		}
-		for _, tc := range cases {
+		for label, paths := range redactionPaths(t) {
+			tc, ok := resources[label]
+			if !ok {
+				t.Errorf("redaction.json names label %s, which no resource in testdata/de-policy carries", label)
+				continue
+			}
 			for _, who := range []struct {
 				name, token string
 				kept        bool
 			}{{"NL", nl, false}, {"DE", deTreat, tc.keptAtHome}} {
 				r := g.get(t, "/"+tc.typ+"/"+de(tc.typ, tc.upstream), who.token)
-				if r.status != 200 || !hasLabel(r.json, tc.label) {
-					t.Fatalf("%s %s: %d %s", who.name, tc.label, r.status, r.body)
+				if r.status != 200 || !hasLabel(r.json, label) {
+					t.Fatalf("%s %s: %d %s", who.name, label, r.status, r.body)
 				}
-				if got := bytes.Contains(r.body, []byte(sensitiveNotes[tc.label])); got != who.kept {
-					t.Errorf("%s, %s: note released %v, want %v: %s", who.name, tc.label, got, who.kept, r.body)
+				if got := bytes.Contains(r.body, []byte(sensitiveNotes[label])); got != who.kept {
+					t.Errorf("%s, %s: note released %v, want %v: %s", who.name, label, got, who.kept, r.body)
 				}
-				if !who.kept && (!hasLabel(r.json, "REDACTED") || !hasLabel(r.json, "R")) {
-					t.Errorf("%s, %s: want the REDACTED and R labels: %s", who.name, tc.label, r.body)
+				if who.kept {
+					continue
 				}
-				if tc.label == "SDV" && r.json["performer"] != nil {
-					t.Errorf("%s: the SDV performer was released: %s", who.name, r.body)
+				for _, p := range paths {
+					if el := strings.TrimPrefix(p, "*."); r.json[el] != nil {
+						t.Errorf("%s, %s: %s was released: %s", who.name, label, p, r.body)
+					}
+				}
+				if !hasLabel(r.json, "REDACTED") || !hasLabel(r.json, "R") {
+					t.Errorf("%s, %s: want the REDACTED and R labels: %s", who.name, label, r.body)
 				}
 			}
+		}
+		// The source did hold every note and the SDV performer: their
+		// absence above is the redaction's doing.
+		src := readFile(t, filepath.Join(testdataDir(t, "de-policy"), "sensitive.json"))
+		for label, note := range sensitiveNotes {
+			if !strings.Contains(src, note) {
+				t.Errorf("the %s note is not in the test data", label)
+			}
+		}
+		if !strings.Contains(src, "Forensic outpatient clinic") {
+			t.Error("the SDV observation in the test data has no performer")
 		}
 		// An unlabelled resource is released whole.
 		plain := g.get(t, "/Condition/"+de("Condition", mehmetPlain), nl)
@@ -856,6 +882,34 @@ func TestPatientSearchMatchesPatientsOnly(t *testing.T) {
 			t.Errorf("the migration context is not reached by the Observation search: %d %s", obs.status, obs.body)
 		}
 	}
+}
+
+// redactionPaths reads what the shipped policies redact for each sensitive
+// label (policies/data/redaction.json).
+func redactionPaths(t testing.TB) map[string][]string {
+	t.Helper()
+	b, err := fs.ReadFile(policies.FS, "data/redaction.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Redaction struct {
+			Labels map[string]struct {
+				Paths []string `json:"paths"`
+			} `json:"labels"`
+		} `json:"redaction"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for label, l := range doc.Redaction.Labels {
+		out[label] = l.Paths
+	}
+	if len(out) < 7 {
+		t.Fatalf("redaction.json names %d labels", len(out))
+	}
+	return out
 }
 
 // hasLabel reports whether a resource's meta.security has a code.
