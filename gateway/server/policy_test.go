@@ -634,6 +634,22 @@ func TestPolicyOverHTTP(t *testing.T) {
 				t.Errorf("%s %s: class S in the summary of %s", tc.country, tc.purpose, tc.pid)
 			}
 		}
+		// Whoever is refused the migration context learns nothing of it,
+		// not even from the mapping's loss reports: that the patient had a
+		// UK charging category, or answered the refugee question.
+		for _, tc := range []struct{ country, purpose, pid, identifier string }{
+			{"GB", "COC", priya, priyaMRN}, {"DE", "TREAT", mehmet, dePolicyPIDSys + "PID-T-0004"},
+		} {
+			tok := g.token(t, tc.country, "clinician", tc.purpose)
+			for _, path := range classSRoutes(tc.pid, tc.identifier) {
+				r := g.get(t, path, tok)
+				for _, hint := range []string{"migration-context", "OverseasVisitorChargingCategory", "93027-1", "refugee", migstatSecurity} {
+					if bytes.Contains(r.body, []byte(hint)) {
+						t.Errorf("%s %s, %s: the answer mentions %q: %s", tc.country, tc.purpose, path, hint, r.body)
+					}
+				}
+			}
+		}
 	})
 
 	t.Run("break the glass: released, audited, notified", func(t *testing.T) {
