@@ -732,3 +732,54 @@ func TestNonDiscriminationThroughGateway(t *testing.T) {
 		t.Logf("%d discriminatory answers found, e.g.\n%s", len(diffs), diffs[0])
 	})
 }
+
+// Race, ethnicity, indigenous status and religion never leave their country
+// (the mappings drop them, the policies redact them): nor may the news that
+// the record held them. The loss report a domestic requester reads says
+// which were dropped; an answer across a border must not, as it must not
+// say that class S data was withheld (federate.ReportableLoss).
+func TestCrossBorderAnswersDoNotMentionOriginOnlyAttributes(t *testing.T) {
+	t.Parallel()
+	src := newNDSource(t, "nl-v", "NL", "nl-core", config.BuiltinPrefix+"nl-sample", "d4c79f0e-5e5e-5608-8f41-73dad384fbad", fatimaBSN,
+		"fatima.json", "organizations.json")
+	origin := ndMutation{"race, ethnicity, indigenous status, religion", func(p map[string]any) {
+		for _, m := range ndMutations() {
+			if strings.HasPrefix(m.name, "race") || strings.HasPrefix(m.name, "indigenous") || strings.HasPrefix(m.name, "religion") {
+				m.apply(p)
+			}
+		}
+	}}
+	src.serve(t, &origin)
+	g := startGateway(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: src.id, Country: src.country, Profile: src.profile, Kind: config.KindFHIR, BaseURL: src.srv.URL}}
+		c.Cache.Disabled = true
+	}, Options{})
+	id := g.id(t, src.id, "Patient", src.patient)
+	hints := []string{"us-core-race", "us-core-ethnicity", "indigenous-status", "EthnicCategory", "patient-religion"}
+	for _, who := range []struct {
+		country string
+		foreign bool
+	}{{"NL", false}, {"DE", true}} {
+		tok := g.token(t, who.country, "clinician", "TREAT")
+		seen := map[string]bool{}
+		for _, p := range []string{"/Patient?identifier=" + fatimaBSN, "/Patient?_id=" + id, "/Patient/" + id + "/$everything", "/Patient/" + id + "/$summary"} {
+			r := g.get(t, p, tok)
+			if r.status != 200 {
+				t.Fatalf("%s %s: %d %s", who.country, p, r.status, r.body)
+			}
+			for _, h := range hints {
+				if strings.Contains(string(r.body), h) {
+					seen[h] = true
+					if who.foreign {
+						t.Errorf("%s, across the border, %s: the answer says the record held %s", who.country, p, h)
+					}
+				}
+			}
+		}
+		// The domestic answer shows the record did hold them: the foreign
+		// one's silence is not for want of data.
+		if !who.foreign && len(seen) < 3 {
+			t.Fatalf("the domestic loss report names only %v", seen)
+		}
+	}
+}
