@@ -110,6 +110,8 @@ type queryBypass struct {
 	on   *atomic.Bool
 }
 
+var _ federate.Decider = queryBypass{}
+
 func (q queryBypass) Decide(ctx context.Context, in authz.Input) (authz.Decision, error) {
 	d, err := q.next.Decide(ctx, in)
 	if q.on.Load() && in.Phase == authz.PhaseQuery && in.Source != nil {
