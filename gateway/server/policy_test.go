@@ -52,6 +52,8 @@ const (
 	mehmetSEX       = "879faa74-6d7d-5e1b-9385-28bb144299c0"
 	mehmetSDV       = "7a181d8e-4655-5903-ac4e-242fd2cb4749"
 	mehmetPlain     = "48feb62f-c5d3-5ab3-b53f-edf6de52afe2"
+	mehmetHIVGM     = "97967d30-f67c-5991-b304-87e492b95ba4" // ICD-10-GM B23.0 only
+	mehmetPSYGM     = "d7f0c6fa-5ba9-5b97-88e4-57d552c3122e" // ICD-10-GM F20.0 only
 	mehmetRefugee   = "a5303c2a-87a2-53e1-8ab2-12ca78a42ca7"                  // LOINC 93027-1, no consent
 	priyaMRN        = "https://fhir.leeds-teaching.example/Id/mrn|LTH2281734" // gb-policy, MIGSTAT for GB TREAT
 	ahmadMRN        = "https://fhir.leeds-teaching.example/Id/mrn|LTH2290551" // gb-policy, MIGSTAT "for GOV"
@@ -898,6 +900,30 @@ func TestPatientSearchMatchesPatientsOnly(t *testing.T) {
 		obs := g.get(t, "/Observation?patient="+e["id"].(string), tok)
 		if obs.status != 200 || !bytes.Contains(obs.body, []byte(migstatSecurity)) {
 			t.Errorf("the migration context is not reached by the Observation search: %d %s", obs.status, obs.body)
+		}
+	}
+}
+
+// A diagnosis coded only in a national code system is as sensitive as its
+// WHO ICD-10 counterpart: German HIV and psychiatric diagnoses, coded in
+// ICD-10-GM alone as German systems code them, must carry the HIV and PSY
+// labels, so that their notes do not cross the border.
+func TestNationalCodesGetSensitivityLabels(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "de-policy", Country: "DE", Profile: "de-basis", Kind: config.KindBundle, Dir: testdataDir(t, "de-policy")}}
+	}, Options{})
+	nl := g.token(t, "NL", "clinician", "TREAT")
+	for _, tc := range []struct{ label, upstream, note string }{
+		{"HIV", mehmetHIVGM, "partner notification pending"},
+		{"PSY", mehmetPSYGM, "First episode during asylum procedure"},
+	} {
+		r := g.get(t, "/Condition/"+g.id(t, "de-policy", "Condition", tc.upstream), nl)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", tc.label, r.status, r.body)
+		}
+		if !hasLabel(r.json, tc.label) || bytes.Contains(r.body, []byte(tc.note)) {
+			t.Errorf("an ICD-10-GM %s diagnosis crossed the border without its label, note and all: %s", tc.label, r.body)
 		}
 	}
 }
