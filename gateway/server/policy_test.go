@@ -52,8 +52,8 @@ const (
 	mehmetSEX       = "879faa74-6d7d-5e1b-9385-28bb144299c0"
 	mehmetSDV       = "7a181d8e-4655-5903-ac4e-242fd2cb4749"
 	mehmetPlain     = "48feb62f-c5d3-5ab3-b53f-edf6de52afe2"
-	mehmetHIVGM     = "97967d30-f67c-5991-b304-87e492b95ba4" // ICD-10-GM B23.0 only
-	mehmetPSYGM     = "d7f0c6fa-5ba9-5b97-88e4-57d552c3122e" // ICD-10-GM F20.0 only
+	mehmetHIVGM     = "97967d30-f67c-5991-b304-87e492b95ba4"                  // ICD-10-GM B23.0 only
+	mehmetPSYGM     = "d7f0c6fa-5ba9-5b97-88e4-57d552c3122e"                  // ICD-10-GM F20.0 only
 	mehmetRefugee   = "a5303c2a-87a2-53e1-8ab2-12ca78a42ca7"                  // LOINC 93027-1, no consent
 	priyaMRN        = "https://fhir.leeds-teaching.example/Id/mrn|LTH2281734" // gb-policy, MIGSTAT for GB TREAT
 	ahmadMRN        = "https://fhir.leeds-teaching.example/Id/mrn|LTH2290551" // gb-policy, MIGSTAT "for GOV"
