@@ -58,6 +58,12 @@ func (m *mapper) issue(sev, code, path, format string, args ...any) {
 	m.issues = append(m.issues, Issue{Severity: sev, Code: code, Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
+// issueDomestic records an issue only the source's own country may read
+// (Issue.Domestic).
+func (m *mapper) issueDomestic(sev, code, path, format string, args ...any) {
+	m.issues = append(m.issues, Issue{Severity: sev, Code: code, Path: path, Message: fmt.Sprintf(format, args...), Domestic: true})
+}
+
 // mapResource maps one decoded national resource.
 func (p *plan) mapResource(root object, opts Options) (Result, error) {
 	typ := getStr(root, "resourceType")
@@ -230,10 +236,10 @@ func (m *mapper) extensions(owner object, key string, arr []any, path string) []
 				continue
 			}
 			m.withhold("religion", url, ext)
-			m.issue(sevInfo, codeInformation, ip, "religion is not passed on unless the patient asked for it")
+			m.issueDomestic(sevInfo, codeInformation, ip, "religion is not passed on unless the patient asked for it")
 		case actOriginOnly:
 			m.withhold("origin-only", url, ext)
-			m.issue(sevInfo, codeInformation, ip, "extension %s never leaves the country of origin: %s", url, reasonOr(rule.Reason, "protected attribute"))
+			m.issueDomestic(sevInfo, codeInformation, ip, "extension %s never leaves the country of origin: %s", url, reasonOr(rule.Reason, "protected attribute"))
 		case actFirewall:
 			if m.fw != nil && path == "Patient.extension" {
 				m.walk(ext, ip)

@@ -106,6 +106,11 @@ type Issue struct {
 	Path string
 	// Message says what happened, without patient data.
 	Message string
+	// Domestic marks an issue that may be told only in the country of the
+	// source: it says the record held a protected attribute that never
+	// leaves its country of origin (race, ethnicity, indigenous status,
+	// religion), which a foreign requester must not learn either.
+	Domestic bool `json:",omitempty"`
 }
 
 // Result is what mapping one national resource produced.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/migrant-health/mhg/conformance"
+	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/mappings"
@@ -111,21 +112,30 @@ func TestMigrationContextIsSplitAndFirewalled(t *testing.T) {
 	if err != nil || len(read.Entries) != 1 || read.Entries[0].ID != mcID {
 		t.Fatalf("read of the migration context: %+v, %v", read, err)
 	}
-	// The Patient itself carries nothing of class S.
-	pr, err := s.Read(context.Background(), Request{Interaction: "read", ResourceType: "Patient"}, "Patient", pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resourceFacts(pr.Entries[0].Resource).Class != mappings.ClassClinical {
-		t.Fatal("the Patient is class S")
-	}
-	// Its loss report does not tell that class S data was split off.
-	if len(pr.Entries[0].Loss) == 0 {
-		t.Fatal("the UK Patient's mapping reported nothing (ethnic category is dropped)")
-	}
-	for _, is := range pr.Entries[0].Loss {
-		if is.Code == "security" {
-			t.Fatalf("the loss report reveals firewalled data: %+v", is)
+	// The Patient itself carries nothing of class S, and its loss report
+	// does not tell that class S data was split off. That the record held
+	// an ethnic category is told at home only.
+	for _, tt := range []struct {
+		country      string
+		wantDomestic bool
+	}{{"GB", true}, {"DE", false}} {
+		read := Request{Interaction: "read", ResourceType: "Patient", Requester: auth.Requester{Country: tt.country}}
+		pr, err := s.Read(context.Background(), read, "Patient", pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resourceFacts(pr.Entries[0].Resource).Class != mappings.ClassClinical {
+			t.Fatal("the Patient is class S")
+		}
+		domestic := false
+		for _, is := range pr.Entries[0].Loss {
+			if is.Code == "security" {
+				t.Fatalf("the loss report reveals firewalled data: %+v", is)
+			}
+			domestic = domestic || is.Domestic
+		}
+		if domestic != tt.wantDomestic {
+			t.Fatalf("requester in %s: origin-only issues reported = %v, want %v (%+v)", tt.country, domestic, tt.wantDomestic, pr.Entries[0].Loss)
 		}
 	}
 }

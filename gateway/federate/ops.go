@@ -34,7 +34,15 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 			return nil, err
 		}
 		res.noteTruncated(src, set)
-		return s.release(ctx, req, src, set.items, res)
+		// A Patient search matches Patients: resources a mapping split off
+		// them (the migration context) are reached by their own searches.
+		var patients []mapped
+		for _, m := range set.items {
+			if r4.TypeName(m.res) == "Patient" {
+				patients = append(patients, m)
+			}
+		}
+		return s.release(ctx, req, src, patients, res)
 	})
 	return res, err
 }
@@ -309,7 +317,8 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 			continue
 		}
 		out = append(out, Entry{
-			Resource: m.res, Type: facts.Type, ID: r4.ID(m.res), Source: src.ID(), Loss: m.loss,
+			Resource: m.res, Type: facts.Type, ID: r4.ID(m.res), Source: src.ID(),
+			Loss: lossFor(m.loss, req.Requester.Country == src.Country()),
 		})
 	}
 	return out, nil
@@ -429,4 +438,20 @@ func factsKey(patient string, f *authz.Resource) string {
 		b.WriteString(c)
 	}
 	return b.String()
+}
+
+// lossFor is the part of a loss report a requester may read: abroad, not
+// the issues that say the record held a protected attribute which never
+// leaves its country of origin (mappings.Issue.Domestic).
+func lossFor(issues []mappings.Issue, domestic bool) []mappings.Issue {
+	if domestic {
+		return issues
+	}
+	out := issues[:0:0]
+	for _, is := range issues {
+		if !is.Domestic {
+			out = append(out, is)
+		}
+	}
+	return out
 }
