@@ -351,25 +351,33 @@ func TestNationalFHIRSources(t *testing.T) {
 	}
 }
 
-func TestFHIRKitClient(t *testing.T) {
+// runClient runs one of the Node.js scripts in conformance/clients (a
+// third-party FHIR client, pinned) with env, and returns what it printed.
+func runClient(t *testing.T, script string, env ...string) []byte {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatal("node is required for the third-party client test (make test installs the client; .ci/run installs node)")
+		t.Fatal("node is required for the third-party client tests (make test installs the client; .ci/run installs node)")
 	}
 	_, file, _, _ := runtime.Caller(0)
 	clients := filepath.Join(filepath.Dir(file), "..", "..", "conformance", "clients")
 	if _, err := os.Stat(filepath.Join(clients, "node_modules", "fhir-kit-client")); err != nil {
 		t.Fatal("fhir-kit-client is not installed: run `make clients` (make test does)")
 	}
-	g := startGateway(t, nil, Options{})
-	tok := g.token(t, "DE", "clinician", "TREAT")
-	cmd := exec.Command(node, filepath.Join(clients, "fhirkit.mjs"))
-	cmd.Env = append(os.Environ(), "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_SEARCH_TYPE=Patient",
-		"MHG_SEARCH=identifier="+aminaPassport, "MHG_PAGE_SIZE=2")
+	cmd := exec.Command(node, filepath.Join(clients, script))
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("client failed: %v\n%s", err, out)
+		t.Fatalf("client %s failed: %v\n%s", script, err, out)
 	}
+	return out
+}
+
+func TestFHIRKitClient(t *testing.T) {
+	g := startGateway(t, nil, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	out := runClient(t, "fhirkit.mjs", "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_SEARCH_TYPE=Patient",
+		"MHG_SEARCH=identifier="+aminaPassport, "MHG_PAGE_SIZE=2")
 	var got struct {
 		Metadata struct {
 			ResourceType, FHIRVersion string

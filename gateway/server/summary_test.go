@@ -5,11 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -659,24 +655,10 @@ func TestEverythingPaged(t *testing.T) {
 // TestFHIRKitSummary drives $summary and $everything with fhir-kit-client
 // (conformance/clients/fhirkit-summary.mjs), a third-party FHIR client.
 func TestFHIRKitSummary(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is required for the third-party client test (make test installs the client; .ci/run installs node)")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	clients := filepath.Join(filepath.Dir(file), "..", "..", "conformance", "clients")
-	if _, err := os.Stat(filepath.Join(clients, "node_modules", "fhir-kit-client")); err != nil {
-		t.Fatal("fhir-kit-client is not installed: run `make clients` (make test does)")
-	}
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
-	cmd := exec.Command(node, filepath.Join(clients, "fhirkit-summary.mjs"))
-	cmd.Env = append(os.Environ(), "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_IDENTIFIER="+aminaPassport,
+	out := runClient(t, "fhirkit-summary.mjs", "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_IDENTIFIER="+aminaPassport,
 		"MHG_PROFILE="+conformance.ProfileComposition, "MHG_LANGUAGE=de")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("client failed: %v\n%s", err, out)
-	}
 	var got struct {
 		Summary    json.RawMessage
 		Instance   json.RawMessage
