@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -138,13 +139,16 @@ func New(opts Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	// The patient-level operations come first, so that Options.Operations
-	// may replace them (a Linker configured otherwise).
-	ops, err := defaultPatientOperations(opts.Federation)
-	if err != nil {
-		return nil, fmt.Errorf("fhirapi: %w", err)
+	// Without patient-level operations given (a Linker configured by the
+	// caller), the defaults serve them.
+	ops := opts.Operations
+	if !slices.ContainsFunc(ops, func(o Operation) bool { return o.ResourceType == "Patient" }) {
+		defaults, err := defaultPatientOperations(opts.Federation)
+		if err != nil {
+			return nil, fmt.Errorf("fhirapi: %w", err)
+		}
+		ops = append(defaults, ops...)
 	}
-	ops = append(ops, opts.Operations...)
 	if opts.Mapper != nil {
 		ops = append(ops, toMHPOperation())
 	}
