@@ -1,18 +1,14 @@
 package audit
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
-	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-	aepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/audit_event_go_proto"
-
 	"github.com/migrant-health/mhg/conformance"
-	"github.com/migrant-health/mhg/conformance/r4"
 )
 
 // Code systems of the AuditEvent, as the IHE Basic Audit Log Patterns (BALP)
@@ -85,28 +81,103 @@ type Observer struct {
 }
 
 // Render builds the FHIR R4 AuditEvent of e, with the given resource id and
-// recorded time, as compact JSON through the R4 codec. It fails only on an
-// entry whose values cannot be represented (an interaction code with spaces,
-// for example).
+// recorded time, as compact JSON. The event is written directly from Go
+// structs that follow the R4 AuditEvent (a request's most frequent
+// rendering, so it does not go through the reflective R4 marshaller); the
+// tests parse every shape it produces with the R4 codec. It fails only on
+// an entry whose values cannot be represented (an interaction code with
+// spaces, for example).
 func Render(e Entry, id string, recorded time.Time, obs Observer) ([]byte, error) {
 	ev, err := build(e, id, recorded, obs)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r4.Marshal(ev)
+	b, err := json.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("audit: render AuditEvent: %w", err)
 	}
 	return b, nil
 }
 
-func build(e Entry, id string, recorded time.Time, obs Observer) (*aepb.AuditEvent, error) {
+// The R4 AuditEvent, as far as the gateway fills it in.
+type (
+	event struct {
+		ResourceType   string    `json:"resourceType"`
+		ID             string    `json:"id"`
+		Type           coding    `json:"type"`
+		Subtype        []coding  `json:"subtype"`
+		Action         string    `json:"action"`
+		Period         *period   `json:"period,omitempty"`
+		Recorded       string    `json:"recorded"`
+		Outcome        string    `json:"outcome"`
+		OutcomeDesc    string    `json:"outcomeDesc,omitempty"`
+		PurposeOfEvent []concept `json:"purposeOfEvent,omitempty"`
+		Agent          []agent   `json:"agent"`
+		Source         source    `json:"source"`
+		Entity         []entity  `json:"entity,omitempty"`
+	}
+	coding struct {
+		System  string `json:"system,omitempty"`
+		Code    string `json:"code,omitempty"`
+		Display string `json:"display,omitempty"`
+	}
+	concept struct {
+		Coding []coding `json:"coding"`
+	}
+	identifier struct {
+		System string `json:"system,omitempty"`
+		Value  string `json:"value,omitempty"`
+	}
+	reference struct {
+		Reference  string      `json:"reference,omitempty"`
+		Identifier *identifier `json:"identifier,omitempty"`
+		Display    string      `json:"display,omitempty"`
+	}
+	period struct {
+		Start string `json:"start,omitempty"`
+		End   string `json:"end,omitempty"`
+	}
+	extension struct {
+		URL             string      `json:"url"`
+		ValueIdentifier *identifier `json:"valueIdentifier,omitempty"`
+		ValueCode       string      `json:"valueCode,omitempty"`
+	}
+	agent struct {
+		Extension    []extension `json:"extension,omitempty"`
+		Type         *concept    `json:"type,omitempty"`
+		Role         []concept   `json:"role,omitempty"`
+		Who          *reference  `json:"who,omitempty"`
+		Requestor    bool        `json:"requestor"`
+		PurposeOfUse []concept   `json:"purposeOfUse,omitempty"`
+	}
+	source struct {
+		Site     string    `json:"site,omitempty"`
+		Observer reference `json:"observer"`
+		Type     []coding  `json:"type,omitempty"`
+	}
+	entity struct {
+		What   *reference `json:"what,omitempty"`
+		Type   *coding    `json:"type,omitempty"`
+		Role   *coding    `json:"role,omitempty"`
+		Name   string     `json:"name,omitempty"`
+		Detail []detail   `json:"detail,omitempty"`
+	}
+	detail struct {
+		Type        string `json:"type"`
+		ValueString string `json:"valueString"`
+	}
+)
+
+func build(e Entry, id string, recorded time.Time, obs Observer) (*event, error) {
 	if obs.Instance == "" {
 		obs.Instance = "mhg"
 	}
 	interaction := e.Interaction
 	if interaction == "" {
 		interaction = "read"
+	}
+	if !isID(id) {
+		return nil, fmt.Errorf("audit: %q is not a FHIR id", id)
 	}
 	for _, c := range []struct{ name, v string }{
 		{"interaction", interaction}, {"resource type", e.ResourceType}, {"purpose of use", e.Requester.PurposeOfUse},
@@ -117,40 +188,34 @@ func build(e Entry, id string, recorded time.Time, obs Observer) (*aepb.AuditEve
 		}
 	}
 
-	ev := &aepb.AuditEvent{
-		Id:       &dpb.Id{Value: id},
-		Type:     coding(SystemEventType, "rest", "Restful Operation"),
-		Subtype:  []*dpb.Coding{coding(SystemInteraction, interaction, interaction)},
-		Action:   &aepb.AuditEvent_ActionCode{Value: action(interaction)},
-		Recorded: instant(recorded),
-		Outcome:  &aepb.AuditEvent_OutcomeCode{Value: outcomeCode(e.Outcome)},
-		Source: &aepb.AuditEvent_Source{
-			Observer: &dpb.Reference{
-				Identifier: &dpb.Identifier{System: uri(SIDGateway), Value: str(obs.Instance)},
-				Display:    str("Migrant Health Gateway"),
+	ev := &event{
+		ResourceType: "AuditEvent",
+		ID:           id,
+		Type:         coding{SystemEventType, "rest", "Restful Operation"},
+		Subtype:      []coding{{SystemInteraction, interaction, interaction}},
+		Action:       action(interaction),
+		Recorded:     instant(recorded),
+		Outcome:      outcomeCode(e.Outcome),
+		OutcomeDesc:  outcomeDesc(e),
+		Source: source{
+			Site: obs.Site,
+			Observer: reference{
+				Identifier: &identifier{SIDGateway, obs.Instance},
+				Display:    "Migrant Health Gateway",
 			},
-			Type: []*dpb.Coding{coding(SystemSourceType, "4", "Application Server")},
+			Type: []coding{{SystemSourceType, "4", "Application Server"}},
 		},
 	}
 	if !e.Time.IsZero() {
-		ev.Period = &dpb.Period{Start: dateTime(e.Time), End: dateTime(recorded)}
+		ev.Period = &period{Start: instant(e.Time), End: instant(recorded)}
 	}
-	if obs.Site != "" {
-		ev.Source.Site = str(obs.Site)
-	}
-	if d := outcomeDesc(e); d != "" {
-		ev.OutcomeDesc = str(d)
-	}
-	var purposes []*dpb.CodeableConcept
 	if p := e.Requester.PurposeOfUse; p != "" {
-		purposes = append(purposes, concept(SystemActReason, p, ""))
+		ev.PurposeOfEvent = append(ev.PurposeOfEvent, concept{[]coding{{System: SystemActReason, Code: p}}})
 	}
 	if e.BreakGlass {
-		purposes = append(purposes, concept(SystemActReason, "BTG", "break the glass"))
+		ev.PurposeOfEvent = append(ev.PurposeOfEvent, concept{[]coding{{SystemActReason, "BTG", "break the glass"}}})
 	}
-	ev.PurposeOfEvent = purposes
-
-	ev.Agent = []*aepb.AuditEvent_Agent{requestor(e, purposes), gateway(obs)}
+	ev.Agent = []agent{requestor(e, ev.PurposeOfEvent), gateway(obs)}
 
 	if e.Patient != "" {
 		ent, err := patientEntity(e.Patient)
@@ -172,82 +237,71 @@ func build(e Entry, id string, recorded time.Time, obs Observer) (*aepb.AuditEve
 	return ev, nil
 }
 
-func requestor(e Entry, purposes []*dpb.CodeableConcept) *aepb.AuditEvent_Agent {
+func requestor(e Entry, purposes []concept) agent {
 	r := e.Requester
-	a := &aepb.AuditEvent_Agent{
-		Type:         concept(SystemDICOM, "110153", "Source Role ID"),
-		Requestor:    &dpb.Boolean{Value: true},
+	a := agent{
+		Type:         &concept{[]coding{{SystemDICOM, "110153", "Source Role ID"}}},
+		Requestor:    true,
 		PurposeOfUse: purposes,
 	}
-	who := &dpb.Reference{}
+	who := &reference{}
 	if r.ClientID != "" {
-		who.Identifier = &dpb.Identifier{System: uri(SIDClient), Value: str(r.ClientID)}
+		who.Identifier = &identifier{SIDClient, r.ClientID}
 	}
 	switch {
 	case r.Org != "":
-		who.Display = str(r.Org)
+		who.Display = r.Org
 	case r.ClientID == "":
-		who.Display = str("unidentified client")
+		who.Display = "unidentified client"
 	}
 	a.Who = who
 	if r.Role != "" {
-		a.Role = []*dpb.CodeableConcept{concept(CSRole, r.Role, "")}
+		a.Role = []concept{{[]coding{{System: CSRole, Code: r.Role}}}}
 	}
 	if r.Org != "" {
-		a.Extension = append(a.Extension, &dpb.Extension{
-			Url: uri(ExtAgentOrganization),
-			Value: &dpb.Extension_ValueX{Choice: &dpb.Extension_ValueX_Identifier{
-				Identifier: &dpb.Identifier{System: uri(SIDOrganization), Value: str(r.Org)},
-			}},
-		})
+		a.Extension = append(a.Extension, extension{URL: ExtAgentOrganization, ValueIdentifier: &identifier{SIDOrganization, r.Org}})
 	}
 	if r.Country != "" {
-		a.Extension = append(a.Extension, &dpb.Extension{
-			Url:   uri(ExtAgentCountry),
-			Value: &dpb.Extension_ValueX{Choice: &dpb.Extension_ValueX_Code{Code: &dpb.Code{Value: r.Country}}},
-		})
+		a.Extension = append(a.Extension, extension{URL: ExtAgentCountry, ValueCode: r.Country})
 	}
 	return a
 }
 
-func gateway(obs Observer) *aepb.AuditEvent_Agent {
-	return &aepb.AuditEvent_Agent{
-		Type: concept(SystemDICOM, "110152", "Destination Role ID"),
-		Who: &dpb.Reference{
-			Identifier: &dpb.Identifier{System: uri(SIDGateway), Value: str(obs.Instance)},
-			Display:    str("Migrant Health Gateway"),
+func gateway(obs Observer) agent {
+	return agent{
+		Type: &concept{[]coding{{SystemDICOM, "110152", "Destination Role ID"}}},
+		Who: &reference{
+			Identifier: &identifier{SIDGateway, obs.Instance},
+			Display:    "Migrant Health Gateway",
 		},
-		Requestor: &dpb.Boolean{Value: false},
 	}
 }
 
-func patientEntity(ref string) (*aepb.AuditEvent_Entity, error) {
+func patientEntity(ref string) (entity, error) {
 	id := strings.TrimPrefix(ref, "Patient/")
 	if id == "" || !isID(id) {
-		return nil, fmt.Errorf("audit: patient reference is not Patient/<id>")
+		return entity{}, fmt.Errorf("audit: patient reference is not Patient/<id>")
 	}
-	return &aepb.AuditEvent_Entity{
-		What: &dpb.Reference{Reference: &dpb.Reference_PatientId{PatientId: &dpb.ReferenceId{Value: id}}},
-		Type: coding(SystemEntityType, "1", "Person"),
-		Role: coding(SystemObjectRole, "1", "Patient"),
+	return entity{
+		What: &reference{Reference: "Patient/" + id},
+		Type: &coding{SystemEntityType, "1", "Person"},
+		Role: &coding{SystemObjectRole, "1", "Patient"},
 	}, nil
 }
 
-func requestEntity(e Entry, interaction string) *aepb.AuditEvent_Entity {
-	ent := &aepb.AuditEvent_Entity{
-		Role: coding(SystemObjectRole, "4", "Domain Resource"),
-	}
+func requestEntity(e Entry, interaction string) entity {
+	ent := entity{Role: &coding{SystemObjectRole, "4", "Domain Resource"}}
 	if e.ResourceType != "" {
-		ent.Type = coding(SystemResourceTypes, e.ResourceType, e.ResourceType)
+		ent.Type = &coding{SystemResourceTypes, e.ResourceType, e.ResourceType}
 	} else {
-		ent.Type = coding(SystemEntityType, "2", "System Object")
+		ent.Type = &coding{SystemEntityType, "2", "System Object"}
 	}
-	ent.Detail = append(ent.Detail, detail(DetailInteraction, interaction))
+	ent.Detail = append(ent.Detail, detail{DetailInteraction, interaction})
 	if e.Operation != "" {
-		ent.Detail = append(ent.Detail, detail(DetailOperation, e.Operation))
+		ent.Detail = append(ent.Detail, detail{DetailOperation, e.Operation})
 	}
 	if e.Status != 0 {
-		ent.Detail = append(ent.Detail, detail(DetailHTTPStatus, strconv.Itoa(e.Status)))
+		ent.Detail = append(ent.Detail, detail{DetailHTTPStatus, strconv.Itoa(e.Status)})
 	}
 	types := make([]string, 0, len(e.Released))
 	for t := range e.Released {
@@ -255,87 +309,87 @@ func requestEntity(e Entry, interaction string) *aepb.AuditEvent_Entity {
 	}
 	sort.Strings(types)
 	for _, t := range types {
-		ent.Detail = append(ent.Detail, detail(DetailReleasedPrefix+t, strconv.Itoa(e.Released[t])))
+		ent.Detail = append(ent.Detail, detail{DetailReleasedPrefix + t, strconv.Itoa(e.Released[t])})
 	}
-	ent.Detail = append(ent.Detail, detail(DetailBreakGlass, strconv.FormatBool(e.BreakGlass)))
+	ent.Detail = append(ent.Detail, detail{DetailBreakGlass, strconv.FormatBool(e.BreakGlass)})
 	return ent
 }
 
-func sourceEntity(id string) *aepb.AuditEvent_Entity {
-	return &aepb.AuditEvent_Entity{
-		What: &dpb.Reference{Identifier: &dpb.Identifier{System: uri(SIDSource), Value: str(id)}},
-		Type: coding(SystemEntityType, "2", "System Object"),
-		Role: coding(SystemObjectRole, "17", "Data Repository"),
+func sourceEntity(id string) entity {
+	return entity{
+		What: &reference{Identifier: &identifier{SIDSource, id}},
+		Type: &coding{SystemEntityType, "2", "System Object"},
+		Role: &coding{SystemObjectRole, "17", "Data Repository"},
 	}
 }
 
-func decisionEntity(d Decision, breakGlass bool) *aepb.AuditEvent_Entity {
-	ent := &aepb.AuditEvent_Entity{
-		Type: coding(SystemEntityType, "2", "System Object"),
-		Role: coding(SystemObjectRole, "13", "Security Resource"),
-		Name: str("policy decision"),
+func decisionEntity(d Decision, breakGlass bool) entity {
+	ent := entity{
+		Type: &coding{SystemEntityType, "2", "System Object"},
+		Role: &coding{SystemObjectRole, "13", "Security Resource"},
+		Name: "policy decision",
 	}
 	if d.ID != "" {
-		ent.What = &dpb.Reference{Identifier: &dpb.Identifier{System: uri(SIDDecision), Value: str(d.ID)}}
-		ent.Detail = append(ent.Detail, detail(DetailDecisionID, d.ID))
+		ent.What = &reference{Identifier: &identifier{SIDDecision, d.ID}}
+		ent.Detail = append(ent.Detail, detail{DetailDecisionID, d.ID})
 	}
 	if d.Phase != "" {
-		ent.Detail = append(ent.Detail, detail(DetailPhase, d.Phase))
+		ent.Detail = append(ent.Detail, detail{DetailPhase, d.Phase})
 	}
 	if d.Source != "" {
-		ent.Detail = append(ent.Detail, detail(DetailSource, d.Source))
+		ent.Detail = append(ent.Detail, detail{DetailSource, d.Source})
 	}
-	ent.Detail = append(ent.Detail, detail(DetailAllow, strconv.FormatBool(d.Allow)))
+	ent.Detail = append(ent.Detail, detail{DetailAllow, strconv.FormatBool(d.Allow)})
 	if len(d.Reasons) > 0 {
-		ent.Detail = append(ent.Detail, detail(DetailRuleIDs, strings.Join(d.Reasons, " ")))
+		ent.Detail = append(ent.Detail, detail{DetailRuleIDs, strings.Join(d.Reasons, " ")})
 	}
 	if d.Revision != "" {
-		ent.Detail = append(ent.Detail, detail(DetailPolicyRevision, d.Revision))
+		ent.Detail = append(ent.Detail, detail{DetailPolicyRevision, d.Revision})
 	}
-	ent.Detail = append(ent.Detail, detail(DetailBreakGlass, strconv.FormatBool(breakGlass)))
+	ent.Detail = append(ent.Detail, detail{DetailBreakGlass, strconv.FormatBool(breakGlass)})
 	return ent
 }
 
-func traceEntity(traceID, spanID string) *aepb.AuditEvent_Entity {
-	ent := &aepb.AuditEvent_Entity{
-		What: &dpb.Reference{Identifier: &dpb.Identifier{System: uri(SIDTrace), Value: str(traceID)}},
-		Type: coding(SystemBALPEntity, "XrequestId", "X-Request-Id"),
-		Name: str("trace"),
+func traceEntity(traceID, spanID string) entity {
+	ent := entity{
+		What: &reference{Identifier: &identifier{SIDTrace, traceID}},
+		Type: &coding{SystemBALPEntity, "XrequestId", "X-Request-Id"},
+		Name: "trace",
 	}
-	ent.Detail = append(ent.Detail, detail(DetailTraceID, traceID))
+	ent.Detail = append(ent.Detail, detail{DetailTraceID, traceID})
 	if spanID != "" {
-		ent.Detail = append(ent.Detail, detail(DetailSpanID, spanID))
+		ent.Detail = append(ent.Detail, detail{DetailSpanID, spanID})
 	}
 	return ent
 }
 
 // action maps a FHIR interaction to the AuditEvent action, as BALP does:
 // reads are R, searches and operations E (execute).
-func action(interaction string) cpb.AuditEventActionCode_Value {
+func action(interaction string) string {
 	switch interaction {
 	case "read", "vread", "history-instance", "history-type", "history-system", "capabilities":
-		return cpb.AuditEventActionCode_R
+		return "R"
 	case "create":
-		return cpb.AuditEventActionCode_C
+		return "C"
 	case "update", "patch":
-		return cpb.AuditEventActionCode_U
+		return "U"
 	case "delete":
-		return cpb.AuditEventActionCode_D
+		return "D"
 	default:
-		return cpb.AuditEventActionCode_E
+		return "E"
 	}
 }
 
 // outcomeCode maps the entry outcome: success 0, denied 4 (minor failure:
 // the request was refused as policy says), failed 8 (serious failure).
-func outcomeCode(o string) cpb.AuditEventOutcomeCode_Value {
+func outcomeCode(o string) string {
 	switch o {
 	case OutcomeSuccess:
-		return cpb.AuditEventOutcomeCode_SUCCESS
+		return "0"
 	case OutcomeDenied:
-		return cpb.AuditEventOutcomeCode_MINOR_FAILURE
+		return "4"
 	default:
-		return cpb.AuditEventOutcomeCode_SERIOUS_FAILURE
+		return "8"
 	}
 }
 
@@ -364,36 +418,9 @@ func outcomeDesc(e Entry) string {
 	}
 }
 
-func str(s string) *dpb.String { return &dpb.String{Value: s} }
-func uri(s string) *dpb.Uri    { return &dpb.Uri{Value: s} }
-
-func coding(system, code, display string) *dpb.Coding {
-	c := &dpb.Coding{System: uri(system), Code: &dpb.Code{Value: code}}
-	if display != "" {
-		c.Display = str(display)
-	}
-	return c
-}
-
-func concept(system, code, display string) *dpb.CodeableConcept {
-	return &dpb.CodeableConcept{Coding: []*dpb.Coding{coding(system, code, display)}}
-}
-
-func detail(typ, value string) *aepb.AuditEvent_Entity_Detail {
-	return &aepb.AuditEvent_Entity_Detail{
-		Type: str(typ),
-		Value: &aepb.AuditEvent_Entity_Detail_ValueX{
-			Choice: &aepb.AuditEvent_Entity_Detail_ValueX_StringValue{StringValue: str(value)},
-		},
-	}
-}
-
-func instant(t time.Time) *dpb.Instant {
-	return &dpb.Instant{ValueUs: t.UnixMicro(), Timezone: "Z", Precision: dpb.Instant_MICROSECOND}
-}
-
-func dateTime(t time.Time) *dpb.DateTime {
-	return &dpb.DateTime{ValueUs: t.UnixMicro(), Timezone: "Z", Precision: dpb.DateTime_MICROSECOND}
+// instant renders a time as an R4 instant, in UTC with microseconds.
+func instant(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
 }
 
 // isCode reports whether s matches the FHIR code pattern [^\s]+( [^\s]+)*.
