@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
