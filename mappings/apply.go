@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/migrant-health/mhg/conformance"
+	"github.com/migrant-health/mhg/conformance/r4"
 )
 
 // Issue severities and codes the engine reports.
@@ -324,7 +325,7 @@ func splitReference(s string) (typ, id string, ok bool) {
 	if len(parts) != 2 && !(len(parts) == 4 && parts[2] == "_history") {
 		return "", "", false
 	}
-	if !isResourceTypeName(parts[0]) || !isFHIRID(parts[1]) {
+	if !isResourceTypeName(parts[0]) || !r4.IsID(parts[1]) {
 		return "", "", false
 	}
 	return parts[0], parts[1], true
@@ -663,7 +664,7 @@ func (m *mapper) setID(root object, typ, upstream string) string {
 // derivedLocalID is the id of a derived output when no ID function is set:
 // the upstream id with a suffix, or a hash when that would be too long.
 func derivedLocalID(upstream, kind string) string {
-	if id := upstream + "-" + kind; isFHIRID(id) {
+	if id := upstream + "-" + kind; r4.IsID(id) {
 		return id
 	}
 	sum := sha256.Sum256([]byte(upstream + "/" + kind))

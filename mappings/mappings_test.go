@@ -292,7 +292,7 @@ func TestDerivedID(t *testing.T) {
 		t.Error("an ordinary id reads as derived")
 	}
 	long := strings.Repeat("a", 64)
-	if id := derivedLocalID(long, "migration-context"); !isFHIRID(id) {
+	if id := derivedLocalID(long, "migration-context"); !r4.IsID(id) {
 		t.Errorf("derived id of a 64-character id is not a FHIR id: %q", id)
 	}
 }

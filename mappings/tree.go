@@ -237,16 +237,3 @@ func isResourceTypeName(s string) bool {
 	}
 	return true
 }
-
-// isFHIRID reports whether s is a valid R4 id: [A-Za-z0-9\-\.]{1,64}.
-func isFHIRID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
-}

@@ -51,3 +51,16 @@ func FuzzSplitToken(f *testing.F) {
 		}
 	})
 }
+
+func TestIsID(t *testing.T) {
+	for in, want := range map[string]bool{
+		"a": true, "de-sample.AbC-9.x": true, string(make([]byte, 64)): false,
+		"": false, "a_b": false, "a b": false, "é": false, "Patient/1": false,
+		"0123456789012345678901234567890123456789012345678901234567890123":  true,
+		"01234567890123456789012345678901234567890123456789012345678901234": false,
+	} {
+		if got := IsID(in); got != want {
+			t.Errorf("IsID(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

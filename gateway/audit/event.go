@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/conformance"
+	"github.com/migrant-health/mhg/conformance/r4"
 )
 
 // Code systems of the AuditEvent, as the IHE Basic Audit Log Patterns (BALP)
@@ -176,7 +177,7 @@ func build(e Entry, id string, recorded time.Time, obs Observer) (*event, error)
 	if interaction == "" {
 		interaction = "read"
 	}
-	if !isID(id) {
+	if !r4.IsID(id) {
 		return nil, fmt.Errorf("audit: %q is not a FHIR id", id)
 	}
 	for _, c := range []struct{ name, v string }{
@@ -279,7 +280,7 @@ func gateway(obs Observer) agent {
 
 func patientEntity(ref string) (entity, error) {
 	id := strings.TrimPrefix(ref, "Patient/")
-	if id == "" || !isID(id) {
+	if id == "" || !r4.IsID(id) {
 		return entity{}, fmt.Errorf("audit: patient reference is not Patient/<id>")
 	}
 	return entity{
@@ -429,18 +430,4 @@ func isCode(s string) bool {
 		return false
 	}
 	return !strings.ContainsAny(s, "\t\n\r")
-}
-
-// isID reports whether s is a FHIR id: [A-Za-z0-9\-\.]{1,64}.
-func isID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

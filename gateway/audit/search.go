@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,10 +127,10 @@ func (q Query) matches(e *indexEntry) bool {
 	if q.Patient != "" && e.patient != strings.TrimPrefix(q.Patient, "Patient/") {
 		return false
 	}
-	if q.Agent != "" && !contains(e.agents, q.Agent) {
+	if q.Agent != "" && !slices.Contains(e.agents, q.Agent) {
 		return false
 	}
-	if q.Purpose != "" && !contains(e.purposes, q.Purpose) {
+	if q.Purpose != "" && !slices.Contains(e.purposes, q.Purpose) {
 		return false
 	}
 	if q.Outcome != "" && e.outcome != outcomeFilter(q.Outcome) {
@@ -154,15 +155,6 @@ func outcomeFilter(o string) string {
 		return "8"
 	}
 	return o
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Search returns the AuditEvents (R4 JSON) that match q, newest first, one

@@ -110,10 +110,7 @@ var servedTypes = []string{
 	"MedicationRequest", "Observation", "Procedure",
 }
 
-var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
-	typeNamePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
-)
+var typeNamePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 

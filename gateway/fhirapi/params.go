@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,7 +103,7 @@ func parseSearch(resourceType string, q url.Values, strict bool, defCount, maxCo
 			}
 			continue
 		}
-		if !contains(allowed, name) {
+		if !slices.Contains(allowed, name) {
 			if strict {
 				return sp, errorf(http.StatusBadRequest, "not-supported", "unknown search parameter %s for %s", name, resourceType)
 			}
@@ -189,13 +190,4 @@ func (sp *searchParams) result(name, v string, strict bool, maxCount int) *Error
 		}
 	}
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +26,7 @@ const (
 	interactionOp     = "operation"
 )
 
-func served(typ string) bool { return contains(servedTypes, typ) }
+func served(typ string) bool { return slices.Contains(servedTypes, typ) }
 
 // checkType answers 404 for a type the gateway does not serve.
 func checkType(typ string) *Error {
@@ -39,7 +40,7 @@ func checkType(typ string) *Error {
 }
 
 func checkID(id string) *Error {
-	if !idPattern.MatchString(id) {
+	if !r4.IsID(id) {
 		return errorf(http.StatusBadRequest, "invalid", "malformed resource id")
 	}
 	return nil
@@ -134,7 +135,7 @@ func (h *Handler) operation(c *gin.Context, typ, name, id string) {
 		level = "instance"
 	}
 	op, ok := h.ops[opKey(level, typ, name)]
-	if !ok || !contains(op.Methods, c.Request.Method) {
+	if !ok || !slices.Contains(op.Methods, c.Request.Method) {
 		if ok {
 			h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "operation $%s does not accept %s", name, c.Request.Method))
 			return
@@ -343,10 +344,10 @@ func (h *Handler) notify(c *gin.Context, auditID string, entry audit.Entry, res 
 				continue
 			}
 			seen[o.Target+"\x00"+o.Rule] = true
-			if !contains(n.Targets, o.Target) {
+			if !slices.Contains(n.Targets, o.Target) {
 				n.Targets = append(n.Targets, o.Target)
 			}
-			if !contains(n.Rules, o.Rule) {
+			if !slices.Contains(n.Rules, o.Rule) {
 				n.Rules = append(n.Rules, o.Rule)
 			}
 		}

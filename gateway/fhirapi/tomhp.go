@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -68,7 +69,7 @@ func (h *Handler) toMHP(c *gin.Context) {
 		h.fail(c, errorf(http.StatusBadRequest, "required", "the profile parameter is required (%s)", strings.Join(h.opts.Mapper.Profiles(), ", ")))
 		return
 	}
-	if !contains(h.opts.Mapper.Profiles(), profile) {
+	if !slices.Contains(h.opts.Mapper.Profiles(), profile) {
 		h.fail(c, errorf(http.StatusBadRequest, "not-supported", "unknown national profile; known: %s", strings.Join(h.opts.Mapper.Profiles(), ", ")))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,7 +240,7 @@ func TestSummaryCrossBorder(t *testing.T) {
 		t.Fatal("the 2021-09-14 COVID-19 dose is missing")
 	}
 	provs := d.provenancesOf(sharedDose)
-	if len(provs) != 2 || !(contains(provs, "ua-ehealth") && contains(provs, "nl-lsp")) {
+	if len(provs) != 2 || !(slices.Contains(provs, "ua-ehealth") && slices.Contains(provs, "nl-lsp")) {
 		t.Fatalf("the shared dose has Provenances from %v, want ua-ehealth and nl-lsp", provs)
 	}
 	imm := secs["11369-6"]["entry"].([]any)
@@ -279,7 +280,7 @@ func TestSummaryCrossBorder(t *testing.T) {
 	// High-water mark and the agreement's refrain label on the Bundle.
 	sec := d.bundle["meta"].(map[string]any)["security"].([]any)
 	conf := sec[0].(map[string]any)
-	if conf["system"] != "http://terminology.hl7.org/CodeSystem/v3-Confidentiality" || !contains([]string{"N", "R", "V"}, conf["code"].(string)) {
+	if conf["system"] != "http://terminology.hl7.org/CodeSystem/v3-Confidentiality" || !slices.Contains([]string{"N", "R", "V"}, conf["code"].(string)) {
 		t.Fatalf("meta.security %v", sec)
 	}
 	if !strings.Contains(string(mustMarshal(t, sec)), "NORDSCLCDS") {
@@ -331,15 +332,6 @@ func provsOfType(d doc, typ string) []string {
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func TestSummaryPartialFailure(t *testing.T) {
