@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,14 +103,67 @@ func (s *scanner) check(where, text string) {
 		return
 	}
 	low := strings.ToLower(text)
+	var uuids [][]int
 	for _, n := range s.needles {
-		if strings.Contains(low, n) {
+		if isDigits(n) && uuids == nil {
+			uuids = uuidPattern.FindAllStringIndex(low, -1)
+		}
+		if contains(low, n, uuids) {
 			if len(text) > 200 {
 				text = text[:200]
 			}
 			s.found = append(s.found, Finding{Where: where, Needle: n, Text: text})
 		}
 	}
+}
+
+// uuidPattern finds UUIDs (decision ids, record ids), whose hex digits
+// contain any short number by chance.
+var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// contains reports whether needle n occurs in text. A needle of digits
+// only (a birth year, a number identifier) counts only as a number of its
+// own: not inside a longer run of letters and digits (a duration, a hex
+// span id) nor inside a UUID, where such digits turn up by chance. Every
+// other needle counts wherever it occurs.
+func contains(text, n string, uuids [][]int) bool {
+	if !isDigits(n) {
+		return strings.Contains(text, n)
+	}
+	for from := 0; ; {
+		i := strings.Index(text[from:], n)
+		if i < 0 {
+			return false
+		}
+		i += from
+		j := i + len(n)
+		from = i + 1
+		if i > 0 && isAlnum(text[i-1]) || j < len(text) && isAlnum(text[j]) {
+			continue
+		}
+		inUUID := false
+		for _, u := range uuids {
+			if i >= u[0] && j <= u[1] {
+				inUUID = true
+			}
+		}
+		if !inUUID {
+			return true
+		}
+	}
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 func (s *scanner) attrs(where string, attrs []attribute.KeyValue) {
@@ -120,10 +174,8 @@ func (s *scanner) attrs(where string, attrs []attribute.KeyValue) {
 	}
 }
 
-// logLine scans a JSON log line key by key, leaving out the record time
-// and the trace and span ids (random hex, which would match numeric needles
-// such as a birth year by chance, as span ids are skipped on spans); a line
-// that is not JSON is scanned whole.
+// logLine scans a JSON log line key by key, leaving out the record time;
+// a line that is not JSON is scanned whole.
 func (s *scanner) logLine(n int, line []byte) {
 	var rec map[string]any
 	if err := json.Unmarshal(line, &rec); err != nil {
@@ -138,26 +190,14 @@ func (s *scanner) logLine(n int, line []byte) {
 	for _, k := range keys {
 		where := fmt.Sprintf("log line %d key %s", n, k)
 		s.check(where+" (key)", k)
-		if k == "time" || ((k == "trace_id" || k == "span_id") && isHex(fmt.Sprint(rec[k]))) {
+		if k == "time" {
 			continue
 		}
 		if n, ok := rec[k].(float64); ok {
-			// A number is a patient datum only as a whole (a birth year);
-			// a duration such as 0.619878 merely contains one by chance.
-			s.checkExact(where, strconv.FormatFloat(n, 'f', -1, 64))
+			s.check(where, strconv.FormatFloat(n, 'f', -1, 64))
 			continue
 		}
 		s.check(where, fmt.Sprint(rec[k]))
-	}
-}
-
-// checkExact records a finding when text is one of the needles.
-func (s *scanner) checkExact(where, text string) {
-	t := strings.ToLower(text)
-	for _, n := range s.needles {
-		if t == n {
-			s.found = append(s.found, Finding{Where: where, Needle: n, Text: text})
-		}
 	}
 }
 
@@ -169,16 +209,4 @@ func dedupe(sorted []string) []string {
 		}
 	}
 	return out
-}
-
-func isHex(v string) bool {
-	if len(v) != 16 && len(v) != 32 {
-		return false
-	}
-	for _, c := range v {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
