@@ -21,9 +21,9 @@ cross_border if {
 	input.source.country != input.requester.country
 }
 
-# Requests that touch no source: only the gateway's own audit records and
-# statistics.
-local_classes := {"audit", "aggregate", "admin"}
+# Requests that touch no source: only the gateway's own audit records,
+# statistics, administration and policy workbench.
+local_classes := {"audit", "aggregate", "admin", "policy"}
 
 basis contains "access.domestic" if {
 	domestic

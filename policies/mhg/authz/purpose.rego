@@ -5,8 +5,11 @@ package mhg.authz
 
 # The resource type a decision is about: the released resource in the
 # release phase, the type asked for in the query phase.
+# The disclosure report reads audit records (disclosures.rego).
 target_type := input.resource.type if {
 	input.phase == "release"
+} else := "AuditEvent" if {
+	disclosure_report
 } else := input.action.resource_type
 
 # A resource is firewalled when the gateway classed it S or when it carries
@@ -23,8 +26,9 @@ firewalled if {
 }
 
 # The data class: S for firewalled data, audit for audit records, aggregate
-# for statistics, admin for administration of the gateway (admin.rego), C
-# for every other (clinical, person-level) resource.
+# for statistics, admin for administration of the gateway (admin.rego),
+# policy for the legal team's workbench (console.rego), C for every other
+# (clinical, person-level) resource.
 data_class := "S" if {
 	firewalled
 } else := "audit" if {
@@ -33,6 +37,8 @@ data_class := "S" if {
 	target_type == "MeasureReport"
 } else := "admin" if {
 	admin_operation
+} else := "policy" if {
+	workbench_operation
 } else := "C"
 
 class_rules := data.data.classes[data_class]
