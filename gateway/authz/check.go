@@ -132,11 +132,19 @@ func protectedName(name string) (string, bool) {
 // is complete either way.
 func Check(ctx context.Context, dir string) (Report, error) {
 	fsys, where, err := policyFS(dir)
-	rep := Report{Dir: where}
 	if err != nil {
+		rep := Report{Dir: where}
 		rep.Problems = append(rep.Problems, Problem{Kind: ProblemLoad, Message: err.Error()})
 		return rep, fmt.Errorf("%w: %s", ErrCheckFailed, where)
 	}
+	return CheckFS(ctx, fsys, where)
+}
+
+// CheckFS is Check for a policy file system in OPA bundle layout (the
+// console's drafts); name says what it is in the report.
+func CheckFS(ctx context.Context, fsys fs.FS, name string) (Report, error) {
+	where := name
+	rep := Report{Dir: where}
 	rep.checkSchema(fsys)
 	set, err := loadFS(fsys)
 	if err != nil {

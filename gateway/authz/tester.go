@@ -38,17 +38,20 @@ type TestReport struct {
 	LineCoverage float64
 	// Rules counts the rules of the policies (tests excluded); Uncovered
 	// lists those no test hit (a rule is hit when it produced a value in
-	// some test).
+	// some test), Hit those some test hit; both sorted by file and line.
 	Rules     int
 	Uncovered []RuleRef
+	Hit       []RuleRef
 }
 
 // TestResult is one Rego test.
 type TestResult struct {
 	// Name is the test's full name, data.<package>.<test>.
 	Name string
-	// File is the test file, relative to the policy directory.
+	// File is the test file, relative to the policy directory, and Line
+	// the line the test starts on.
 	File string
+	Line int
 	// Outcome is PASS, FAIL, ERROR or SKIPPED.
 	Outcome string
 	// Error explains an ERROR.
@@ -103,7 +106,7 @@ func testSet(ctx context.Context, set *policySet, opts TestOptions) (TestReport,
 			Duration: r.Duration,
 		}
 		if r.Location != nil {
-			tr.File = r.Location.File
+			tr.File, tr.Line = r.Location.File, r.Location.Row
 		}
 		switch {
 		case r.Skip:
@@ -140,17 +143,22 @@ func testSet(ctx context.Context, set *policySet, opts TestOptions) (TestReport,
 		for _, rule := range policyRules(m) {
 			rep.Rules++
 			row := rule.Head.Location.Row
-			if !report.IsCovered(name, row) {
-				rep.Uncovered = append(rep.Uncovered, RuleRef{File: name, Line: row, Rule: ruleHead(rule)})
+			ref := RuleRef{File: name, Line: row, Rule: ruleHead(rule)}
+			if report.IsCovered(name, row) {
+				rep.Hit = append(rep.Hit, ref)
+			} else {
+				rep.Uncovered = append(rep.Uncovered, ref)
 			}
 		}
 	}
-	slices.SortFunc(rep.Uncovered, func(a, b RuleRef) int {
+	byPlace := func(a, b RuleRef) int {
 		if c := strings.Compare(a.File, b.File); c != 0 {
 			return c
 		}
 		return a.Line - b.Line
-	})
+	}
+	slices.SortFunc(rep.Uncovered, byPlace)
+	slices.SortFunc(rep.Hit, byPlace)
 	return rep, nil
 }
 
