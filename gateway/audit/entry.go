@@ -43,6 +43,18 @@ type Entry struct {
 	Decisions []Decision
 	// BreakGlass is set when the requester invoked break-the-glass.
 	BreakGlass bool
+	// Review, when set, records an auditor's review of an earlier
+	// AuditEvent (a break-the-glass access): the console's review queue
+	// is the break-the-glass events no review names.
+	Review *Review
+}
+
+// Review is an auditor's review of one AuditEvent.
+type Review struct {
+	// EventID is the id of the AuditEvent reviewed.
+	EventID string
+	// Note is what the auditor wrote.
+	Note string
 }
 
 // Decision is one policy decision as the audit record names it.
@@ -53,4 +65,9 @@ type Decision struct {
 	Allow    bool
 	Reasons  []string
 	Revision string
+	// Agreements are the data-sharing agreements an allowing decision
+	// relied on; Class is the data class of the resource released (C, S),
+	// for release decisions.
+	Agreements []string
+	Class      string
 }

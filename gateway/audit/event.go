@@ -63,6 +63,8 @@ const (
 	DetailRuleIDs        = "rule-ids"
 	DetailPolicyRevision = "policy-revision"
 	DetailBreakGlass     = "break-glass"
+	DetailAgreements     = "agreements"
+	DetailDataClass      = "data-class"
 	DetailInteraction    = "interaction"
 	DetailOperation      = "operation"
 	DetailHTTPStatus     = "http-status"
@@ -70,6 +72,10 @@ const (
 	// resources: "released:Observation" = "3".
 	DetailReleasedPrefix = "released:"
 )
+
+// EntityReviewed names the entity of a review record that points at the
+// AuditEvent reviewed (its description holds the auditor's note).
+const EntityReviewed = "reviewed audit event"
 
 // Observer names the gateway instance that records, as AuditEvent.source
 // and the gateway agent show it.
@@ -160,8 +166,9 @@ type (
 		What   *reference `json:"what,omitempty"`
 		Type   *coding    `json:"type,omitempty"`
 		Role   *coding    `json:"role,omitempty"`
-		Name   string     `json:"name,omitempty"`
-		Detail []detail   `json:"detail,omitempty"`
+		Name        string     `json:"name,omitempty"`
+		Description string     `json:"description,omitempty"`
+		Detail      []detail   `json:"detail,omitempty"`
 	}
 	detail struct {
 		Type        string `json:"type"`
@@ -234,6 +241,18 @@ func build(e Entry, id string, recorded time.Time, obs Observer) (*event, error)
 	}
 	if e.TraceID != "" {
 		ev.Entity = append(ev.Entity, traceEntity(e.TraceID, e.SpanID))
+	}
+	if e.Review != nil {
+		if !r4.IsID(e.Review.EventID) {
+			return nil, fmt.Errorf("audit: reviewed event id is not a FHIR id")
+		}
+		ev.Entity = append(ev.Entity, entity{
+			What:        &reference{Reference: "AuditEvent/" + e.Review.EventID},
+			Type:        &coding{SystemResourceTypes, "AuditEvent", "AuditEvent"},
+			Role:        &coding{SystemObjectRole, "3", "Report"},
+			Name:        EntityReviewed,
+			Description: e.Review.Note,
+		})
 	}
 	return ev, nil
 }
@@ -346,6 +365,12 @@ func decisionEntity(d Decision, breakGlass bool) entity {
 	}
 	if d.Revision != "" {
 		ent.Detail = append(ent.Detail, detail{DetailPolicyRevision, d.Revision})
+	}
+	if len(d.Agreements) > 0 {
+		ent.Detail = append(ent.Detail, detail{DetailAgreements, strings.Join(d.Agreements, " ")})
+	}
+	if d.Class != "" {
+		ent.Detail = append(ent.Detail, detail{DetailDataClass, d.Class})
 	}
 	ent.Detail = append(ent.Detail, detail{DetailBreakGlass, strconv.FormatBool(breakGlass)})
 	return ent

@@ -24,6 +24,13 @@ type Query struct {
 	DateFrom, DateTo time.Time
 	// Purpose is a PurposeOfUse code (purpose=), BTG included.
 	Purpose string
+	// Country is the requester's ISO 3166-1 alpha-2 country.
+	Country string
+	// BreakGlass selects the requests made with break-the-glass.
+	BreakGlass bool
+	// Operation is the operation asked for, without "$" (the console's
+	// reviews are "review-break-glass").
+	Operation string
 	// Outcome is an AuditEvent outcome code (0, 4, 8, 12) or an Entry
 	// outcome (success, denied, failed) (outcome=).
 	Outcome string
@@ -43,6 +50,9 @@ type indexEntry struct {
 	agents   []string
 	purposes []string
 	outcome  string
+	country  string
+	op       string
+	btg      bool
 }
 
 // index holds an entry per record in file order. Entries never change once
@@ -73,6 +83,7 @@ type eventKeys struct {
 			ValueIdentifier struct {
 				Value string `json:"value"`
 			} `json:"valueIdentifier"`
+			ValueCode string `json:"valueCode"`
 		} `json:"extension"`
 	} `json:"agent"`
 	Entity []struct {
@@ -83,6 +94,10 @@ type eventKeys struct {
 			System string `json:"system"`
 			Code   string `json:"code"`
 		} `json:"role"`
+		Detail []struct {
+			Type        string `json:"type"`
+			ValueString string `json:"valueString"`
+		} `json:"detail"`
 	} `json:"entity"`
 }
 
@@ -99,6 +114,7 @@ func (ix *index) add(seq uint64, off int64, n int, event []byte) {
 		for _, p := range k.PurposeOfEvent {
 			for _, c := range p.Coding {
 				e.purposes = append(e.purposes, c.Code)
+				e.btg = e.btg || c.Code == "BTG"
 			}
 		}
 		for _, a := range k.Agent {
@@ -112,11 +128,21 @@ func (ix *index) add(seq uint64, off int64, n int, event []byte) {
 				if x.URL == ExtAgentOrganization && x.ValueIdentifier.Value != "" {
 					e.agents = append(e.agents, x.ValueIdentifier.Value)
 				}
+				if x.URL == ExtAgentCountry {
+					e.country = x.ValueCode
+				}
 			}
 		}
 		for _, en := range k.Entity {
 			if en.Role.System == SystemObjectRole && en.Role.Code == "1" {
 				e.patient = strings.TrimPrefix(en.What.Reference, "Patient/")
+			}
+			if en.Role.System == SystemObjectRole && en.Role.Code == "4" {
+				for _, d := range en.Detail {
+					if d.Type == DetailOperation {
+						e.op = d.ValueString
+					}
+				}
 			}
 		}
 	}
@@ -134,6 +160,15 @@ func (q Query) matches(e *indexEntry) bool {
 		return false
 	}
 	if q.Outcome != "" && e.outcome != outcomeFilter(q.Outcome) {
+		return false
+	}
+	if q.Country != "" && e.country != q.Country {
+		return false
+	}
+	if q.BreakGlass && !e.btg {
+		return false
+	}
+	if q.Operation != "" && e.op != q.Operation {
 		return false
 	}
 	if !q.DateFrom.IsZero() && e.recorded < q.DateFrom.UnixMicro() {

@@ -73,6 +73,11 @@ func TestSearch(t *testing.T) {
 		{"last partial page", Query{Count: 4, Offset: 4}, []int{2, 1}, 6},
 		{"offset past the end", Query{Count: 2, Offset: 10}, nil, 6},
 		{"filtered page", Query{Patient: "gw-a", Count: 1, Offset: 1}, []int{2}, 3},
+		{"requester country", Query{Country: "NL"}, []int{4, 2}, 2},
+		{"break-glass", Query{BreakGlass: true}, []int{5}, 1},
+		{"break-glass and purpose", Query{BreakGlass: true, Purpose: "TREAT"}, nil, 0},
+		{"operation", Query{Operation: "summary"}, []int{6, 5, 4, 3, 2, 1}, 6},
+		{"other operation", Query{Operation: "review-break-glass"}, nil, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"io"
 
 	"github.com/migrant-health/mhg/gateway/audit/chain"
@@ -22,3 +23,16 @@ var ErrChainBroken = chain.ErrBroken
 // runs it. The format is in package chain, which has no dependencies, so a
 // verifier can be built without the rest of the gateway.
 func Verify(r io.Reader) (Report, error) { return chain.Verify(r) }
+
+// VerifyChain verifies the whole log as it is on disk now (what `mhg audit
+// verify` checks), for the console's chain status. Records appended while
+// it reads are not part of the report.
+func (l *Log) VerifyChain(ctx context.Context) (Report, error) {
+	l.mu.RLock()
+	size := l.size
+	l.mu.RUnlock()
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+	return chain.Verify(io.NewSectionReader(l.f, 0, size))
+}

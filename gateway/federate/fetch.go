@@ -58,7 +58,7 @@ func (s *Service) permitted(ctx context.Context, req Request, src Source, res *R
 		s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseQuery, "source", src.ID(), "error", err)
 		d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
 	}
-	res.addDecision(authz.PhaseQuery, src.ID(), d)
+	res.addDecision(authz.PhaseQuery, src.ID(), "", d)
 	return d, nil
 }
 

@@ -306,7 +306,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 				d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
 			}
 			decided[key] = d
-			res.addDecision(authz.PhaseRelease, src.ID(), d)
+			res.addDecision(authz.PhaseRelease, src.ID(), facts.Class, d)
 		}
 		if !d.Allow {
 			continue
@@ -357,7 +357,7 @@ func (s *Service) Authorize(ctx context.Context, req Request) (*Result, error) {
 		s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseQuery, "error", err)
 		d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
 	}
-	res.addDecision(authz.PhaseQuery, "", d)
+	res.addDecision(authz.PhaseQuery, "", "", d)
 	if !d.Allow {
 		return res, &DeniedError{Reasons: d.Reasons}
 	}

@@ -192,6 +192,9 @@ type DecisionRecord struct {
 	Phase    string
 	Source   string
 	Decision authz.Decision
+	// Class is the data class of the resource a release decision was
+	// about (C, S); empty for query decisions.
+	Class string
 }
 
 // Result is what a request produced. It is returned with errors too, so
@@ -215,10 +218,12 @@ type Result struct {
 	mu sync.Mutex
 }
 
-func (r *Result) addDecision(phase, src string, d authz.Decision) {
+// addDecision records a decision; class is the data class of the resource
+// a release decision was about, "" for query decisions.
+func (r *Result) addDecision(phase, src, class string, d authz.Decision) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.Decisions = append(r.Decisions, DecisionRecord{Phase: phase, Source: src, Decision: d})
+	r.Decisions = append(r.Decisions, DecisionRecord{Phase: phase, Source: src, Decision: d, Class: class})
 	for _, o := range d.Obligations {
 		if o.Kind == authz.ObligationNotify {
 			r.Notify = true

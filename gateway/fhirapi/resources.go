@@ -401,6 +401,7 @@ func (h *Handler) auditEntry(c *gin.Context, req federate.Request, res *federate
 		entry.Decisions = append(entry.Decisions, audit.Decision{
 			ID: d.Decision.ID, Phase: d.Phase, Source: d.Source, Allow: d.Decision.Allow,
 			Reasons: d.Decision.Reasons, Revision: d.Decision.Revision,
+			Agreements: d.Decision.Agreements, Class: d.Class,
 		})
 	}
 	return entry
