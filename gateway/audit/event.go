@@ -163,9 +163,9 @@ type (
 		Type     []coding  `json:"type,omitempty"`
 	}
 	entity struct {
-		What   *reference `json:"what,omitempty"`
-		Type   *coding    `json:"type,omitempty"`
-		Role   *coding    `json:"role,omitempty"`
+		What        *reference `json:"what,omitempty"`
+		Type        *coding    `json:"type,omitempty"`
+		Role        *coding    `json:"role,omitempty"`
 		Name        string     `json:"name,omitempty"`
 		Description string     `json:"description,omitempty"`
 		Detail      []detail   `json:"detail,omitempty"`

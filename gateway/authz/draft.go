@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
 )
 
 // What the legal team's tools need beyond the engine: a policy revision
@@ -239,4 +240,28 @@ func FormatAgreementsFile(list []Agreement) ([]byte, error) {
 		return nil, fmt.Errorf("agreements: %w", err)
 	}
 	return append(b, '\n'), nil
+}
+
+// Bundle packs a policy file system as an OPA bundle that the engine reads
+// from a bundle server (Options.BundleURL): the Rego modules with their
+// tests, and every data file placed under its folder, as `opa build`
+// without -b packs them. revision names it in the manifest.
+func Bundle(fsys fs.FS, revision string) (bundle.Bundle, error) {
+	res, err := readFS(fsys)
+	if err != nil {
+		return bundle.Bundle{}, fmt.Errorf("bundle: %w", err)
+	}
+	b := bundle.Bundle{Data: res.Documents}
+	b.Manifest.Revision = revision
+	b.Manifest.Roots = &[]string{"mhg", "data"}
+	names := make([]string, 0, len(res.Modules))
+	for name := range res.Modules {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		f := res.Modules[name]
+		b.Modules = append(b.Modules, bundle.ModuleFile{URL: "/" + name, Path: "/" + name, Raw: f.Raw, Parsed: f.Parsed})
+	}
+	return b, nil
 }

@@ -136,18 +136,7 @@ func policyFS(dir string) (fs.FS, string, error) {
 // JSON or YAML data files (placed under data by their folder, as `opa run`
 // and `opa build` place them), and an optional .manifest.
 func loadFS(fsys fs.FS) (*policySet, error) {
-	res, err := loader.NewFileLoader().
-		WithFS(fsys).
-		WithProcessAnnotation(true).
-		WithRegoVersion(ast.RegoV1).
-		Filtered([]string{"."}, func(abspath string, info fs.FileInfo, depth int) bool {
-			// Hidden files and folders are editor swap files, temporary
-			// files of atomic writes, or ConfigMap internals.
-			if depth > 0 && strings.HasPrefix(info.Name(), ".") {
-				return true
-			}
-			return info.IsDir() && skipDirs[info.Name()]
-		})
+	res, err := readFS(fsys)
 	if err != nil {
 		return nil, failed(stageRead, err)
 	}
@@ -174,6 +163,22 @@ func loadFS(fsys fs.FS) (*policySet, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// readFS loads the modules and data documents of a policy directory.
+func readFS(fsys fs.FS) (*loader.Result, error) {
+	return loader.NewFileLoader().
+		WithFS(fsys).
+		WithProcessAnnotation(true).
+		WithRegoVersion(ast.RegoV1).
+		Filtered([]string{"."}, func(abspath string, info fs.FileInfo, depth int) bool {
+			// Hidden files and folders are editor swap files, temporary
+			// files of atomic writes, or ConfigMap internals.
+			if depth > 0 && strings.HasPrefix(info.Name(), ".") {
+				return true
+			}
+			return info.IsDir() && skipDirs[info.Name()]
+		})
 }
 
 // fromBundle takes a bundle as OPA's bundle reader produced it (from a
