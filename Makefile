@@ -19,9 +19,11 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./gateway/cmd/mhg
 
 ## run: the embedded default (in-process cache, sample national sources,
-## built-in policies, development signing key); prints how to call it.
+## built-in policies, development signing key, decisions logged for the
+## console's impact analysis); prints how to call it and a one-time link
+## to the console.
 run: build
-	./$(BIN) serve
+	MHG_POLICY_DECISION_LOG=$${MHG_POLICY_DECISION_LOG:-.mhg/decisions.jsonl} ./$(BIN) serve
 
 ## test: unit and integration tests with the race detector. The Redis tests
 ## start their own redis-server (or use REDIS_URL); the FHIR client test

@@ -49,6 +49,8 @@ const (
 	OpSummary    = Canonical + "/OperationDefinition/summary"
 	OpToMHP      = Canonical + "/OperationDefinition/to-mhp"
 	OpEverything = Canonical + "/OperationDefinition/everything"
+	// OpDisclosures is the accounting of disclosures for one patient.
+	OpDisclosures = Canonical + "/OperationDefinition/disclosures"
 
 	// SystemISO3166 is the code system of ISO 3166 country codes.
 	SystemISO3166 = "urn:iso:std:iso:3166"

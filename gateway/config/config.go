@@ -35,6 +35,9 @@ type Config struct {
 	IDs IDs `yaml:"ids" envPrefix:"IDS_"`
 	// Log holds logging settings.
 	Log Log `yaml:"log" envPrefix:"LOG_"`
+	// Console configures the pages for legal teams and auditors under
+	// /console/.
+	Console Console `yaml:"console" envPrefix:"CONSOLE_"`
 
 	// File is the path the config was read from, "" for defaults only. Set by
 	// Load, not read from YAML.
@@ -279,4 +282,54 @@ type Log struct {
 	Level string `yaml:"level" env:"LEVEL"`
 	// Format is "json" or "text".
 	Format string `yaml:"format" env:"FORMAT"`
+}
+
+// Console configures the console (policy workbench and audit desk).
+type Console struct {
+	// Disabled turns the console off (404 under /console/).
+	Disabled bool `yaml:"disabled" env:"DISABLED"`
+	// OIDC is the organisation's identity provider. An empty issuer
+	// leaves the one-time sign-in link of the development default as the
+	// only way in (with auth.dev or one_time_link).
+	OIDC ConsoleOIDC `yaml:"oidc" envPrefix:"OIDC_"`
+	// OneTimeLink prints a one-time sign-in link at start-up even outside
+	// the development default. False: only with auth.dev.
+	OneTimeLink bool `yaml:"one_time_link" env:"ONE_TIME_LINK"`
+	// Org and Country describe console users whose token names neither.
+	Org     string `yaml:"org" env:"ORG"`
+	Country string `yaml:"country" env:"COUNTRY"`
+	// IdleTimeout ends an unused session. Zero means 30m.
+	IdleTimeout time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT"`
+	// TraceURL links AuditEvents to their traces; {trace_id} is replaced
+	// (http://jaeger:16686/trace/{trace_id}). Empty shows the id alone.
+	TraceURL string `yaml:"trace_url" env:"TRACE_URL"`
+	// PublishDir receives published drafts (a patch and, with a signing
+	// key, a signed bundle). Empty means .mhg/published.
+	PublishDir string `yaml:"publish_dir" env:"PUBLISH_DIR"`
+	// SigningKeyFile holds the key that signs published bundles (PEM
+	// private key, or an HMAC secret); SigningAlg its algorithm (RS256
+	// when empty). Empty: no bundle, only the patch.
+	SigningKeyFile string `yaml:"signing_key_file" env:"SIGNING_KEY_FILE"`
+	SigningAlg     string `yaml:"signing_alg" env:"SIGNING_ALG"`
+	// Approvals is how many different legal users approve a draft before
+	// it is published; 0 or 1 is the author alone.
+	Approvals int `yaml:"approvals" env:"APPROVALS"`
+}
+
+// ConsoleOIDC is the console's identity provider.
+type ConsoleOIDC struct {
+	// Issuer is the provider's issuer URL.
+	Issuer string `yaml:"issuer" env:"ISSUER"`
+	// ClientID and ClientSecretFile identify the console; no secret file
+	// is a public client (PKCE alone).
+	ClientID         string `yaml:"client_id" env:"CLIENT_ID"`
+	ClientSecretFile string `yaml:"client_secret_file" env:"CLIENT_SECRET_FILE"`
+	// Scopes are asked for besides openid; empty means profile and email.
+	Scopes []string `yaml:"scopes" env:"SCOPES" envSeparator:","`
+	// RoleClaim, OrgClaim and CountryClaim name the claims with the
+	// console roles (legal, auditor), organisation and country; empty
+	// means roles, org and country. A dotted name reaches into objects.
+	RoleClaim    string `yaml:"role_claim" env:"ROLE_CLAIM"`
+	OrgClaim     string `yaml:"org_claim" env:"ORG_CLAIM"`
+	CountryClaim string `yaml:"country_claim" env:"COUNTRY_CLAIM"`
 }

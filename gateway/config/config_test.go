@@ -53,6 +53,9 @@ func TestLoadGood(t *testing.T) {
 	if cfg.BaseURL() != "https://gateway.example.org/fhir" || cfg.File != "testdata/full.good.yml" {
 		t.Fatalf("BaseURL %q, File %q", cfg.BaseURL(), cfg.File)
 	}
+	if c := cfg.Console; c.OIDC.RoleClaim != "realm_access.roles" || c.Approvals != 2 || c.IdleTimeout != 20*time.Minute || cfg.ConsoleURL() != "https://gateway.example.org/console" {
+		t.Fatalf("console %+v at %s", c, cfg.ConsoleURL())
+	}
 
 	cfg, err = Load("testdata/empty.good.yml", nil)
 	if err != nil {
@@ -97,6 +100,7 @@ func TestLoadBad(t *testing.T) {
 			"sources[1].base_url", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
 			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
+			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}

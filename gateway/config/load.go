@@ -313,6 +313,23 @@ func (c *Config) Validate() error {
 	if c.Telemetry.SampleRatio < 0 || c.Telemetry.SampleRatio > 1 {
 		bad("telemetry.sample_ratio", "want 0..1, got %v", c.Telemetry.SampleRatio)
 	}
+	if o := c.Console.OIDC; o.Issuer != "" {
+		if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("console.oidc.issuer", "want an http(s) URL, got %q", o.Issuer)
+		}
+		if o.ClientID == "" {
+			bad("console.oidc.client_id", "the console's client id at the identity provider is needed")
+		}
+	}
+	if c.Console.Country != "" && !countryPattern.MatchString(c.Console.Country) {
+		bad("console.country", "want an ISO 3166-1 alpha-2 code, got %q", c.Console.Country)
+	}
+	if c.Console.IdleTimeout < 0 || c.Console.Approvals < 0 || c.Console.Approvals > 5 {
+		bad("console", "idle_timeout cannot be negative; approvals is 0 to 5")
+	}
+	if c.Console.TraceURL != "" && !strings.Contains(c.Console.TraceURL, "{trace_id}") {
+		bad("console.trace_url", "must contain {trace_id}")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -332,4 +349,10 @@ func (c *Config) BaseURL() string {
 		return strings.TrimRight(c.PublicURL, "/")
 	}
 	return "http://" + c.Listen + "/fhir"
+}
+
+// ConsoleURL returns the console's public URL: the FHIR base with /fhir
+// replaced by /console.
+func (c *Config) ConsoleURL() string {
+	return strings.TrimSuffix(c.BaseURL(), "/fhir") + "/console"
 }

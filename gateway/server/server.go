@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -21,6 +22,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/console"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/fhirapi"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -59,6 +61,8 @@ type Options struct {
 type Server struct {
 	cfg       config.Config
 	handler   *fhirapi.Handler
+	root      http.Handler
+	console   *console.Console
 	log       *slog.Logger
 	stdout    io.Writer
 	telemetry *telemetry.Provider
@@ -224,7 +228,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		return nil, err
 	}
 	s.handler, err = fhirapi.New(fhirapi.Options{
-		Operations: fhirapi.PatientOperations(linker),
+		Operations: append(fhirapi.PatientOperations(linker), fhirapi.DisclosuresOperation()),
 		Notifier:   audit.NewNotifier(audit.NotifierOptions{URL: cfg.Audit.NotifyURL, Logger: s.log}),
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
@@ -234,11 +238,60 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	if err != nil {
 		return nil, err
 	}
+	s.root = s.handler
+	if !cfg.Console.Disabled {
+		if s.console, err = newConsole(cfg, s); err != nil {
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		mux.Handle(console.Prefix+"/", s.console)
+		mux.Handle(console.Prefix, s.console)
+		mux.Handle("/", s.handler)
+		s.root = mux
+	}
 	return s, nil
 }
 
-// Handler is the gateway's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.handler }
+// newConsole builds the console over the gateway's own policy engine and
+// audit log.
+func newConsole(cfg config.Config, s *Server) (*console.Console, error) {
+	c := cfg.Console
+	files, err := authz.PolicyFS(cfg.Policy.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("console: policy.dir: %w", err)
+	}
+	opts := console.Options{
+		Policy: s.policy, PolicyFiles: files, Auditor: s.audit, AuditSearch: s.audit, Chain: s.audit,
+		BaseURL: cfg.ConsoleURL(), OneTimeLinks: cfg.Auth.Dev || c.OneTimeLink, Org: c.Org, Country: c.Country,
+		IdleTimeout: c.IdleTimeout, TraceURL: c.TraceURL, PublishDir: c.PublishDir, SigningAlg: c.SigningAlg,
+		Approvals: c.Approvals, Logger: s.log,
+		OIDC: console.OIDC{Issuer: c.OIDC.Issuer, ClientID: c.OIDC.ClientID, Scopes: c.OIDC.Scopes,
+			RoleClaim: c.OIDC.RoleClaim, OrgClaim: c.OIDC.OrgClaim, CountryClaim: c.OIDC.CountryClaim},
+	}
+	if cfg.Policy.DecisionLog != "" {
+		opts.Decisions = authz.DecisionFile{Path: cfg.Policy.DecisionLog}
+	}
+	if c.OIDC.ClientSecretFile != "" {
+		b, err := os.ReadFile(c.OIDC.ClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("console.oidc.client_secret_file: %w", err)
+		}
+		opts.OIDC.ClientSecret = strings.TrimSpace(string(b))
+	}
+	if c.SigningKeyFile != "" {
+		if opts.SigningKey, err = os.ReadFile(c.SigningKeyFile); err != nil {
+			return nil, fmt.Errorf("console.signing_key_file: %w", err)
+		}
+	}
+	con, err := console.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return con, nil
+}
+
+// Handler is the gateway's HTTP handler: the FHIR routes and the console.
+func (s *Server) Handler() http.Handler { return s.root }
 
 // Run listens on cfg.Listen and serves until ctx is done, then shuts down
 // gracefully: no new connections, requests in flight finish (within
@@ -254,7 +307,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.root,
 		ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.Server.ReadTimeout,
 		WriteTimeout:      s.cfg.Server.WriteTimeout,
