@@ -9,9 +9,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X github.com/migrant-health/mhg/gateway/server.Version=$(VERSION)
 CLIENTS     := conformance/clients
+BROWSER     := gateway/console/testdata/browser
 FUZZTIME    ?= 20s
 
-.PHONY: all build run test test-short lint bench fuzz clients clean
+.PHONY: all build run test test-short lint bench fuzz clients browser-deps clean
 
 all: build
 
@@ -27,8 +28,10 @@ run: build
 
 ## test: unit and integration tests with the race detector. The Redis tests
 ## start their own redis-server (or use REDIS_URL); the FHIR client test
-## runs the pinned npm client from conformance/clients.
-test: clients
+## runs the pinned npm client from conformance/clients; the console's
+## browser tests drive Debian's chromium with axe-core pinned in
+## gateway/console/testdata/browser.
+test: clients browser-deps
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short:
@@ -38,6 +41,12 @@ clients: $(CLIENTS)/node_modules/.installed
 
 $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-deps: $(BROWSER)/node_modules/.installed
+
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	cd $(BROWSER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## lint: gofmt, go vet, staticcheck, and the policy checks (compile, format,

@@ -104,8 +104,8 @@ func (r *run) page(name, h1 string) {
 	if got := r.text("h1"); got != h1 {
 		r.t.Fatalf("%s: heading %q, want %q", name, got, h1)
 	}
-	shot := get(r, "screenshot "+name, chromedp.FullScreenshot(80))
-	if err := os.WriteFile(filepath.Join(r.shots, name+".jpg"), shot, 0o644); err != nil {
+	shot := get(r, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(r.shots, name+".png"), shot, 0o644); err != nil {
 		r.t.Fatal(err)
 	}
 	type violation struct {
