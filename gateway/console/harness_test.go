@@ -186,15 +186,6 @@ func (b *browser) csrf() string {
 	return m[1]
 }
 
-// signInWithLink signs in with a fresh one-time link.
-func (b *browser) signInWithLink() {
-	b.t.Helper()
-	resp, _ := b.get(b.h.console.OneTimeLink(time.Minute))
-	if resp.StatusCode != http.StatusSeeOther || b.cookies[CookieName] == "" {
-		b.t.Fatalf("one-time link: %s, cookies %v", resp.Status, b.cookies)
-	}
-}
-
 // signInAs creates a session directly, for tests about roles.
 func (b *browser) signInAs(roles ...string) {
 	s := b.h.console.sessions.create(Session{Subject: "user-" + strings.Join(roles, "-"), Name: "test user", Roles: roles,
