@@ -29,7 +29,6 @@ type harness struct {
 	audit   *audit.Log
 	decLog  string
 	publish string
-	clock   time.Time
 }
 
 type harnessOptions struct {
