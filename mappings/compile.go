@@ -517,6 +517,10 @@ func (t *specTree) checkStatusMap(file string, at pos, cm *conceptMap) {
 	if cm == nil {
 		return
 	}
+	if cm.rule != nil {
+		t.fail(at.at(file, "status map %s is a code rule, not a ConceptMap", cm.id))
+		return
+	}
 	for _, groups := range cm.groups {
 		for _, g := range groups {
 			if g.target != conformance.CSMigrationStatus {

@@ -421,3 +421,23 @@ func TestDerivedIDOption(t *testing.T) {
 		}
 	}
 }
+
+// The reason an NHS number is missing can be "overseas-patient", which
+// reveals residence abroad as the firewalled residential status does: it
+// must not be in any output.
+func TestNHSNumberUnavailableReasonDoesNotLeave(t *testing.T) {
+	e := testEngine(t)
+	in := `{"resourceType":"Patient","id":"p1","name":[{"family":"X"}],"birthDate":"1990",
+	  "identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9400000001","extension":[
+	    {"url":"https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberUnavailableReason",
+	     "valueCodeableConcept":{"coding":[{"system":"https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberUnavailableReason","code":"overseas-patient"}]}}]}]}`
+	res, err := e.Map("uk-core", []byte(in), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range res.Outputs {
+		if strings.Contains(string(out.JSON), "overseas-patient") || strings.Contains(string(out.JSON), "NHSNumberUnavailableReason") {
+			t.Errorf("%s output carries the NHS number unavailable reason: %s", out.Type, out.JSON)
+		}
+	}
+}
