@@ -165,4 +165,3 @@ func sharesSum(dims, a, b []int) bool {
 	}
 	return holds(a, b) || holds(b, a)
 }
-
