@@ -213,9 +213,9 @@ func Generate(opts Options, i int) Person {
 		}
 		p.Conditions = append(p.Conditions, c)
 	}
-	// HIV in adults.
-	if age >= 15 && r.IntN(1000) < 8 {
-		onset := Reference.AddDate(0, 0, -r.IntN(3650))
+	// HIV in adults, diagnosed over the three years before Reference.
+	if age >= 15 && r.IntN(1000) < 12 {
+		onset := Reference.AddDate(0, 0, -r.IntN(1095))
 		p.Conditions = append(p.Conditions, Condition{Kind: HIV, Onset: onset.Format(time.DateOnly), Status: "active"})
 	}
 	// Measles-containing vaccine for children with a known birth day.
