@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/cache"
@@ -39,7 +42,7 @@ func newMap() *cobra.Command {
 				return fmt.Errorf("%w: unknown profile %q (known: %v)", errUsage, profile, eng.Profiles())
 			}
 			st, err := mappings.Convert(c.Context(), eng, mappings.ConvertOptions{
-				Profile: profile, Inputs: args, OutDir: out, Progress: c.ErrOrStderr(), Provenance: provenance,
+				Profile: profile, Inputs: args, OutDir: out, Progress: progressBar(c.ErrOrStderr()), Provenance: provenance,
 				Map: mappings.Options{KeepReligion: keepReligion},
 			})
 			if err != nil {
@@ -132,4 +135,20 @@ func newCache() *cobra.Command {
 	purge.Flags().StringVar(&cfgPath, "config", "", "config file (default: MHG_CONFIG, else the embedded default)")
 	c.AddCommand(purge)
 	return c
+}
+
+// progressBar draws mhg map's progress on w when it is a terminal; nil
+// (no progress) otherwise.
+func progressBar(w io.Writer) mappings.Progress {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(0,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription("mapping"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionClearOnFinish(),
+	)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/gateway/summary"
 	"github.com/migrant-health/mhg/mappings"
 )
 
@@ -159,7 +160,7 @@ func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource)
 			// off it (class S) are released on their own terms, and the
 			// report must not reveal them (ReportableLoss).
 			if i == 0 {
-				m.loss = ReportableLoss(result.Issues)
+				m.loss = summary.ReportableLoss(result.Issues)
 			}
 			out = append(out, m)
 		}

@@ -314,3 +314,14 @@ func sortedForms(ids []linkID) string {
 	sort.Strings(forms)
 	return strings.Join(slices.Compact(forms), ",")
 }
+
+// Classify names one identifier for the summary's Patient merge: its key
+// (the preferred system's form), whether it may cross a border, and
+// whether the registry knows it (summary.Identifiers).
+func (r *IdentityRegistry) Classify(system, value string, types []string, country string) (key string, crosses, ok bool) {
+	lid, ok := r.linkIdentifier(system, value, types, country)
+	if !ok {
+		return "", false, false
+	}
+	return lid.key, lid.countries == nil, true
+}

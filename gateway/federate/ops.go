@@ -24,7 +24,7 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 		return res, fmt.Errorf("%w: identifier is required", ErrInvalid)
 	}
 	params := url.Values{"identifier": {identifier}}
-	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source) ([]Entry, error) {
+	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source, part *Result) ([]Entry, error) {
 		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams("Patient", params), nil,
 			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, "Patient", params) })
 		if err != nil {
@@ -33,7 +33,7 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 			}
 			return nil, err
 		}
-		res.noteTruncated(src, set)
+		part.noteTruncated(src, set)
 		// A Patient search matches Patients: resources a mapping split off
 		// them (the migration context) are reached by their own searches.
 		var patients []mapped
@@ -42,7 +42,7 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 				patients = append(patients, m)
 			}
 		}
-		return s.release(ctx, req, src, patients, res)
+		return s.release(ctx, req, src, patients, part)
 	})
 	return res, err
 }
@@ -139,7 +139,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 		return res, err
 	}
 	params := url.Values{"patient": {upstream}}
-	err = s.fanOut(ctx, req, res, []Source{src}, func(ctx context.Context, src Source) ([]Entry, error) {
+	err = s.fanOut(ctx, req, res, []Source{src}, func(ctx context.Context, src Source, part *Result) ([]Entry, error) {
 		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams(resourceType, params),
 			[]string{patientTag(src, upstream)},
 			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, resourceType, params) })
@@ -149,7 +149,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 			}
 			return nil, err
 		}
-		res.noteTruncated(src, set)
+		part.noteTruncated(src, set)
 		var keep []mapped
 		for _, m := range set.items {
 			if r4.TypeName(m.res) == resourceType {
@@ -169,7 +169,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 				}
 			}
 		}
-		return s.release(ctx, req, src, keep, res)
+		return s.release(ctx, req, src, keep, part)
 	})
 	return res, err
 }
@@ -190,11 +190,12 @@ func (s *Service) locate(resourceType, id string) (Source, string, error) {
 }
 
 // fanOut runs fn for every source the query phase permits, in parallel,
-// under the request deadline, each source under its own timeout. Failed
+// under the request deadline, each source under its own timeout and with a
+// Result slot of its own, absorbed into res in source order. Failed
 // sources become warnings. Sources the policy refused leave no trace in the
 // result beyond the audited decision, so a warning can never reveal a
 // record in a country the requester may not ask.
-func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources []Source, fn func(context.Context, Source) ([]Entry, error)) error {
+func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources []Source, fn func(context.Context, Source, *Result) ([]Entry, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Deadline)
 	defer cancel()
 	var allowed []Source
@@ -213,6 +214,7 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 	type outcome struct {
 		entries []Entry
 		err     error
+		part    Result
 	}
 	outs := make([]outcome, len(allowed))
 	var wg sync.WaitGroup
@@ -223,13 +225,15 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 			defer wg.Done()
 			sctx, scancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
 			defer scancel()
-			e, err := fn(sctx, src)
-			outs[i] = outcome{e, err}
+			o := &outs[i]
+			o.entries, o.err = fn(sctx, src, &o.part)
 		}()
 	}
 	wg.Wait()
 	failed, timeouts := 0, 0
-	for i, o := range outs {
+	for i := range outs {
+		o := &outs[i]
+		res.absorb(&o.part)
 		if o.err != nil {
 			failed++
 			class := errorClass(o.err)
@@ -340,9 +344,7 @@ func dedupe(xs []string) []string {
 // pages through: an incomplete record must not pass for a complete one.
 func (r *Result) noteTruncated(src Source, set mappedSet) {
 	if set.truncated {
-		r.mu.Lock()
 		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
-		r.mu.Unlock()
 	}
 }
 
