@@ -17,6 +17,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/summary"
 	"github.com/migrant-health/mhg/gateway/telemetry"
+	"github.com/migrant-health/mhg/mappings"
 )
 
 // Warning codes added by identity resolution.
@@ -30,8 +31,9 @@ const (
 // with the registry derived from the Service's mapper.
 type LinkerOptions struct {
 	// Identity says which identifiers may find a person in which sources.
-	// Nil: NewIdentityRegistry(DefaultIdentifierSystems(mapper)).
-	Identity *IdentityRegistry
+	// Nil: the mapper's registry (mappings.Engine.IdentifierRegistry), or
+	// passports alone for a mapper without one.
+	Identity *mappings.IdentifierRegistry
 	// Now stamps documents and Provenances. Nil: time.Now.
 	Now func() time.Time
 	// Author names the gateway as the document's author. Empty:
@@ -47,7 +49,7 @@ type LinkerOptions struct {
 // decisions, cache, mapping and deadlines.
 type Linker struct {
 	svc    *Service
-	ids    *IdentityRegistry
+	ids    *mappings.IdentifierRegistry
 	render *summary.Renderer
 }
 
@@ -58,7 +60,7 @@ func NewLinker(svc *Service, opts LinkerOptions) (*Linker, error) {
 	}
 	l := &Linker{svc: svc, ids: opts.Identity}
 	if l.ids == nil {
-		reg, err := NewIdentityRegistry(DefaultIdentifierSystems(svc.mapper()))
+		reg, err := defaultIdentity(svc.mapper())
 		if err != nil {
 			return nil, fmt.Errorf("federate: default identifier registry: %w", err)
 		}
@@ -69,7 +71,7 @@ func NewLinker(svc *Service, opts LinkerOptions) (*Linker, error) {
 }
 
 // Identity returns the registry the Linker resolves with.
-func (l *Linker) Identity() *IdentityRegistry { return l.ids }
+func (l *Linker) Identity() *mappings.IdentifierRegistry { return l.ids }
 
 // PatientQuery names the patient of a patient-level operation: exactly one
 // of ID (instance level) and Identifier (type level).
@@ -167,7 +169,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if !ok || system == "" || value == "" {
 			return nil, fmt.Errorf("%w: identifier must be system|value", ErrInvalid)
 		}
-		id, ok := l.ids.linkIdentifier(system, value, nil, req.Requester.Country)
+		id, ok := l.ids.Match(system, value, nil, req.Requester.Country)
 		if !ok {
 			return nil, fmt.Errorf("%w: identifiers of this system are not used to find patients", ErrInvalid)
 		}
@@ -310,8 +312,8 @@ func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
 func (r *resolution) identifiersOf(ln *link) []linkID {
 	var out []linkID
 	for _, id := range patientIdentifiers(ln.patient.Resource) {
-		lid, ok := r.l.ids.linkIdentifier(id.system, id.value, id.types, ln.src.Country())
-		if ok && !r.used[lid.key] {
+		lid, ok := r.l.ids.Match(id.system, id.value, id.types, ln.src.Country())
+		if ok && !r.used[lid.Key] {
 			out = append(out, lid)
 		}
 	}
@@ -339,7 +341,7 @@ type answer struct {
 // the persons found bring.
 func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 	for _, id := range ids {
-		r.used[id.key] = true
+		r.used[id.Key] = true
 	}
 	type job struct {
 		src Source
@@ -353,7 +355,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 		}
 		var usable []linkID
 		for _, id := range ids {
-			if id.usableIn(src.Country()) {
+			if id.UsableIn(src.Country()) {
 				usable = append(usable, id)
 			}
 		}

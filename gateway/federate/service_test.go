@@ -343,3 +343,19 @@ func TestReleaseDecisionsTakenOncePerFacts(t *testing.T) {
 		t.Fatalf("%d release decisions, want 2 (one per distinct set of facts)", releases)
 	}
 }
+
+// A mapper without an identifier registry lets passports alone find a
+// person across sources.
+func TestDefaultIdentityWithoutRegistry(t *testing.T) {
+	reg, err := defaultIdentity(federatetest.Mapper{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reg.Systems()
+	if len(got) != 1 || got[0].Scope != mappings.ScopeCrossBorder || got[0].Prefix != passportPrefix {
+		t.Fatalf("fallback %+v", got)
+	}
+	if _, ok := reg.Match("http://fhir.nl/fhir/NamingSystem/bsn", "1", nil, ""); ok {
+		t.Fatal("a national identifier without a home finds a person")
+	}
+}

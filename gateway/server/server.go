@@ -210,12 +210,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	}
 	// The patient summary finds one person in several sources through the
 	// identity registry: the mapping's defaults plus what config adds.
-	extra := make([]federate.IdentifierSystem, 0, len(cfg.Federation.Identifiers))
-	for _, id := range cfg.Federation.Identifiers {
-		extra = append(extra, federate.IdentifierSystem{ID: id.ID, Systems: id.Systems, Prefix: id.Prefix,
-			Types: id.Types, Country: id.Country, Scope: id.Scope, Partners: id.Partners})
-	}
-	registry, err := federate.NewIdentityRegistry(federate.WithIdentifierSystems(federate.DefaultIdentifierSystems(engine), extra...))
+	registry, err := engine.IdentifierRegistry(cfg.Federation.Identifiers...)
 	if err != nil {
 		return nil, fmt.Errorf("federation.identifiers: %w", err)
 	}

@@ -13,22 +13,31 @@ import (
 
 	"github.com/migrant-health/mhg/conformance"
 	"github.com/migrant-health/mhg/gateway/summary"
+	"github.com/migrant-health/mhg/mappings"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*/want*.json from the current renderer")
 
-// goldenIdentifiers classifies identifiers as the golden cases need:
-// passports cross borders, every other identifier stays in its country.
-type goldenIdentifiers struct{}
-
-func (goldenIdentifiers) Classify(system, value string, _ []string, _ string) (string, bool, bool) {
-	return system + "|" + value, strings.HasPrefix(system, "http://hl7.org/fhir/sid/passport-"), true
+// identifiers is the registry the mapping engine ships, as the gateway
+// uses it by default.
+func identifiers(t *testing.T) summary.Identifiers {
+	t.Helper()
+	eng, err := mappings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := eng.IdentifierRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 // Each testdata/<case>/in.json is a summary.Input; want.json is the
 // document it renders, or want.<lang>.json per narrative language. A change
 // to the document shows as a JSON diff here: go test -update, then review.
 func TestGolden(t *testing.T) {
+	reg := identifiers(t)
 	cases, err := filepath.Glob("testdata/*/in.json")
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no golden cases: %v", err)
@@ -56,7 +65,7 @@ func TestGolden(t *testing.T) {
 				if lang := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(want), "want."), ".json"); lang != "want" && lang != "" && strings.Count(filepath.Base(want), ".") == 2 {
 					lin.Language = lang
 				}
-				got := render(t, lin)
+				got := render(t, reg, lin)
 				if issues := conformance.Check(got); conformance.HasErrors(issues) {
 					t.Errorf("%s does not conform to the MHP: %v", want, issues)
 				}
@@ -68,11 +77,11 @@ func TestGolden(t *testing.T) {
 
 // render renders in with a fixed clock and counted ids, so that the
 // document is the same on every run.
-func render(t *testing.T, in summary.Input) []byte {
+func render(t *testing.T, reg summary.Identifiers, in summary.Input) []byte {
 	t.Helper()
 	n := 0
 	r := summary.New(summary.Options{
-		Identifiers: goldenIdentifiers{},
+		Identifiers: reg,
 		Now:         func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) },
 		NewID: func() string {
 			n++
