@@ -400,7 +400,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			if id != ln.patient.ID {
 				safe = false
 				r.res.warn(a.src.ID(), WarnAmbiguous)
-				r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", "source", a.src.ID())
+				r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID())
 			}
 		}
 	}
@@ -416,7 +416,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 		case len(a.persons) > 1:
 			r.done[a.src.ID()] = true
 			r.res.warn(a.src.ID(), WarnAmbiguous)
-			r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", "source", a.src.ID(), "mhg.count", len(a.persons))
+			r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID(), string(telemetry.AttrCount), len(a.persons))
 		case a.denied:
 			// Nothing of a source whose record the policy withholds is
 			// used, and nothing says it was there.
@@ -503,7 +503,7 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 			if class == "timeout" {
 				timeouts++
 			}
-			l.svc.logger().WarnContext(ctx, "source failed", "source", ln.src.ID(), "error_class", class)
+			l.svc.logger().WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), ln.src.ID(), "error_class", class)
 			res.warn(ln.src.ID(), class)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"net/url"
 	"strings"
 	"sync"
@@ -240,7 +241,7 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 			if class == "timeout" {
 				timeouts++
 			}
-			s.log.WarnContext(ctx, "source failed", "source", allowed[i].ID(), "error_class", class)
+			s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), allowed[i].ID(), "error_class", class)
 			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
 			continue
 		}
@@ -303,12 +304,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		key := factsKey(patient, facts)
 		d, seen := decided[key]
 		if !seen {
-			var err error
-			d, err = s.opts.Decider.Decide(ctx, in)
-			if err != nil {
-				s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseRelease, "source", src.ID(), "error", err)
-				d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
-			}
+			d = s.decide(ctx, in)
 			decided[key] = d
 			res.addDecision(authz.PhaseRelease, src.ID(), d)
 		}
@@ -317,7 +313,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		}
 		if err := authz.Apply(m.res, d.Obligations); err != nil {
 			// An obligation that cannot be met means no release.
-			s.log.ErrorContext(ctx, "obligation not applicable", "source", src.ID(), "error", err)
+			s.log.ErrorContext(ctx, "obligation not applicable", string(telemetry.AttrSourceID), src.ID(), "error", err)
 			continue
 		}
 		out = append(out, Entry{
@@ -354,11 +350,7 @@ func (r *Result) noteTruncated(src Source, set mappedSet) {
 func (s *Service) Authorize(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{}
 	in := authz.Input{Phase: authz.PhaseQuery, Requester: req.Requester, Action: action(req), Consent: []authz.Provision{}}
-	d, err := s.opts.Decider.Decide(ctx, in)
-	if err != nil {
-		s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseQuery, "error", err)
-		d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
-	}
+	d := s.decide(ctx, in)
 	res.addDecision(authz.PhaseQuery, "", d)
 	if !d.Allow {
 		return res, &DeniedError{Reasons: d.Reasons}

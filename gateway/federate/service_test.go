@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -179,6 +180,40 @@ func TestPolicyErrorFailsClosed(t *testing.T) {
 	if _, err := s.SearchPatients(context.Background(), clinician, "|FX123"); !errors.Is(err, ErrDenied) {
 		t.Fatalf("err = %v, want ErrDenied when the policy errs", err)
 	}
+}
+
+// A decision the engine could not take keeps the reason and ids the engine
+// gave it, in the decision records (the AuditEvent) and in the refusal (the
+// 403), as in the decision log.
+func TestPolicyErrorKeepsTheEngineReasons(t *testing.T) {
+	for _, reason := range []string{authz.ReasonError, authz.ReasonUndefined, authz.ReasonNoPolicy} {
+		t.Run(reason, func(t *testing.T) {
+			de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+			d := &federatetest.Decider{Fn: func(authz.Input) (authz.Decision, error) {
+				return authz.Decision{Allow: true, ID: "decision-1", Revision: "r7", Reasons: []string{reason}}, errors.New("engine broken")
+			}}
+			res, err := newService(t, d, de).SearchPatients(context.Background(), clinician, "|FX123")
+			var denied *DeniedError
+			if !errors.As(err, &denied) || !slices.Equal(denied.Reasons, []string{reason}) {
+				t.Fatalf("err = %v, want a refusal for %s", err, reason)
+			}
+			if len(res.Decisions) != 1 {
+				t.Fatalf("%d decisions recorded", len(res.Decisions))
+			}
+			got := res.Decisions[0].Decision
+			if got.Allow || got.ID != "decision-1" || got.Revision != "r7" || !slices.Equal(got.Reasons, []string{reason}) {
+				t.Fatalf("recorded %+v, want the engine's decision, denied", got)
+			}
+		})
+	}
+	t.Run("a decider that gives no reason", func(t *testing.T) {
+		de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+		d := &federatetest.Decider{Fn: func(authz.Input) (authz.Decision, error) { return authz.Decision{}, errors.New("down") }}
+		res, _ := newService(t, d, de).SearchPatients(context.Background(), clinician, "|FX123")
+		if len(res.Decisions) != 1 || !slices.Equal(res.Decisions[0].Decision.Reasons, []string{authz.ReasonError}) {
+			t.Fatalf("recorded %+v", res.Decisions)
+		}
+	})
 }
 
 func TestSearchByPatientReleaseAndRedaction(t *testing.T) {

@@ -95,7 +95,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	var sources []federate.Source
 	var checks []fhirapi.Check
 	for _, spec := range cfg.Sources {
-		src, err := source.Open(spec, source.Options{Builtin: examples.FS, Logger: s.log, DefaultTimeout: cfg.Federation.SourceTimeout})
+		src, err := source.Open(spec, source.Options{Builtin: examples.FS, Logger: s.log, DefaultTimeout: cfg.Federation.SourceTimeout,
+			MeterProvider: s.telemetry.MeterProvider()})
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", spec.ID, err)
 		}
@@ -119,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	}
 	s.policy, err = authz.New(authz.Options{
 		Dir: cfg.Policy.Dir, BundleURL: cfg.Policy.BundleURL, PollInterval: cfg.Policy.PollInterval,
-		Watch: cfg.Policy.Watch, DecisionLog: decisionLog, Logger: s.log,
+		Watch: cfg.Policy.Watch, DecisionLog: decisionLog, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
 		Labels: map[string]string{"app": "mhg", "version": Version},
 	})
 	if err != nil {
@@ -149,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		s.closers = append(s.closers, func(context.Context) error { return redisStore.Close() })
 	}
 	if !cfg.Cache.Disabled {
-		copts := cache.Options{Logger: s.log}
+		copts := cache.Options{Logger: s.log, MeterProvider: s.telemetry.MeterProvider(), TracerProvider: s.telemetry.TracerProvider()}
 		if redisStore != nil {
 			copts.Store = redisStore
 		}
@@ -183,7 +184,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		return nil, err
 	}
 
-	auditOpts := audit.Options{Path: cfg.Audit.Log, Logger: s.log, Instruments: s.telemetry.Instruments(),
+	auditOpts := audit.Options{Path: cfg.Audit.Log, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
 		Observer: audit.Observer{Instance: instanceName()}}
 	if cfg.Audit.RedisStream != "" {
 		if redisStore == nil {

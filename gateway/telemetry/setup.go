@@ -80,7 +80,6 @@ type Provider struct {
 	mp       *sdkmetric.MeterProvider
 	reg      *prometheus.Registry
 	metrics  http.Handler
-	inst     *Instruments
 	exporter string
 }
 
@@ -150,19 +149,11 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Provider, 
 		// Exemplars would carry the attributes the filter removed.
 		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
 	)
-	inst, err := NewInstruments(mp)
-	if err != nil {
-		_ = tp.Shutdown(ctx)
-		_ = mp.Shutdown(ctx)
-		return nil, err
-	}
-
 	p := &Provider{
 		tp:       tp,
 		mp:       mp,
 		reg:      reg,
 		metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		inst:     inst,
 		exporter: name,
 	}
 	if !opts.NoGlobal {
@@ -182,9 +173,6 @@ func (p *Provider) TracerProvider() trace.TracerProvider { return p.tp }
 
 // MeterProvider returns the meter provider.
 func (p *Provider) MeterProvider() metric.MeterProvider { return p.mp }
-
-// Instruments returns the gateway's metric instruments on this provider.
-func (p *Provider) Instruments() *Instruments { return p.inst }
 
 // Exporter names the trace exporter in use: ExporterNone, ExporterConsole,
 // ExporterOTLP or ExporterCustom.
