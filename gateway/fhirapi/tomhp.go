@@ -106,15 +106,18 @@ func (h *Handler) toMHP(c *gin.Context) {
 	h.write(c, http.StatusOK, mustJSON(b))
 }
 
-// fromParameters unpacks a Parameters body ({profile, resource}).
+// fromParameters unpacks a Parameters body ({profile, resource}), as
+// $to-mhp and $validate take it.
 func fromParameters(body []byte) (profile string, resource []byte, ok bool) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
 		Parameter    []struct {
-			Name      string          `json:"name"`
-			ValueCode string          `json:"valueCode"`
-			ValueStr  string          `json:"valueString"`
-			Resource  json.RawMessage `json:"resource"`
+			Name           string          `json:"name"`
+			ValueCode      string          `json:"valueCode"`
+			ValueStr       string          `json:"valueString"`
+			ValueURI       string          `json:"valueUri"`
+			ValueCanonical string          `json:"valueCanonical"`
+			Resource       json.RawMessage `json:"resource"`
 		} `json:"parameter"`
 	}
 	if json.Unmarshal(body, &p) != nil || p.ResourceType != "Parameters" {
@@ -123,7 +126,7 @@ func fromParameters(body []byte) (profile string, resource []byte, ok bool) {
 	for _, prm := range p.Parameter {
 		switch prm.Name {
 		case "profile":
-			profile = prm.ValueCode + prm.ValueStr
+			profile = prm.ValueCode + prm.ValueStr + prm.ValueURI + prm.ValueCanonical
 		case "resource":
 			resource = prm.Resource
 		}
