@@ -2,6 +2,8 @@ package mappings
 
 import (
 	"fmt"
+
+	"github.com/migrant-health/mhg/conformance"
 	"slices"
 	"sort"
 	"strings"
@@ -109,6 +111,22 @@ func (r *registry) add(file string, s *identifierSpec, statusCodes map[string]bo
 	}
 	if s.Action != idKeep && scope != ScopeNone {
 		return s.at(file, "identifier %s: an identifier the mapping does not keep cannot find a person (scope %s)", s.ID, scope)
+	}
+	if s.Action == idFirewall {
+		// The profile checker flags an identifier in a Patient only when
+		// mhp-pat-2 names it: a firewalled one it does not name could sit
+		// in a Patient unnoticed.
+		systems, codes, _ := conformance.StatusRevealing()
+		for _, sys := range s.Systems {
+			if !slices.Contains(systems, sys) {
+				return s.at(file, "identifier %s is firewalled, but mhp-pat-2 in conformance/profiles/StructureDefinition-mhp-patient.json does not list its system %s", s.ID, sys)
+			}
+		}
+		for _, t := range s.Types {
+			if !slices.Contains(codes, t.Code) {
+				return t.at(file, "identifier %s is firewalled, but mhp-pat-2 in conformance/profiles/StructureDefinition-mhp-patient.json does not list its type code %s", s.ID, t.Code)
+			}
+		}
 	}
 	c := &idClass{id: s.ID, country: s.Country, kind: s.Kind, action: s.Action, reason: s.Reason,
 		scope: scope, partners: s.Partners, systems: s.Systems,

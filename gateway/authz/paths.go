@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
 )
 
 // ErrPath: an obligation names an element path Apply cannot read.

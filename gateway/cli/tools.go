@@ -83,7 +83,7 @@ func newAudit() *cobra.Command {
 			}
 			defer f.Close()
 			rep, err := audit.Verify(f)
-			if rep.Broken != nil {
+			if !rep.OK() {
 				fmt.Fprintf(c.OutOrStdout(), "BROKEN at %s (%d records intact before it)\n", rep.Broken, rep.Records)
 				return exitCode(exitFailure)
 			}

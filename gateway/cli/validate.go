@@ -63,14 +63,7 @@ func validateFile(w io.Writer, checker *conformance.Checker, path string) (bool,
 			fmt.Fprintf(w, "%s: ok\n", where)
 		}
 		for _, is := range issues {
-			line := fmt.Sprintf("%s: %s %s", where, is.Severity, is.Code)
-			if is.Location != "" {
-				line += " at " + is.Location
-			}
-			if is.Rule != "" {
-				line += " [" + is.Rule + "]"
-			}
-			line += ": " + is.Message
+			line := where + ": " + is.String()
 			if is.Diagnostics != "" {
 				line += " (" + is.Diagnostics + ")"
 			}

@@ -51,16 +51,17 @@ func (h *Handler) validate(c *gin.Context, typ string) {
 		h.fail(c, errorf(http.StatusBadRequest, "required", "send the resource to validate as the body"))
 		return
 	}
-	var opts conformance.Options
-	if profile != "" {
-		opts.Profiles = []string{profile}
+	var issues []conformance.Issue
+	if profile == "" {
+		issues = conformance.Check(in)
+	} else {
+		checker, err := conformance.NewChecker(conformance.Options{Profiles: []string{profile}})
+		if err != nil {
+			h.fail(c, errorf(http.StatusBadRequest, "not-supported", "profile is not a shipped MHP profile"))
+			return
+		}
+		issues = checker.Check(in)
 	}
-	checker, err := conformance.NewChecker(opts)
-	if err != nil {
-		h.fail(c, errorf(http.StatusBadRequest, "not-supported", "profile is not a shipped MHP profile"))
-		return
-	}
-	issues := checker.Check(in)
 	if typ != "" {
 		if rt := resourceTypeOf(in); rt != "" && rt != typ {
 			issues = append(issues, conformance.Issue{Severity: conformance.SeverityError, Code: conformance.CodeStructure,

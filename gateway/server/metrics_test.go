@@ -15,7 +15,7 @@ import (
 // second request moves them: every instrument the gateway declares is
 // recorded where its event happens.
 func TestMetricsRecordTheSession(t *testing.T) {
-	_, _, _, edit := nationalSources(t)
+	_, nl, _, edit := nationalSources(t)
 	g := startGateway(t, func(c *config.Config) {
 		edit(c)
 		c.Sources = append(c.Sources, config.Source{ID: "ua-sample", Country: "UA", Profile: "ips", Kind: config.KindBundle, Dir: config.BuiltinPrefix + "ua-sample"})
@@ -75,6 +75,14 @@ func TestMetricsRecordTheSession(t *testing.T) {
 	after, _ := sumSeries(second, "mhg_source_requests_total", `mhg_source_id="de-kbv"`)
 	if after != before {
 		t.Errorf("a cached search asked the source: %v then %v requests", before, after)
+	}
+
+	// A failing source is counted with the sentinel's name.
+	nl.mode.Store("500")
+	g.get(t, search, clin, "Cache-Control", "no-cache")
+	nl.mode.Store("")
+	if v, ok := sumSeries(g.scrape(t), "mhg_source_errors_total", `mhg_source_id="nl-lsp"`, `error_type="source.unavailable"`); !ok || v <= 0 {
+		t.Errorf("a failing source left no error series: %v", v)
 	}
 
 	// A refused request is counted as a denial.

@@ -88,3 +88,19 @@ func (in *instruments) breakerState(ctx context.Context, state string) {
 	}
 	in.breaker.Record(ctx, v, in.id)
 }
+
+// The source sentinels name the error.type of failed calls, in spans and
+// in MetricErrors, instead of a Go type name.
+func init() {
+	for _, e := range []struct {
+		err  error
+		name string
+	}{
+		{ErrNotFound, "source.not_found"}, {ErrTimeout, "source.timeout"}, {ErrUnavailable, "source.unavailable"},
+		{ErrInvalidResponse, "source.invalid_response"}, {ErrRejected, "source.rejected"}, {ErrTruncated, "source.truncated"},
+	} {
+		if err := telemetry.RegisterErrorType(e.err, e.name); err != nil {
+			panic(err)
+		}
+	}
+}

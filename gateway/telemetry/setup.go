@@ -183,14 +183,6 @@ func (p *Provider) Exporter() string { return p.exporter }
 // GET /metrics.
 func (p *Provider) MetricsHandler() http.Handler { return p.metrics }
 
-// ForceFlush exports the spans that ended but are still batched.
-func (p *Provider) ForceFlush(ctx context.Context) error {
-	if err := p.tp.ForceFlush(ctx); err != nil {
-		return fmt.Errorf("telemetry: flush: %w", err)
-	}
-	return nil
-}
-
 // Shutdown flushes and stops tracing and metrics. It is safe to call more
 // than once.
 func (p *Provider) Shutdown(ctx context.Context) error {
@@ -207,9 +199,6 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // Tracer returns a tracer from the global provider (installed by Setup), for
 // the gateway's own spans: telemetry.Tracer("github.com/migrant-health/mhg/gateway/authz").
 func Tracer(name string) trace.Tracer { return otel.Tracer(name) }
-
-// Meter returns a meter from the global provider (installed by Setup).
-func Meter(name string) metric.Meter { return otel.Meter(name) }
 
 // Propagator returns the gateway's propagator: W3C trace context, and W3C
 // baggage restricted to allow-listed members, so that neither a client's
