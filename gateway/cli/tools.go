@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -63,7 +64,7 @@ func newMap() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&profile, "profile", "", "national profile of the inputs (us-core, uk-core, de-basis, nl-core, ch-core, au-base, fr-core, ips, ke-core)")
+	f.StringVar(&profile, "profile", "", "national profile of the inputs ("+strings.Join(mappings.ProfileIDs(), ", ")+")")
 	f.StringVar(&out, "out", "", "output directory")
 	f.BoolVar(&provenance, "provenance", false, "also write Provenance.ndjson")
 	f.BoolVar(&keepReligion, "keep-religion", false, "keep patient-religion (dropped by default)")
