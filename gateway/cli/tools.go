@@ -116,7 +116,7 @@ func newCache() *cobra.Command {
 			if cfg.Redis.URL == "" && len(cfg.Redis.Addrs) == 0 {
 				return errors.New("the configuration uses the in-process cache, which lives in the server: use POST /admin/cache/$purge on it")
 			}
-			ch, err := cache.FromConfig(cfg, cache.Options{})
+			ch, err := cache.FromConfig(cfg.Cache, cfg.Redis, cache.Options{})
 			if err != nil {
 				return err
 			}
