@@ -149,7 +149,7 @@ func (s *Server) openSources() ([]federate.Source, []fhirapi.Check, error) {
 	var sources []federate.Source
 	var checks []fhirapi.Check
 	for _, spec := range s.cfg.Sources {
-		src, err := source.Open(spec, source.Options{Builtin: examples.FS, Logger: s.log, DefaultTimeout: s.cfg.Federation.SourceTimeout,
+		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: s.cfg.Federation.SourceTimeout,
 			MeterProvider: s.telemetry.MeterProvider()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("source %s: %w", spec.ID, err)
