@@ -345,7 +345,6 @@ func decisionKey(d Decision) string {
 }
 
 func TestMetamorphicNonDiscrimination(t *testing.T) {
-	t.Parallel()
 	e := newEngine(t, Options{})
 	cases := patientCases(t)
 	if testing.Short() {
@@ -413,7 +412,6 @@ func evalKey(pq rego.PreparedEvalQuery, doc ast.Value) (string, error) {
 // and an input that (wrongly) carries the patient, it finds the pairs the
 // rule treats differently.
 func TestMetamorphicCatchesDiscrimination(t *testing.T) {
-	t.Parallel()
 	pq := leakyQuery(t)
 	cases := patientCases(t)
 	_, diffs := violations(t, cases[:1], func(sc scenario, p patient) (string, error) {
@@ -440,7 +438,6 @@ func TestMetamorphicCatchesDiscrimination(t *testing.T) {
 // Even with the discriminatory rule compiled in, the input the gateway
 // builds gives it nothing to read: the second line of defence.
 func TestInputGivesDiscriminationNothingToRead(t *testing.T) {
-	t.Parallel()
 	pq := leakyQuery(t)
 	_, diffs := violations(t, patientCases(t)[:1], func(sc scenario, p patient) (string, error) {
 		return evalKey(pq, inputFor(sc, p).normalized().value())
