@@ -57,14 +57,7 @@ func (h *Handler) toMHP(c *gin.Context) {
 		h.fail(c, errorf(http.StatusBadRequest, "invalid", "the request body could not be read"))
 		return
 	}
-	profile := c.Query("profile")
-	in := body
-	if p, res, ok := fromParameters(body); ok {
-		if profile == "" {
-			profile = p
-		}
-		in = res
-	}
+	profile, in := profileAndResource(c, body)
 	if profile == "" {
 		h.fail(c, errorf(http.StatusBadRequest, "required", "the profile parameter is required (%s)", strings.Join(h.opts.Mapper.Profiles(), ", ")))
 		return
@@ -104,6 +97,20 @@ func (h *Handler) toMHP(c *gin.Context) {
 		b.Entry = append(b.Entry, bundleEntry{FullURL: "urn:mhg:to-mhp:loss-report", Resource: mustJSON(mappingOutcome(res.Issues))})
 	}
 	h.write(c, http.StatusOK, mustJSON(b))
+}
+
+// profileAndResource reads the profile and resource parameters of $to-mhp
+// and $validate: the resource is the body, or the "resource" of a
+// Parameters body; the profile is the query's, else the Parameters'.
+func profileAndResource(c *gin.Context, body []byte) (profile string, resource []byte) {
+	profile, resource = c.Query("profile"), body
+	if p, res, ok := fromParameters(body); ok {
+		if profile == "" {
+			profile = p
+		}
+		resource = res
+	}
+	return profile, resource
 }
 
 // fromParameters unpacks a Parameters body ({profile, resource}), as

@@ -39,14 +39,7 @@ func (h *Handler) validate(c *gin.Context, typ string) {
 		h.fail(c, e)
 		return
 	}
-	profile := c.Query("profile")
-	in := body
-	if p, res, ok := fromParameters(body); ok {
-		if profile == "" {
-			profile = p
-		}
-		in = res
-	}
+	profile, in := profileAndResource(c, body)
 	if len(strings.TrimSpace(string(in))) == 0 {
 		h.fail(c, errorf(http.StatusBadRequest, "required", "send the resource to validate as the body"))
 		return
