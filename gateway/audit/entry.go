@@ -43,6 +43,20 @@ type Entry struct {
 	Decisions []Decision
 	// BreakGlass is set when the requester invoked break-the-glass.
 	BreakGlass bool
+	// MatchTraits are the kinds of trait a demographic search
+	// (Patient/$match) was made with, never their values.
+	MatchTraits []string
+	// Candidates are the patients a demographic search returned, with
+	// their match grades.
+	Candidates []Candidate
+}
+
+// Candidate is one patient a demographic search returned.
+type Candidate struct {
+	// Patient is "Patient/<gateway id>".
+	Patient string
+	// Grade is its match grade (certain, probable, possible).
+	Grade string
 }
 
 // Decision is one policy decision as the audit record names it.

@@ -66,6 +66,7 @@ func Default() Config {
 			MaxCount:      200,
 			DefaultCount:  20,
 		},
+		Match:     Match{Rate: 30, Burst: 10, DefaultCount: 10},
 		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
 		Audit:     Audit{Log: ".mhg/audit.jsonl"},
 		Log:       Log{Level: "info", Format: "json"},
@@ -100,6 +101,9 @@ func Load(path string, environ []string) (Config, error) {
 			if d != "" && !strings.HasPrefix(d, BuiltinPrefix) && !filepath.IsAbs(d) {
 				cfg.Sources[i].Dir = filepath.Join(dir, d)
 			}
+		}
+		if m := cfg.Match.ModelFile; m != "" && !filepath.IsAbs(m) {
+			cfg.Match.ModelFile = filepath.Join(dir, m)
 		}
 	}
 	if err := env.ParseWithOptions(&cfg, env.Options{
@@ -219,9 +223,24 @@ func (c *Config) Validate() error {
 		default:
 			bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
 		}
+		switch src.PatientMatch {
+		case "", PatientMatchSearch, PatientMatchPhonetic:
+		case PatientMatchOperation:
+			if src.Kind != KindFHIR {
+				bad(f+".patient_match", "only a fhir source can answer Patient/$match itself")
+			}
+		default:
+			bad(f+".patient_match", "want %s, %s or %s, got %q", PatientMatchSearch, PatientMatchPhonetic, PatientMatchOperation, src.PatientMatch)
+		}
 		if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
 			bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
 		}
+	}
+	if c.Match.Rate < 1 || c.Match.Burst < 1 {
+		bad("match", "rate and burst must be at least 1 (requests per minute, and at once)")
+	}
+	if c.Match.DefaultCount < 1 {
+		bad("match.default_count", "must be at least 1, got %d", c.Match.DefaultCount)
 	}
 	a := c.Auth
 	if !a.Dev && a.JWKSFile == "" && a.JWKSURL == "" {

@@ -52,6 +52,9 @@ func (s *Service) permitted(ctx context.Context, req Request, src Source, res *R
 		Source:    &authz.Source{ID: src.ID(), Country: src.Country()},
 		Consent:   []authz.Provision{},
 	}
+	if req.MatchTraits != nil {
+		in.Match = &authz.Match{Traits: req.MatchTraits}
+	}
 	d, err := s.opts.Decider.Decide(ctx, in)
 	if err != nil {
 		// Fail closed: a policy error is a refusal.

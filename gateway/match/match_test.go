@@ -267,3 +267,21 @@ func TestGradeOrder(t *testing.T) {
 		t.Error("ParseGrade accepted an unknown grade")
 	}
 }
+
+func TestKindsAndOnly(t *testing.T) {
+	full := Traits{Names: []Name{{Family: "Shevchenko", Given: []string{"Oleksandr"}}}, BirthDate: Date{Year: 1980},
+		Sex: "male", BirthPlace: "UA", Citizenship: []string{"UA"}, Identifiers: []Identifier{{"s", "v"}}, Country: "DE"}
+	if got := strings.Join(full.Kinds(), ","); got != "birthDate,birthPlace,citizenship,family,gender,given,identifier" {
+		t.Errorf("Kinds = %s", got)
+	}
+	only := full.Only([]string{KindFamily, KindBirthDate})
+	if got := strings.Join(only.Kinds(), ","); got != "birthDate,family" {
+		t.Errorf("Only(family, birthDate).Kinds = %s", got)
+	}
+	if only.Sex != "" || only.BirthPlace != "" || len(only.Identifiers) > 0 || len(only.Names[0].Given) > 0 {
+		t.Errorf("Only kept more than asked: %+v", only)
+	}
+	if got := (Traits{}).Kinds(); len(got) != 0 {
+		t.Errorf("empty traits have kinds %v", got)
+	}
+}

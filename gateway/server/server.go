@@ -23,6 +23,8 @@ import (
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/fhirapi"
+	"github.com/migrant-health/mhg/gateway/match"
+	"github.com/migrant-health/mhg/gateway/ratelimit"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 	"github.com/migrant-health/mhg/mappings"
@@ -171,9 +173,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	if opts.WrapDecider != nil {
 		decider = opts.WrapDecider(decider)
 	}
+	model := match.Default()
+	if f := cfg.Match.ModelFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("match.model_file: %w", err)
+		}
+		if model, err = match.ParseModel(b); err != nil {
+			return nil, fmt.Errorf("match.model_file %s: %w", f, err)
+		}
+	}
 	fedOpts := federate.Options{
 		Sources: sources, Mapper: engine, Decider: decider, IDs: ids,
 		Deadline: cfg.Federation.Deadline, SourceTimeout: cfg.Federation.SourceTimeout, Logger: s.log,
+		MatchModel: model,
 	}
 	if s.cache != nil {
 		fedOpts.Cache = s.cache
@@ -230,6 +243,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
+		MatchLimiter:      ratelimit.New(ratelimit.Options{PerMinute: cfg.Match.Rate, Burst: cfg.Match.Burst}),
+		MatchDefaultCount: cfg.Match.DefaultCount,
 	})
 	if err != nil {
 		return nil, err

@@ -28,7 +28,9 @@ import (
 // only reads memory and is safe for concurrent use.
 //
 // Search understands, for Patient, identifier (system|value, |value for no
-// system, or a bare value in any system) and _id; for every other type,
+// system, or a bare value in any system), _id, and the demographic
+// parameters family, given, name, phonetic, birthdate and gender
+// (demographics.go); for every other type,
 // patient and subject (Patient/id or a bare id, matched against the
 // resource's patient, subject or beneficiary reference) and _id. Values may
 // be comma-separated alternatives; repeated parameters must all match.
@@ -45,6 +47,11 @@ type Bundle struct {
 	byIdentifier map[string][]int
 	// "Type\x00patient id": resources of Type about that Patient.
 	byPatient map[string][]int
+	// Patients' names, birth dates and genders (demographics.go), and
+	// Patients by the consonant skeletons of their names.
+	demo         map[int]*demographics
+	bySkeleton   map[string][]int
+	patientMatch string
 }
 
 // OpenBundle reads and indexes the directory of a "bundle" source: spec.Dir
@@ -103,7 +110,7 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 	}
 
 	b := &Bundle{
-		id: spec.ID, country: spec.Country, profile: spec.Profile,
+		id: spec.ID, country: spec.Country, profile: spec.Profile, patientMatch: spec.PatientMatch,
 		byKey:        map[string]int{},
 		byType:       map[string][]int{},
 		byIdentifier: map[string][]int{},
@@ -179,6 +186,7 @@ func (b *Bundle) add(r Resource) {
 	// (Composition.identifier is one object) are read as far as they go.
 	_ = json.Unmarshal(r.JSON, &f)
 	if r.Type == "Patient" {
+		b.addDemographics(i, r.JSON)
 		var ids []struct{ System, Value string }
 		if json.Unmarshal(f.Identifier, &ids) == nil {
 			for _, id := range ids {
@@ -337,6 +345,11 @@ func (b *Bundle) match(resourceType, name, value string) ([]int, error) {
 				hit = b.byIdentifier[r4.Unescape(parts[0])+"|"+r4.Unescape(parts[1])]
 			default:
 				return nil, fmt.Errorf("parameter identifier: more than one '|': %w", ErrRejected)
+			}
+		case resourceType == "Patient" && demographicParams[name]:
+			var err error
+			if hit, err = b.matchDemographic(name, alt); err != nil {
+				return nil, err
 			}
 		case (name == "patient" || name == "subject") && resourceType != "Patient":
 			ref := r4.Unescape(alt)
