@@ -255,6 +255,9 @@ type linkID struct {
 	forms []string
 	// countries limits the sources that may be asked; nil means any.
 	countries []string
+	// kind names the registry entry (passport, nl-bsn), or "local" for a
+	// system nobody registered; never the value.
+	kind string
 }
 
 // usableIn reports whether a source of that country may be asked with id.
@@ -277,12 +280,12 @@ func (r *IdentityRegistry) linkIdentifier(system, value string, types []string, 
 		if home == "" {
 			return linkID{}, false
 		}
-		return linkID{key: system + "|" + value, forms: []string{r4.TokenValue(system, value)}, countries: []string{home}}, true
+		return linkID{key: system + "|" + value, forms: []string{r4.TokenValue(system, value)}, countries: []string{home}, kind: "local"}, true
 	}
 	if e.Scope == ScopeNone {
 		return linkID{}, false
 	}
-	id := linkID{key: system + "|" + value}
+	id := linkID{key: system + "|" + value, kind: e.ID}
 	if _, exact := r.bySystem[system]; exact {
 		id.key = e.Systems[0] + "|" + value
 		for _, s := range e.Systems {

@@ -99,6 +99,26 @@ type link struct {
 	derived []mapped
 	// entries are the released clinical records.
 	entries []Entry
+	// how says how the record was linked to the person.
+	how linkHow
+}
+
+// How a record was linked to the person a summary is about.
+const (
+	// LinkRequested: the record the client named (by id).
+	LinkRequested = "requested"
+	// LinkIdentifier: it shares an identifier that may find the person.
+	LinkIdentifier = "identifier"
+	// LinkMatch: a demographic match of grade certain.
+	LinkMatch = "match"
+)
+
+// linkHow says how one record was linked: by what, with which kinds of
+// identifier (registry entry ids, never values), or with which score.
+type linkHow struct {
+	by    string
+	kinds []string
+	score float64
 }
 
 // linkage is every source's record of one person, in source order.
@@ -168,6 +188,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if err != nil {
 			return nil, err
 		}
+		anchor.how = linkHow{by: LinkRequested}
 		r.anchor = anchor
 		r.accept(anchor)
 		pending = r.identifiersOf(anchor)
@@ -191,6 +212,11 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 	// round. Every source is linked at most once.
 	for round := 0; len(pending) > 0 && round <= len(l.svc.sources); round++ {
 		pending = r.round(ctx, pending)
+	}
+	// Sources no identifier reached may still hold the person: a
+	// demographic match links a record only when it is certain.
+	if len(r.linked) > 0 {
+		r.linkByMatch(ctx)
 	}
 	span.SetAttributes(attribute.Int("mhg.count", len(r.linked)))
 
@@ -333,6 +359,7 @@ func (r *resolution) identifiersOf(ln *link) []linkID {
 // answer is what one source said in a round.
 type answer struct {
 	src     Source
+	ids     []linkID
 	persons map[string]*person
 	found   *link
 	// denied is set when the release phase refused the one person found.
@@ -423,6 +450,12 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			// used, and nothing says it was there.
 			r.done[a.src.ID()] = true
 		case a.found != nil && safe:
+			a.found.how = linkHow{by: LinkIdentifier}
+			for _, id := range a.ids {
+				if !slices.Contains(a.found.how.kinds, id.kind) {
+					a.found.how.kinds = append(a.found.how.kinds, id.kind)
+				}
+			}
 			r.accept(a.found)
 			next = append(next, r.identifiersOf(a.found)...)
 		}
@@ -447,7 +480,7 @@ func (r *resolution) ask(ctx context.Context, src Source, ids []linkID) answer {
 	if err != nil {
 		return answer{src: src, err: err}
 	}
-	a := answer{src: src, persons: personsOf(set.items)}
+	a := answer{src: src, ids: ids, persons: personsOf(set.items)}
 	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
 		return a
 	}

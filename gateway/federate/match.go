@@ -116,6 +116,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 		return res, fmt.Errorf("%w: the Patient needs a name to match on", ErrInvalid)
 	}
 	req.MatchTraits = kinds
+	req.Operation = opMatch
 	model := s.opts.MatchModel
 	if model == nil {
 		model = match.Default()
@@ -148,7 +149,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 		// Score, and keep what the source's rules let through.
 		infos := map[string]MatchInfo{}
 		var keep []mapped
-		for _, m := range items {
+		for _, m := range patientsOf(items) {
 			js, err := r4.Marshal(m.res)
 			if err != nil {
 				continue
@@ -233,7 +234,8 @@ func matchObligation(res *Result, src string) (authz.Obligation, bool) {
 	return authz.Obligation{}, false
 }
 
-// matchCandidates asks one source for the Patients that may be the person:
+// matchCandidates asks one source for the Patients that may be the person
+// (with what the mapping split off them):
 // by forwarding $match to a source that answers it, else with narrowing
 // searches, through the cache (keys are hashed; they never hold the
 // traits in clear).
@@ -252,7 +254,7 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 		if err != nil {
 			return nil, err
 		}
-		return patientsOf(set.items), nil
+		return set.items, nil
 	}
 	seen := map[string]bool{}
 	var out []mapped
@@ -265,9 +267,9 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 			}
 			return nil, err
 		}
-		for _, m := range patientsOf(set.items) {
-			if id := r4.ID(m.res); !seen[id] {
-				seen[id] = true
+		for _, m := range set.items {
+			if key := r4.TypeName(m.res) + "/" + r4.ID(m.res); !seen[key] {
+				seen[key] = true
 				out = append(out, m)
 			}
 		}

@@ -46,7 +46,7 @@ type patientJSON struct {
 // (JSON): its names (official first; maiden and old names too), birth date
 // as precise as written, administrative gender, country of birth and
 // citizenship (ISO 3166-1 alpha-2 codes, or alpha-3 turned into alpha-2),
-// and identifiers. country is the country that keeps the record. The
+// and identifiers (but the gateway's pseudonym). country is the country that keeps the record. The
 // error never quotes the resource.
 func PatientTraits(b []byte, country string) (match.Traits, error) {
 	var p patientJSON
@@ -110,7 +110,9 @@ func PatientTraits(b []byte, country string) (match.Traits, error) {
 		}
 	}
 	for _, id := range p.Identifier {
-		if id.System != "" && id.Value != "" {
+		// The gateway's own pseudonym differs for every record by design:
+		// it says nothing about the person.
+		if id.System != "" && id.Value != "" && id.System != conformance.SIDGatewayPseudonym {
 			t.Identifiers = append(t.Identifiers, match.Identifier{System: id.System, Value: id.Value})
 		}
 	}

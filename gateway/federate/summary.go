@@ -251,7 +251,8 @@ func (l *Linker) assemble(req Request, res *Result, lk *linkage, sr SummaryReque
 		"meta":         object{"profile": compProfiles},
 		"language":     p.Lang(),
 		"text": object{"status": "generated", "div": div(p.Lang(),
-			"<p><b>"+esc(p.Text("document.title"))+"</b></p><p>"+esc(p.Text("document.sources", "sources", sourcesText(srcNames)))+"</p>"+missing)},
+			"<p><b>"+esc(p.Text("document.title"))+"</b></p><p>"+esc(p.Text("document.sources", "sources", sourcesText(srcNames)))+"</p>"+
+				"<p>"+esc(p.Text("document.links", "links", linksText(p, ordered)))+"</p>"+missing)},
 		"status":          "final",
 		"type":            object{"coding": []any{object{"system": systemLOINC, "code": "60591-5", "display": "Patient summary Document"}}},
 		"subject":         object{"reference": patientRef},
@@ -276,7 +277,7 @@ func (l *Linker) assemble(req Request, res *Result, lk *linkage, sr SummaryReque
 			entries = append(entries, entry{"urn:uuid:" + id, prov})
 		}
 	}
-	if oo := documentOutcome(res.Warnings, l.svc.byID, conflicts, all); oo != nil {
+	if oo := documentOutcome(res.Warnings, l.svc.byID, conflicts, all, ordered); oo != nil {
 		entries = append(entries, entry{"urn:uuid:" + newUUID(), oo})
 	}
 
@@ -404,8 +405,13 @@ func (l *Linker) provenance(it *item, o origin, recorded string) (string, object
 // documentOutcome lists what the reader must know about the document:
 // sources that could not contribute (named, never the patient), values
 // the sources disagree on, and what each mapping could not carry over.
-func documentOutcome(warnings []Warning, byID map[string]Source, conflicts []conflict, items []*item) object {
+func documentOutcome(warnings []Warning, byID map[string]Source, conflicts []conflict, items []*item, links []*link) object {
 	var issues []any
+	// How each record was linked, so that a reader can judge the merge.
+	for _, ln := range links {
+		issues = append(issues, object{"severity": "information", "code": "informational",
+			"diagnostics": fmt.Sprintf("record of source %s (%s) linked: %s", ln.src.ID(), ln.src.Country(), ln.how.english())})
+	}
 	for _, w := range warnings {
 		country := ""
 		if s, ok := byID[w.Source]; ok {
