@@ -38,4 +38,3 @@ func TestRenderMatch(t *testing.T) {
 		t.Error("a grade with a tab was accepted")
 	}
 }
-
