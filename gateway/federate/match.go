@@ -135,7 +135,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 			return nil, fmt.Errorf("%w: the policy gave an unknown grade", source.ErrRejected)
 		}
 		sent := mr.Traits.Only(ob.Traits)
-		items, err := s.matchCandidates(ctx, req, src, sent, mr.Count)
+		items, err := s.matchCandidates(ctx, req, src, sent, mr.Count, ruleOut(model, query))
 		if err != nil {
 			if errors.Is(err, source.ErrNotFound) {
 				return nil, nil
@@ -235,11 +235,11 @@ func matchObligation(res *Result, src string) (authz.Obligation, bool) {
 }
 
 // matchCandidates asks one source for the Patients that may be the person
-// (with what the mapping split off them):
-// by forwarding $match to a source that answers it, else with narrowing
-// searches, through the cache (keys are hashed; they never hold the
-// traits in clear).
-func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, t match.Traits, count int) ([]mapped, error) {
+// (with what the mapping split off them): a source that answers $match
+// gets it forwarded, through the cache (whose keys are hashed, never the
+// traits in clear); the others are narrowed with searches, and keep says
+// which of their records are worth mapping.
+func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, t match.Traits, count int, keep func([]byte, string) bool) ([]mapped, error) {
 	mode := config.PatientMatchSearch
 	if d, ok := src.(demographicSource); ok {
 		mode = d.PatientMatch()
@@ -256,25 +256,61 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 		}
 		return set.items, nil
 	}
+	// Narrowing searches bring back many people who only share a name or
+	// a birth year: they are weighed on the source's own record first and
+	// only those the model does not rule out are mapped. What comes back
+	// is not cached: it is a search by a person's demographics.
+	ctx, span := tracer().Start(ctx, "source.fetch")
+	span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.String("mhg.resource.type", "Patient"))
 	seen := map[string]bool{}
-	var out []mapped
+	var raw []source.Resource
+	var failure error
 	for _, params := range narrowingSearches(t, mode == config.PatientMatchPhonetic) {
-		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams("Patient", params), nil,
-			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, "Patient", params) })
+		found, err := src.Search(ctx, "Patient", params)
+		if errors.Is(err, source.ErrTruncated) && len(found) > 0 {
+			err = nil
+		}
 		if err != nil {
-			if errors.Is(err, source.ErrNotFound) {
+			if !errors.Is(err, source.ErrNotFound) {
+				failure = err
+			}
+			continue
+		}
+		for _, r := range found {
+			if r.Type != "Patient" || seen[r.ID] {
 				continue
 			}
-			return nil, err
-		}
-		for _, m := range set.items {
-			if key := r4.TypeName(m.res) + "/" + r4.ID(m.res); !seen[key] {
-				seen[key] = true
-				out = append(out, m)
+			seen[r.ID] = true
+			if keep == nil || keep(r.JSON, src.Country()) {
+				raw = append(raw, r)
 			}
 		}
 	}
-	return out, nil
+	span.SetAttributes(attribute.Int("mhg.count", len(raw)))
+	span.End()
+	if failure != nil && len(raw) == 0 {
+		return nil, failure
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	return s.mapAll(ctx, src, raw)
+}
+
+// ruleOut returns a filter that keeps a source's raw Patient unless the
+// model rules it out on what the raw record says (names, birth date,
+// gender and identifiers read the same in every national profile): its
+// weight below the possible grade by a margin wide enough for what the
+// mapping adds (citizenship and country of birth in national extensions).
+func ruleOut(model *match.Model, query *match.Record) func([]byte, string) bool {
+	floor := model.Spec().Thresholds.Possible - 4
+	return func(js []byte, country string) bool {
+		t, err := PatientTraits(js, country)
+		if err != nil {
+			return true
+		}
+		return model.Compare(query, model.Prepare(t)).Weight >= floor
+	}
 }
 
 func patientsOf(items []mapped) []mapped {
