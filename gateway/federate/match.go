@@ -135,7 +135,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 			return nil, fmt.Errorf("%w: the policy gave an unknown grade", source.ErrRejected)
 		}
 		sent := mr.Traits.Only(ob.Traits)
-		items, err := s.matchCandidates(ctx, req, src, sent, mr.Count, ruleOut(model, query))
+		items, err := s.matchCandidates(ctx, req, src, sent, mr.Count, ruleOut(model, query, kinds))
 		if err != nil {
 			if errors.Is(err, source.ErrNotFound) {
 				return nil, nil
@@ -300,10 +300,17 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 // ruleOut returns a filter that keeps a source's raw Patient unless the
 // model rules it out on what the raw record says (names, birth date,
 // gender and identifiers read the same in every national profile): its
-// weight below the possible grade by a margin wide enough for what the
-// mapping adds (citizenship and country of birth in national extensions).
-func ruleOut(model *match.Model, query *match.Record) func([]byte, string) bool {
-	floor := model.Spec().Thresholds.Possible - 4
+// weight below the possible grade by more than the mapping could add
+// (agreement on country of birth and citizenship, which national profiles
+// keep in extensions of their own).
+func ruleOut(model *match.Model, query *match.Record, kinds []string) func([]byte, string) bool {
+	floor := model.Spec().Thresholds.Possible
+	if slices.Contains(kinds, match.KindBirthPlace) {
+		floor -= max(0, model.Weight("", match.FieldBirthPlace, match.Agree))
+	}
+	if slices.Contains(kinds, match.KindCitizenship) {
+		floor -= max(0, model.Weight("", match.FieldCitizenship, match.Agree))
+	}
 	return func(js []byte, country string) bool {
 		t, err := PatientTraits(js, country)
 		if err != nil {

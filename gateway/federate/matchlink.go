@@ -73,7 +73,7 @@ func (r *resolution) linkOne(ctx context.Context, mreq Request, src Source, mode
 	ctx, cancel := context.WithTimeout(ctx, r.l.svc.opts.SourceTimeout)
 	defer cancel()
 	r.res.contacted(src.ID())
-	items, err := r.l.svc.matchCandidates(ctx, mreq, src, sent, 0, ruleOut(model, query))
+	items, err := r.l.svc.matchCandidates(ctx, mreq, src, sent, 0, ruleOut(model, query, mreq.MatchTraits))
 	r.count(err)
 	if err != nil {
 		r.done[src.ID()] = true

@@ -295,7 +295,15 @@ func (b *Bundle) Search(ctx context.Context, resourceType string, params url.Val
 	for name := range params {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	// Indexed parameters first: the scanned demographic ones then only
+	// test what those found.
+	scan := func(name string) bool { return resourceType == "Patient" && scanned[name] }
+	sort.Slice(names, func(i, j int) bool {
+		if si, sj := scan(names[i]), scan(names[j]); si != sj {
+			return sj
+		}
+		return names[i] < names[j]
+	})
 
 	var hits []int
 	filtered := false
@@ -304,6 +312,13 @@ func (b *Bundle) Search(ctx context.Context, resourceType string, params url.Val
 			continue
 		}
 		for _, v := range params[name] {
+			if filtered && scan(name) {
+				var err error
+				if hits, err = b.filterDemographic(hits, name, v); err != nil {
+					return nil, fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), err)
+				}
+				continue
+			}
 			set, err := b.match(resourceType, name, v)
 			if err != nil {
 				return nil, fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), err)

@@ -91,11 +91,65 @@ func (b *Bundle) addDemographics(i int, raw []byte) {
 // matchDemographic returns, in load order, the Patients matching one
 // value of a demographic parameter. String parameters match the start of
 // a name (FHIR string search), phonetic its consonant skeleton across
-// spellings and scripts, birthdate a FHIR date with an optional prefix
-// (eq, ne, gt, lt, ge, le, sa, eb, ap) against the birth date's range, and
-// gender the code.
+// spellings and scripts (from an index), birthdate a FHIR date with an
+// optional prefix (eq, ne, gt, lt, ge, le, sa, eb, ap) against the birth
+// date's range, and gender the code.
 func (b *Bundle) matchDemographic(name, value string) ([]int, error) {
-	var test func(*demographics) bool
+	if name == "phonetic" {
+		sk := match.Skeleton(r4.Unescape(value))
+		if sk == "" {
+			return nil, fmt.Errorf("parameter phonetic: no letters: %w", ErrRejected)
+		}
+		return b.bySkeleton[sk], nil
+	}
+	test, err := demographicTest(name, value)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, i := range b.byType["Patient"] {
+		if d := b.demo[i]; d != nil && test(d) {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// scanned are the demographic parameters answered by looking at every
+// Patient: Search narrows with the indexed ones first and then only tests
+// what they found.
+var scanned = map[string]bool{"family": true, "given": true, "name": true, "birthdate": true, "gender": true}
+
+// filterDemographic keeps the Patients of hits matching any of the
+// comma-separated alternatives of one scanned parameter.
+func (b *Bundle) filterDemographic(hits []int, name, value string) ([]int, error) {
+	var tests []func(*demographics) bool
+	for _, alt := range r4.SplitEscaped(value, ',') {
+		t, err := demographicTest(name, alt)
+		if err != nil {
+			return nil, err
+		}
+		tests = append(tests, t)
+	}
+	var out []int
+	for _, i := range hits {
+		d := b.demo[i]
+		if d == nil {
+			continue
+		}
+		for _, t := range tests {
+			if t(d) {
+				out = append(out, i)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// demographicTest is the test one value of a scanned parameter puts to a
+// Patient's demographics.
+func demographicTest(name, value string) (func(*demographics) bool, error) {
 	v := r4.Unescape(value)
 	switch name {
 	case "family", "given", "name":
@@ -103,7 +157,7 @@ func (b *Bundle) matchDemographic(name, value string) ([]int, error) {
 		if f == "" {
 			return nil, fmt.Errorf("parameter %s: empty value: %w", name, ErrRejected)
 		}
-		test = func(d *demographics) bool {
+		return func(d *demographics) bool {
 			lists := [][]string{d.family, d.given}
 			switch name {
 			case "family":
@@ -119,13 +173,7 @@ func (b *Bundle) matchDemographic(name, value string) ([]int, error) {
 				}
 			}
 			return false
-		}
-	case "phonetic":
-		sk := match.Skeleton(v)
-		if sk == "" {
-			return nil, fmt.Errorf("parameter phonetic: no letters: %w", ErrRejected)
-		}
-		return b.bySkeleton[sk], nil
+		}, nil
 	case "birthdate":
 		prefix, date := splitDatePrefix(v)
 		q, err := match.ParseDate(date)
@@ -137,23 +185,17 @@ func (b *Bundle) matchDemographic(name, value string) ([]int, error) {
 			return nil, fmt.Errorf("parameter birthdate: unknown prefix: %w", ErrRejected)
 		}
 		qlo, qhi := dateRange(q)
-		test = func(d *demographics) bool {
+		return func(d *demographics) bool {
 			if d.birth.IsZero() {
 				return false
 			}
 			lo, hi := dateRange(d.birth)
 			return cmp(lo, hi, qlo, qhi)
-		}
+		}, nil
 	case "gender":
-		test = func(d *demographics) bool { return d.gender == v }
+		return func(d *demographics) bool { return d.gender == v }, nil
 	}
-	var out []int
-	for _, i := range b.byType["Patient"] {
-		if d := b.demo[i]; d != nil && test(d) {
-			out = append(out, i)
-		}
-	}
-	return out, nil
+	return nil, fmt.Errorf("unsupported parameter %s: %w", safeParamName(name), ErrRejected)
 }
 
 // splitDatePrefix takes a FHIR search prefix off a date value.
