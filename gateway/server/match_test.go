@@ -242,6 +242,10 @@ func TestMatchSourceRulesOnTraits(t *testing.T) {
 		t.Errorf("the outcome does not say the Ukrainian source needs more traits:\n%s", outcomeText(r))
 	}
 	events := auditEvents(t, g)
+	raw, _ := json.Marshal(events[len(events)-1])
+	if !strings.Contains(string(raw), `"value":"de-sample"`) || strings.Contains(string(raw), `"value":"ua-sample"`) {
+		t.Errorf("the AuditEvent should name de-sample and not ua-sample as contacted:\n%s", raw)
+	}
 	for _, d := range decisionsOf(events[len(events)-1]) {
 		if d.Source == "ua-sample" && d.Phase == "query" && (d.Allow || d.Rules != "match.traits-insufficient") {
 			t.Errorf("ua-sample query decision %+v, want a refusal for want of traits", d)
