@@ -3,6 +3,7 @@ package evalset
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -58,30 +59,33 @@ func (r Report) String() string {
 	return b.String()
 }
 
-// prepared is a record ready for comparison, with its blocking keys.
+// prepared is a record ready for comparison, with what narrowing
+// searches find it by.
 type prepared struct {
-	rec  *Record
-	r    *match.Record
-	keys []string
+	rec   *Record
+	r     *match.Record
+	block blocking
 }
 
-// Evaluate scores every German and Dutch record against the candidates a
-// narrowing search would bring back from every other country's source
-// (records sharing a name, or a birth year and the start of a name), and
-// counts per grade how many pairs are the same person.
+// Evaluate scores every German and Dutch record against the candidates the
+// gateway's narrowing searches would bring back from every other
+// country's source (both names, or one name and the birth year a year
+// either side, matched by consonant skeleton as a source answering the
+// phonetic parameter does), and counts per grade how many pairs are the
+// same person. Same-person pairs the searches miss count against recall.
 func Evaluate(m *match.Model, set *Set) Report {
 	bySource := map[string][]*prepared{}
 	index := map[string]map[string][]*prepared{}
 	var all []*prepared
 	for i := range set.Records {
 		rec := &set.Records[i]
-		p := &prepared{rec: rec, r: m.Prepare(rec.Traits), keys: blockingKeys(rec.Traits)}
+		p := &prepared{rec: rec, r: m.Prepare(rec.Traits), block: blockingOf(rec.Traits)}
 		all = append(all, p)
 		bySource[rec.Source] = append(bySource[rec.Source], p)
 		if index[rec.Source] == nil {
 			index[rec.Source] = map[string][]*prepared{}
 		}
-		for _, k := range p.keys {
+		for _, k := range p.block.words {
 			index[rec.Source][k] = append(index[rec.Source][k], p)
 		}
 	}
@@ -154,9 +158,9 @@ func (t *tally) query(m *match.Model, q *prepared, bySource map[string][]*prepar
 			continue
 		}
 		seen := map[*prepared]bool{}
-		for _, k := range q.keys {
+		for _, k := range append(slices.Clone(q.block.family), q.block.given...) {
 			for _, c := range index[src][k] {
-				if seen[c] {
+				if seen[c] || !q.block.finds(c.block) {
 					continue
 				}
 				seen[c] = true
@@ -181,43 +185,68 @@ func (t *tally) query(m *match.Model, q *prepared, bySource map[string][]*prepar
 	}
 }
 
-// blockingKeys are what a narrowing search finds a record by: each word of
-// its names (folded), and the birth year with the start of each word.
-func blockingKeys(t match.Traits) []string {
-	var words, main []string
-	split := func(s string) []string {
-		return strings.Fields(strings.NewReplacer("-", " ", "'", "").Replace(match.Latin(s)))
+// blocking is what the gateway's narrowing searches find a record by (as
+// federate sends them to a source that answers the phonetic parameter):
+// the consonant skeletons of the words of every name it holds, and its
+// birth year; and what a query searches with: the skeletons of its family
+// and given name (with and without a leading article).
+type blocking struct {
+	words         []string
+	family, given []string
+	year          int
+}
+
+func blockingOf(t match.Traits) blocking {
+	var b blocking
+	add := func(list []string, s string) []string {
+		if sk := match.Skeleton(s); sk != "" && !slices.Contains(list, sk) {
+			list = append(list, sk)
+		}
+		return list
+	}
+	spellings := func(s string) []string {
+		out := []string{s}
+		l := strings.ToLower(match.Latin(s))
+		for _, art := range []string{"al-", "el-", "al ", "el "} {
+			if strings.HasPrefix(l, art) {
+				out = append(out, l[len(art):])
+			}
+		}
+		return out
 	}
 	for _, n := range t.Names {
-		main = append(main, split(n.Family)...)
-		for i, g := range n.Given {
-			words = append(words, split(g)...)
-			if i == 0 {
-				main = append(main, split(g)...)
+		parts := append([]string{n.Family}, n.Given...)
+		for _, p := range parts {
+			b.words = add(b.words, p)
+			for _, w := range strings.FieldsFunc(p, func(r rune) bool { return r == ' ' || r == '-' }) {
+				b.words = add(b.words, w)
+			}
+		}
+		for _, f := range spellings(n.Family) {
+			b.family = add(b.family, f)
+		}
+		if len(n.Given) > 0 {
+			for _, g := range spellings(n.Given[0]) {
+				b.given = add(b.given, g)
 			}
 		}
 	}
-	words = append(words, main...)
-	seen := map[string]bool{}
-	var keys []string
-	add := func(k string) {
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
-	}
-	for _, w := range words {
-		if sk := match.Skeleton(w); len(sk) >= 2 {
-			add("n:" + sk)
-		}
-	}
-	for _, w := range main {
-		sk := match.Skeleton(w)
-		if t.BirthDate.Year != 0 && len(sk) >= 1 {
-			for y := t.BirthDate.Year - 1; y <= t.BirthDate.Year+1; y++ {
-				add(fmt.Sprintf("y:%d:%s", y, sk[:1]))
+	b.year = t.BirthDate.Year
+	return b
+}
+
+// finds reports whether the gateway's narrowing searches for q bring back
+// c: both names, or one name and a birth year a year either side.
+func (q blocking) finds(c blocking) bool {
+	has := func(keys []string) bool {
+		for _, k := range keys {
+			if slices.Contains(c.words, k) {
+				return true
 			}
 		}
+		return false
 	}
-	return keys
+	fam, giv := has(q.family), has(q.given)
+	near := q.year != 0 && c.year != 0 && c.year >= q.year-1 && c.year <= q.year+1
+	return fam && giv || (fam || giv) && near
 }
