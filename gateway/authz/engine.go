@@ -524,6 +524,11 @@ func obligationList(v any) ([]Obligation, error) {
 				return nil, err
 			}
 		}
+		if r, ok := m["required"]; ok {
+			if o.Required, err = stringList(r, "obligation required traits"); err != nil {
+				return nil, err
+			}
+		}
 		if p, ok := m["paths"]; ok {
 			if o.Paths, err = stringList(p, "obligation paths"); err != nil {
 				return nil, err

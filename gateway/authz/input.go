@@ -153,6 +153,8 @@ type Obligation struct {
 	Traits []string `json:"traits,omitempty"`
 	// Grade is the lowest match grade that may be released (match).
 	Grade string `json:"grade,omitempty"`
+	// Required are the trait kinds the source requires (match).
+	Required []string `json:"required,omitempty"`
 	// Rule is the rule id that imposed the obligation.
 	Rule string `json:"rule"`
 }

@@ -61,11 +61,11 @@ func TestPatientMatchIndexed(t *testing.T) {
 }
 
 func TestMatchObligationParsed(t *testing.T) {
-	got, err := obligationList([]any{map[string]any{"kind": "match", "traits": []any{"family", "given"}, "grade": "probable", "rule": "match.domestic"}})
+	got, err := obligationList([]any{map[string]any{"kind": "match", "traits": []any{"family", "given"}, "required": []any{"family"}, "grade": "probable", "rule": "match.domestic"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Grade != "probable" || strings.Join(got[0].Traits, ",") != "family,given" {
+	if len(got) != 1 || got[0].Grade != "probable" || strings.Join(got[0].Traits, ",") != "family,given" || strings.Join(got[0].Required, ",") != "family" {
 		t.Errorf("parsed %+v", got)
 	}
 	if _, err := obligationList([]any{map[string]any{"kind": "match", "traits": []any{"family"}, "rule": "x"}}); err == nil {

@@ -2,6 +2,7 @@ package federate
 
 import (
 	"context"
+	"slices"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/authz"
@@ -11,8 +12,12 @@ import (
 // linkByMatch looks for the person, by demographics, in the sources no
 // identifier linked: the traits of the record the summary is anchored on
 // are a Patient/$match of their own, decided by the query phase as one
-// (operation match, the trait kinds given), bounded by its obligations, and
-// scored by the same model. A record is linked only when it is the one
+// (operation match), bounded by its obligations, and scored by the same
+// model. The decision is asked with every trait kind, whatever the record
+// holds: what the patient's record says (a birth date known or not) must
+// never reach the policy. The source's required kinds, which the
+// obligation repeats, are then checked here: a source whose rules need a
+// trait the record lacks is not asked. A record is linked only when it is the one
 // certain match of its source; probable ones are never merged (a clinician
 // who recognises one asks for its own summary, which anchors on it).
 func (r *resolution) linkByMatch(ctx context.Context) {
@@ -39,7 +44,8 @@ func (r *resolution) linkByMatch(ctx context.Context) {
 	}
 	query := model.Prepare(traits)
 	mreq := r.req
-	mreq.Interaction, mreq.Operation, mreq.MatchTraits = "operation", opMatch, traits.Kinds()
+	mreq.Interaction, mreq.Operation, mreq.MatchTraits = "operation", opMatch, match.Kinds
+	held := traits.Kinds()
 	for _, src := range r.l.svc.sources {
 		if !r.allowed[src.ID()] || r.done[src.ID()] {
 			continue
@@ -57,7 +63,7 @@ func (r *resolution) linkByMatch(ctx context.Context) {
 				ob = &d.Obligations[i]
 			}
 		}
-		if ob == nil {
+		if ob == nil || slices.ContainsFunc(ob.Required, func(k string) bool { return !slices.Contains(held, k) }) {
 			continue
 		}
 		r.linkOne(ctx, mreq, src, model, query, traits.Only(ob.Traits))
@@ -73,7 +79,7 @@ func (r *resolution) linkOne(ctx context.Context, mreq Request, src Source, mode
 	ctx, cancel := context.WithTimeout(ctx, r.l.svc.opts.SourceTimeout)
 	defer cancel()
 	r.res.contacted(src.ID())
-	items, err := r.l.svc.matchCandidates(ctx, mreq, src, sent, 0, ruleOut(model, query, mreq.MatchTraits))
+	items, err := r.l.svc.matchCandidates(ctx, mreq, src, sent, 0, ruleOut(model, query, sent.Kinds()))
 	r.count(err)
 	if err != nil {
 		r.done[src.ID()] = true

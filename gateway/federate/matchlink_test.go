@@ -12,6 +12,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
+	"github.com/migrant-health/mhg/gateway/match"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
 )
@@ -143,5 +144,39 @@ func TestSummaryWithoutMatchPermissionLinksNoDemographics(t *testing.T) {
 	}
 	if got := takeApart(t, doc).sourcesOf("Patient"); len(got) != 1 || got["a"] != 1 {
 		t.Errorf("without permission to search by demographics the Patient merges %v; want a alone", got)
+	}
+}
+
+// The policy decides demographic linking without seeing the record (every
+// trait kind is claimed); a source whose rules require a kind the anchor's
+// record lacks is then not asked.
+func TestSummaryMatchRespectsRequiredTraits(t *testing.T) {
+	l, svc := newMatchLinkFixture(t, true)
+	d := svc.opts.Decider.(*federatetest.Decider)
+	inner := d.Fn
+	var kinds [][]string
+	d.Fn = func(in authz.Input) (authz.Decision, error) {
+		dec, err := inner(in)
+		if in.Action.Operation == "match" && in.Phase == authz.PhaseQuery && dec.Allow {
+			kinds = append(kinds, in.Match.Traits)
+			dec.Obligations[0].Required = []string{"birthDate", "citizenship"}
+		}
+		return dec, err
+	}
+	anchor, _ := svc.opts.IDs.Encode("a", "Patient", "a1")
+	_, doc, err := l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{ID: anchor}, BaseURL: "http://gw/fhir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := takeApart(t, doc).sourcesOf("Patient"); len(got) != 1 {
+		t.Errorf("a source requiring citizenship, which the record lacks, was linked: %v", got)
+	}
+	for _, k := range kinds {
+		if strings.Join(k, ",") != strings.Join(match.Kinds, ",") {
+			t.Errorf("the policy saw the record's kinds %v, not every kind", k)
+		}
+	}
+	if len(kinds) == 0 {
+		t.Error("no demographic linking was decided")
 	}
 }

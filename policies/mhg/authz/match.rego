@@ -75,10 +75,13 @@ deny contains "match.traits-insufficient" if {
 
 # Across a border the source is asked under the first usable agreement (by
 # id): the traits it allows go out, and no candidate below its lowest grade
-# comes back.
+# comes back. The obligation repeats the kinds the source requires, for a
+# search whose traits the gateway takes from a record rather than from the
+# requester (linking records for a summary).
 obligations contains {
 	"kind": "match",
 	"traits": sort({t | some t in rules.allowed; t in supplied_traits}),
+	"required": sort(rules.required),
 	"grade": index.agreements[id].patient_match.lowest_grade,
 	"rule": concat(".", ["match.agreement", id]),
 } if {
@@ -92,6 +95,7 @@ obligations contains {
 obligations contains {
 	"kind": "match",
 	"traits": sort(supplied_traits),
+	"required": sort(matching.domestic.required),
 	"grade": matching.domestic.lowest_grade,
 	"rule": "match.domestic",
 } if {

@@ -16,6 +16,7 @@ test_match_domestic_allowed_with_every_trait_given if {
 	d.obligations == [{
 		"kind": "match", "rule": "match.domestic", "grade": "possible",
 		"traits": ["birthDate", "family", "gender", "given", "identifier"],
+		"required": ["birthDate", "family", "given"],
 	}]
 }
 
@@ -33,6 +34,7 @@ test_match_cross_border_sends_only_allowed_traits if {
 	o.rule == "match.agreement.de-nl-2024"
 	o.grade == "probable"
 	o.traits == ["birthDate", "family", "gender", "given"]
+	o.required == ["birthDate", "family", "given"]
 }
 
 test_match_ukraine_requires_gender_kind if {
