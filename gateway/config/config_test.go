@@ -157,3 +157,33 @@ func TestLoadFromTempFileRelativeDir(t *testing.T) {
 		t.Fatalf("builtin dirs are not file paths: %q", cfg.Sources[0].Dir)
 	}
 }
+
+// The same configuration gives the same problems in the same order:
+// sections in field order, fields in section order (server and cache
+// durations used to come out in map order).
+func TestValidateOrderIsStable(t *testing.T) {
+	c := Default()
+	c.Server.ReadTimeout, c.Server.WriteTimeout, c.Server.ShutdownTimeout = -1, -1, -1
+	c.Cache.ResourceTTL, c.Cache.SearchTTL, c.Cache.NegativeTTL = -1, -1, -1
+	c.Log.Level = "loud"
+	first := c.Validate()
+	if first == nil {
+		t.Fatal("want problems")
+	}
+	want := []string{"server.read_timeout", "server.write_timeout", "server.shutdown_timeout",
+		"cache.resource_ttl", "cache.search_ttl", "cache.negative_ttl", "log.level"}
+	var got []string
+	for _, line := range strings.Split(first.Error(), "\n") {
+		_, rest, _ := strings.Cut(line, "config: ")
+		field, _, _ := strings.Cut(rest, ":")
+		got = append(got, field)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	for range 20 {
+		if err := c.Validate(); err.Error() != first.Error() {
+			t.Fatalf("order changed:\n%v\nthen\n%v", first, err)
+		}
+	}
+}

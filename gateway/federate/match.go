@@ -17,6 +17,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/match"
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // Demographic search (Patient/$match) as a source may offer it.
@@ -108,7 +109,7 @@ type MatchInfo struct {
 // certain, the result holds no entries and a WarnConfidence warning,
 // whether there were other candidates or none.
 func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Result, error) {
-	ctx, span := tracer().Start(ctx, "federate.match")
+	ctx, span := tracer().Start(ctx, telemetry.SpanFederateMatch)
 	defer span.End()
 	res := &Result{}
 	kinds := mr.Traits.Kinds()
@@ -123,7 +124,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 	}
 	query := model.Prepare(mr.Traits)
 
-	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source) ([]Entry, error) {
+	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source, part *Result) ([]Entry, error) {
 		ob, ok := matchObligation(res, src.ID())
 		if !ok {
 			// A policy that allows without bounding the search is not
@@ -141,7 +142,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 				return nil, nil
 			}
 			if errors.Is(err, source.ErrRejected) {
-				res.warn(src.ID(), WarnRefused)
+				part.warn(src.ID(), WarnRefused)
 				return nil, nil
 			}
 			return nil, err
@@ -165,7 +166,7 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 			infos[r4.ID(m.res)] = MatchInfo{Score: r.Score, Grade: r.Grade}
 			keep = append(keep, m)
 		}
-		entries, err := s.release(ctx, req, src, keep, res)
+		entries, err := s.release(ctx, req, src, keep, part)
 		if err != nil {
 			return nil, err
 		}
@@ -213,14 +214,14 @@ func (s *Service) Match(ctx context.Context, req Request, mr MatchRequest) (*Res
 	if mr.Count > 0 && len(res.Entries) > mr.Count {
 		res.Entries = res.Entries[:mr.Count]
 	}
-	span.SetAttributes(attribute.Int("mhg.count", len(res.Entries)))
+	span.SetAttributes(attribute.Int(string(telemetry.AttrCount), len(res.Entries)))
 	return res, nil
 }
 
 // matchObligation finds the match obligation of the query decision on src.
+// The query decisions are all taken before the sources are asked, and res
+// is only read while they answer.
 func matchObligation(res *Result, src string) (authz.Obligation, bool) {
-	res.mu.Lock()
-	defer res.mu.Unlock()
 	for _, d := range res.Decisions {
 		if d.Phase != authz.PhaseQuery || d.Source != src || !d.Decision.Allow {
 			continue
@@ -260,8 +261,8 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 	// a birth year: they are weighed on the source's own record first and
 	// only those the model does not rule out are mapped. What comes back
 	// is not cached: it is a search by a person's demographics.
-	ctx, span := tracer().Start(ctx, "source.fetch")
-	span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.String("mhg.resource.type", "Patient"))
+	ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
+	span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrResourceType.String("Patient"))
 	seen := map[string]bool{}
 	var raw []source.Resource
 	var failure error
@@ -286,7 +287,7 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 			}
 		}
 	}
-	span.SetAttributes(attribute.Int("mhg.count", len(raw)))
+	span.SetAttributes(attribute.Int(string(telemetry.AttrCount), len(raw)))
 	span.End()
 	if failure != nil && len(raw) == 0 {
 		return nil, failure

@@ -7,6 +7,7 @@ import (
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/match"
+	"github.com/migrant-health/mhg/gateway/summary"
 )
 
 // linkByMatch looks for the person, by demographics, in the sources no
@@ -118,6 +119,6 @@ func (r *resolution) linkOne(ctx context.Context, mreq Request, src Source, mode
 		r.done[src.ID()] = true
 		return
 	}
-	ln.how = linkHow{by: LinkMatch, score: score}
+	ln.how = linkHow{By: summary.LinkMatch, Score: score}
 	r.accept(ln)
 }

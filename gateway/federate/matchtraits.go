@@ -10,6 +10,12 @@ import (
 	"github.com/migrant-health/mhg/gateway/match"
 )
 
+// Extensions a Patient carries its country of birth and citizenship in.
+const (
+	extBirthPlace  = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+	extCitizenship = "http://hl7.org/fhir/StructureDefinition/patient-citizenship"
+)
+
 // patientJSON is the part of an R4 Patient that matching reads.
 type patientJSON struct {
 	ResourceType string `json:"resourceType"`

@@ -57,14 +57,7 @@ func (h *Handler) toMHP(c *gin.Context) {
 		h.fail(c, errorf(http.StatusBadRequest, "invalid", "the request body could not be read"))
 		return
 	}
-	profile := c.Query("profile")
-	in := body
-	if p, res, ok := fromParameters(body); ok {
-		if profile == "" {
-			profile = p
-		}
-		in = res
-	}
+	profile, in := profileAndResource(c, body)
 	if profile == "" {
 		h.fail(c, errorf(http.StatusBadRequest, "required", "the profile parameter is required (%s)", strings.Join(h.opts.Mapper.Profiles(), ", ")))
 		return
@@ -106,15 +99,32 @@ func (h *Handler) toMHP(c *gin.Context) {
 	h.write(c, http.StatusOK, mustJSON(b))
 }
 
-// fromParameters unpacks a Parameters body ({profile, resource}).
+// profileAndResource reads the profile and resource parameters of $to-mhp
+// and $validate: the resource is the body, or the "resource" of a
+// Parameters body; the profile is the query's, else the Parameters'.
+func profileAndResource(c *gin.Context, body []byte) (profile string, resource []byte) {
+	profile, resource = c.Query("profile"), body
+	if p, res, ok := fromParameters(body); ok {
+		if profile == "" {
+			profile = p
+		}
+		resource = res
+	}
+	return profile, resource
+}
+
+// fromParameters unpacks a Parameters body ({profile, resource}), as
+// $to-mhp and $validate take it.
 func fromParameters(body []byte) (profile string, resource []byte, ok bool) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
 		Parameter    []struct {
-			Name      string          `json:"name"`
-			ValueCode string          `json:"valueCode"`
-			ValueStr  string          `json:"valueString"`
-			Resource  json.RawMessage `json:"resource"`
+			Name           string          `json:"name"`
+			ValueCode      string          `json:"valueCode"`
+			ValueStr       string          `json:"valueString"`
+			ValueURI       string          `json:"valueUri"`
+			ValueCanonical string          `json:"valueCanonical"`
+			Resource       json.RawMessage `json:"resource"`
 		} `json:"parameter"`
 	}
 	if json.Unmarshal(body, &p) != nil || p.ResourceType != "Parameters" {
@@ -123,7 +133,7 @@ func fromParameters(body []byte) (profile string, resource []byte, ok bool) {
 	for _, prm := range p.Parameter {
 		switch prm.Name {
 		case "profile":
-			profile = prm.ValueCode + prm.ValueStr
+			profile = prm.ValueCode + prm.ValueStr + prm.ValueURI + prm.ValueCanonical
 		case "resource":
 			resource = prm.Resource
 		}

@@ -1,4 +1,4 @@
-package federate
+package summary
 
 import (
 	"fmt"
@@ -203,40 +203,40 @@ func sourcesText(origins []origin) string {
 	seen := map[string]bool{}
 	var parts []string
 	for _, o := range origins {
-		if seen[o.src.ID()] {
+		if seen[o.src.ID] {
 			continue
 		}
-		seen[o.src.ID()] = true
-		parts = append(parts, o.src.Country()+" ("+o.src.ID()+")")
+		seen[o.src.ID] = true
+		parts = append(parts, o.src.Country+" ("+o.src.ID+")")
 	}
 	return strings.Join(parts, ", ")
 }
 
 // linksText says, per source, how its record was linked.
-func linksText(p narrative.Phrases, links []*link) string {
+func linksText(p narrative.Phrases, links []Link) string {
 	parts := make([]string, 0, len(links))
 	for _, ln := range links {
 		var how string
-		switch ln.how.by {
+		switch h := ln.LinkedBy; h.By {
 		case LinkIdentifier:
-			how = p.Text("link.identifier", "kind", strings.Join(ln.how.kinds, ", "))
+			how = p.Text("link.identifier", "kind", strings.Join(h.Kinds, ", "))
 		case LinkMatch:
-			how = p.Text("link.match", "score", fmt.Sprintf("%.4f", ln.how.score))
+			how = p.Text("link.match", "score", fmt.Sprintf("%.4f", h.Score))
 		default:
 			how = p.Text("link.requested")
 		}
-		parts = append(parts, ln.src.Country()+" ("+ln.src.ID()+"): "+how)
+		parts = append(parts, ln.Source.Country+" ("+ln.Source.ID+"): "+how)
 	}
 	return strings.Join(parts, "; ")
 }
 
 // english says how a record was linked, for OperationOutcome issues.
-func (h linkHow) english() string {
-	switch h.by {
+func (h LinkedBy) english() string {
+	switch h.By {
 	case LinkIdentifier:
-		return "same identifier (" + strings.Join(h.kinds, ", ") + ")"
+		return "same identifier (" + strings.Join(h.Kinds, ", ") + ")"
 	case LinkMatch:
-		return fmt.Sprintf("demographic match, grade certain (score %.4f)", h.score)
+		return fmt.Sprintf("demographic match, grade certain (score %.4f)", h.Score)
 	}
 	return "the record asked for"
 }
@@ -269,7 +269,7 @@ func sectionNarrative(p narrative.Phrases, items []*item, missing string) string
 }
 
 // missingNote renders the sources that could not contribute, or "".
-func missingNote(p narrative.Phrases, warnings []Warning, byID map[string]Source) string {
+func missingNote(p narrative.Phrases, warnings []Warning) string {
 	if len(warnings) == 0 {
 		return ""
 	}
@@ -285,11 +285,7 @@ func missingNote(p narrative.Phrases, warnings []Warning, byID map[string]Source
 		case WarnAmbiguous:
 			key = "missing.ambiguous"
 		}
-		country := ""
-		if s, ok := byID[w.Source]; ok {
-			country = s.Country()
-		}
-		b.WriteString("<li>" + esc(p.Text(key, "source", w.Source, "country", country)) + "</li>")
+		b.WriteString("<li>" + esc(p.Text(key, "source", w.Source, "country", w.Country)) + "</li>")
 	}
 	b.WriteString("</ul>")
 	return b.String()
@@ -329,7 +325,7 @@ func patientNarrative(p narrative.Phrases, pat object, parts []patientPart, conf
 		for _, c := range conflicts {
 			var vals []string
 			for _, v := range c.values {
-				vals = append(vals, v.value+" ("+v.src.Country()+", "+v.src.ID()+")")
+				vals = append(vals, v.value+" ("+v.src.Country+", "+v.src.ID+")")
 			}
 			b.WriteString("<li>" + esc(p.Text("conflict.values", "field", p.Text(c.field), "values", strings.Join(vals, "; "))) + "</li>")
 		}
