@@ -254,6 +254,9 @@ type IdentifierMatch struct {
 	Forms []string
 	// Countries limits the sources that may be asked; nil means any.
 	Countries []string
+	// Kind names the registry entry (passport, nl-bsn), or "local" for a
+	// system nobody registered: how a record was linked, never the value.
+	Kind string
 }
 
 // UsableIn reports whether a source of that country may be asked with m.
@@ -275,12 +278,12 @@ func (r *IdentifierRegistry) Match(system, value string, types []string, home st
 		if home == "" {
 			return IdentifierMatch{}, false
 		}
-		return IdentifierMatch{Key: system + "|" + value, Forms: []string{r4.TokenValue(system, value)}, Countries: []string{home}}, true
+		return IdentifierMatch{Key: system + "|" + value, Forms: []string{r4.TokenValue(system, value)}, Countries: []string{home}, Kind: "local"}, true
 	}
 	if c.scope == ScopeNone {
 		return IdentifierMatch{}, false
 	}
-	m := IdentifierMatch{Key: system + "|" + value}
+	m := IdentifierMatch{Key: system + "|" + value, Kind: c.id}
 	if _, exact := r.reg.bySystem[system]; exact {
 		m.Key = c.preferred + "|" + value
 		for _, s := range c.systems {

@@ -53,9 +53,13 @@ func Parse(b []byte) (*rpb.ContainedResource, error) {
 }
 
 // Marshal renders a resource (a ContainedResource or a concrete resource
-// message such as *patient_go_proto.Patient) as compact R4 JSON.
+// message such as *patient_go_proto.Patient) as compact R4 JSON. It does
+// not change m: the jsonformat marshaller takes the marker off a primitive
+// that has extensions but no value (a birthDate that is only a
+// data-absent-reason) as it renders it, so that a second rendering of the
+// same message fails; it is given a copy.
 func Marshal(m proto.Message) ([]byte, error) {
-	m = unwrap(m)
+	m = proto.Clone(unwrap(m))
 	setup()
 	if initErr != nil {
 		return nil, fmt.Errorf("r4 codec: %w", initErr)

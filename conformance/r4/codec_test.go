@@ -46,3 +46,24 @@ func TestParseRejects(t *testing.T) {
 		}
 	}
 }
+
+// A primitive with extensions and no value (a birth date known to be
+// unknown) renders the same every time: rendering must not change the
+// message.
+func TestMarshalTwice(t *testing.T) {
+	in := []byte(`{"resourceType":"Patient","id":"p","_birthDate":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}}`)
+	cr, err := Parse(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := Marshal(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		again, err := Marshal(cr)
+		if err != nil || string(again) != string(first) {
+			t.Fatalf("rendering %d: %v\n%s\nwant\n%s", i+2, err, again, first)
+		}
+	}
+}

@@ -47,6 +47,12 @@ type Entry struct {
 	// AuditEvent (a break-the-glass access): the console's review queue
 	// is the break-the-glass events no review names.
 	Review *Review
+	// MatchTraits are the kinds of trait a demographic search
+	// (Patient/$match) was made with, never their values.
+	MatchTraits []string
+	// Candidates are the patients a demographic search returned, with
+	// their match grades.
+	Candidates []Candidate
 }
 
 // Review is an auditor's review of one AuditEvent.
@@ -55,6 +61,14 @@ type Review struct {
 	EventID string
 	// Note is what the auditor wrote.
 	Note string
+}
+
+// Candidate is one patient a demographic search returned.
+type Candidate struct {
+	// Patient is "Patient/<gateway id>".
+	Patient string
+	// Grade is its match grade (certain, probable, possible).
+	Grade string
 }
 
 // Decision is one policy decision as the audit record names it.

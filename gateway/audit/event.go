@@ -71,6 +71,11 @@ const (
 	// DetailReleasedPrefix prefixes the per-type count of released
 	// resources: "released:Observation" = "3".
 	DetailReleasedPrefix = "released:"
+	// DetailMatchTraits lists the kinds of trait a Patient/$match was made
+	// with ("birthDate,family,given"), never their values.
+	DetailMatchTraits = "match-traits"
+	// DetailMatchGrade is the match grade of a candidate patient.
+	DetailMatchGrade = "match-grade"
 )
 
 // EntityReviewed names the entity of a review record that points at the
@@ -232,6 +237,19 @@ func build(e Entry, id string, recorded time.Time, obs Observer) (*event, error)
 		}
 		ev.Entity = append(ev.Entity, ent)
 	}
+	for _, c := range e.Candidates {
+		ent, err := patientEntity(c.Patient)
+		if err != nil {
+			return nil, err
+		}
+		if c.Grade != "" {
+			if !isCode(c.Grade) {
+				return nil, fmt.Errorf("audit: match grade %q is not a FHIR code", c.Grade)
+			}
+			ent.Detail = []detail{{DetailMatchGrade, c.Grade}}
+		}
+		ev.Entity = append(ev.Entity, ent)
+	}
 	ev.Entity = append(ev.Entity, requestEntity(e, interaction))
 	for _, s := range e.Sources {
 		ev.Entity = append(ev.Entity, sourceEntity(s))
@@ -322,6 +340,9 @@ func requestEntity(e Entry, interaction string) entity {
 	}
 	if e.Status != 0 {
 		ent.Detail = append(ent.Detail, detail{DetailHTTPStatus, strconv.Itoa(e.Status)})
+	}
+	if len(e.MatchTraits) > 0 {
+		ent.Detail = append(ent.Detail, detail{DetailMatchTraits, strings.Join(e.MatchTraits, ",")})
 	}
 	types := make([]string, 0, len(e.Released))
 	for t := range e.Released {

@@ -44,7 +44,43 @@ type Agreement struct {
 	Obligations []Obligation `json:"obligations"`
 	// LegalBasis cites the legal text, for people.
 	LegalBasis string `json:"legal_basis,omitempty"`
+	// PatientMatch says whether and how the parties may find each other's
+	// patients by demographic traits (Patient/$match); nil: they may not.
+	PatientMatch *PatientMatch `json:"patient_match,omitempty"`
 }
+
+// PatientMatch is what an agreement says about demographic search
+// (Patient/$match) between its parties, as MyHealth@EU has each country
+// say which traits it needs to identify a patient.
+type PatientMatch struct {
+	// Purposes are the purposes of use demographic search is allowed for;
+	// each must be one of the agreement's purposes.
+	Purposes []string `json:"purposes"`
+	// LowestGrade is the lowest match grade released to the other
+	// parties: "certain", "probable" or "possible".
+	LowestGrade string `json:"lowest_grade"`
+	// Traits maps a party (ISO alpha-2) to the rules of its sources.
+	// A party without an entry is not asked.
+	Traits map[string]TraitRules `json:"traits"`
+}
+
+// TraitRules are one country's rules for demographic search: what a
+// request must carry before its sources are asked, and what may be sent
+// to them.
+type TraitRules struct {
+	// Required trait kinds must all be in the request.
+	Required []string `json:"required"`
+	// Allowed trait kinds are sent to the source; others stay in the
+	// gateway. Every required kind must be allowed.
+	Allowed []string `json:"allowed"`
+}
+
+// TraitKinds are the kinds of demographic trait a $match request may
+// carry, as policies see them (never their values).
+var TraitKinds = []string{"family", "given", "birthDate", "gender", "birthPlace", "citizenship", "identifier"}
+
+// MatchGrades are the grades an agreement may name as the lowest.
+var MatchGrades = []string{"certain", "probable", "possible"}
 
 // ErrAgreements is wrapped by every error about the agreements file.
 var ErrAgreements = errors.New("invalid agreements")
@@ -163,6 +199,47 @@ func parseAgreements(doc any) ([]Agreement, error) {
 		if errFrom == nil && errUntil == nil && until.Before(from) {
 			bad("valid_until", "%s is before valid_from %s", a.ValidUntil, a.ValidFrom)
 		}
+		if pm := a.PatientMatch; pm != nil {
+			if len(pm.Purposes) == 0 {
+				bad("patient_match.purposes", "name at least one purpose of use")
+			}
+			for _, p := range pm.Purposes {
+				if !slices.Contains(a.Purposes, p) {
+					bad("patient_match.purposes", "%q is not one of the agreement's purposes", p)
+				}
+			}
+			if !slices.Contains(MatchGrades, pm.LowestGrade) {
+				bad("patient_match.lowest_grade", "want certain, probable or possible, got %q", pm.LowestGrade)
+			}
+			if len(pm.Traits) == 0 {
+				bad("patient_match.traits", "give the trait rules of at least one party")
+			}
+			countries := make([]string, 0, len(pm.Traits))
+			for c := range pm.Traits {
+				countries = append(countries, c)
+			}
+			slices.Sort(countries)
+			for _, c := range countries {
+				rules := pm.Traits[c]
+				field := "patient_match.traits." + c
+				if !slices.Contains(a.Parties, c) {
+					bad(field, "%q is not a party", c)
+				}
+				if len(rules.Allowed) == 0 {
+					bad(field+".allowed", "name the trait kinds its sources may receive")
+				}
+				for _, t := range append(slices.Clone(rules.Required), rules.Allowed...) {
+					if !slices.Contains(TraitKinds, t) {
+						bad(field, "%q is not a trait kind (%s)", t, strings.Join(TraitKinds, ", "))
+					}
+				}
+				for _, t := range rules.Required {
+					if !slices.Contains(rules.Allowed, t) {
+						bad(field+".required", "%q is required but not allowed to be sent", t)
+					}
+				}
+			}
+		}
 		for j, o := range a.Obligations {
 			switch o.Kind {
 			case ObligationRedact:
@@ -231,6 +308,17 @@ func indexAgreements(list []Agreement) map[string]any {
 			"explicit_consent_required": a.ExplicitConsentRequired,
 			"break_glass":               a.BreakGlass,
 			"obligations":               obligations,
+		}
+		if pm := a.PatientMatch; pm != nil {
+			traits := map[string]any{}
+			for c, r := range pm.Traits {
+				traits[c] = map[string]any{"required": stringsDoc(r.Required), "allowed": stringsDoc(r.Allowed)}
+			}
+			byID[a.ID].(map[string]any)["patient_match"] = map[string]any{
+				"purposes":     setDoc(pm.Purposes),
+				"lowest_grade": pm.LowestGrade,
+				"traits":       traits,
+			}
 		}
 		for _, from := range a.Parties {
 			for _, to := range a.Parties {

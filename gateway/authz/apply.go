@@ -49,7 +49,9 @@ func Apply(res proto.Message, obligations []Obligation) error {
 			}
 		case ObligationLabel:
 			addSecurity(res, o.Labels)
-		case ObligationNotify:
+		case ObligationNotify, ObligationMatch:
+			// Notification is the caller's; a match obligation bounds the
+			// query, not what a released resource holds.
 		default:
 			return fmt.Errorf("apply: obligation %s: unknown kind %q", o.Rule, o.Kind)
 		}

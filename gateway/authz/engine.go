@@ -512,12 +512,23 @@ func obligationList(v any) ([]Obligation, error) {
 			return nil, fmt.Errorf("decision obligations[%d] has no kind", i)
 		}
 		switch o.Kind {
-		case ObligationRedact, ObligationLabel, ObligationNotify:
+		case ObligationRedact, ObligationLabel, ObligationNotify, ObligationMatch:
 		default:
 			return nil, fmt.Errorf("decision obligations[%d]: unknown kind %q", i, o.Kind)
 		}
 		o.Rule, _ = m["rule"].(string)
 		o.Target, _ = m["target"].(string)
+		o.Grade, _ = m["grade"].(string)
+		if t, ok := m["traits"]; ok {
+			if o.Traits, err = stringList(t, "obligation traits"); err != nil {
+				return nil, err
+			}
+		}
+		if r, ok := m["required"]; ok {
+			if o.Required, err = stringList(r, "obligation required traits"); err != nil {
+				return nil, err
+			}
+		}
 		if p, ok := m["paths"]; ok {
 			if o.Paths, err = stringList(p, "obligation paths"); err != nil {
 				return nil, err
@@ -541,7 +552,8 @@ func obligationList(v any) ([]Obligation, error) {
 		switch {
 		case o.Kind == ObligationRedact && len(o.Paths) == 0,
 			o.Kind == ObligationLabel && len(o.Labels) == 0,
-			o.Kind == ObligationNotify && o.Target == "":
+			o.Kind == ObligationNotify && o.Target == "",
+			o.Kind == ObligationMatch && o.Grade == "":
 			return nil, fmt.Errorf("decision obligations[%d]: %s obligation is empty", i, o.Kind)
 		}
 		out = append(out, o)

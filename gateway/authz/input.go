@@ -31,6 +31,16 @@ type Input struct {
 	// Consent holds the patient's consent provisions from the source,
 	// normalised; empty when the source holds none.
 	Consent []Provision `json:"consent"`
+	// Match describes a demographic search (Patient/$match); nil for every
+	// other request.
+	Match *Match `json:"match,omitempty"`
+}
+
+// Match is what policies see of a demographic search: which kinds of
+// trait the requester gave (TraitKinds), never their values.
+type Match struct {
+	// Traits are trait kinds, sorted: family, given, birthDate, ...
+	Traits []string `json:"traits"`
 }
 
 // Action is the interaction asked for.
@@ -123,6 +133,10 @@ const (
 	ObligationLabel = "label"
 	// ObligationNotify asks that someone be told (break-the-glass).
 	ObligationNotify = "notify"
+	// ObligationMatch bounds a demographic search of one source (query
+	// phase): only Traits may be sent to it, and no candidate below Grade
+	// may be released.
+	ObligationMatch = "match"
 )
 
 // Obligation is something that must be done to release data.
@@ -135,6 +149,12 @@ type Obligation struct {
 	Labels []Coding `json:"labels,omitempty"`
 	// Target says who is notified (notify).
 	Target string `json:"target,omitempty"`
+	// Traits are the trait kinds that may be sent to the source (match).
+	Traits []string `json:"traits,omitempty"`
+	// Grade is the lowest match grade that may be released (match).
+	Grade string `json:"grade,omitempty"`
+	// Required are the trait kinds the source requires (match).
+	Required []string `json:"required,omitempty"`
 	// Rule is the rule id that imposed the obligation.
 	Rule string `json:"rule"`
 }

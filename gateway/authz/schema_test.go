@@ -199,7 +199,9 @@ func TestInputValueMatchesJSON(t *testing.T) {
 				{ConsentID: "c1", Type: "permit", Level: 2, ActorCountries: []string{"NL"}, ActorOrgs: []string{"o"}, Purposes: []string{"COC"}, Classes: []string{"Condition"}, SecurityLabels: []string{"HIV"}},
 			},
 		},
-		"nil lists": {Phase: PhaseRelease, Resource: &Resource{Type: "Patient"}, Consent: []Provision{{Type: "deny"}}},
+		"nil lists":        {Phase: PhaseRelease, Resource: &Resource{Type: "Patient"}, Consent: []Provision{{Type: "deny"}}},
+		"match":            {Phase: PhaseQuery, Source: &Source{ID: "nl", Country: "NL"}, Match: &Match{Traits: []string{"birthDate", "family", "given"}}},
+		"match, no traits": {Phase: PhaseQuery, Match: &Match{}},
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {

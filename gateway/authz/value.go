@@ -19,6 +19,9 @@ func (in Input) normalized() Input {
 		r.Category = nonNil(r.Category)
 		in.Resource = &r
 	}
+	if in.Match != nil {
+		in.Match = &Match{Traits: nonNil(in.Match.Traits)}
+	}
 	if in.Consent == nil {
 		in.Consent = []Provision{}
 	} else {
@@ -78,6 +81,9 @@ func (in Input) value() ast.Value {
 		consent[i] = ast.NewTerm(provisionValue(p))
 	}
 	items = append(items, item("consent", ast.NewArray(consent...)))
+	if in.Match != nil {
+		items = append(items, item("match", ast.NewObject(item("traits", stringsValue(in.Match.Traits)))))
+	}
 	return ast.NewObject(items...)
 }
 

@@ -85,6 +85,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 			for i := 0; i < len(words); i++ {
 				switch w := words[i]; {
 				case w == "-s":
+				case w == "-d":
+					i++
+					req.Method = http.MethodPost
+					req.Body = io.NopCloser(strings.NewReader(words[i]))
 				case w == "-H":
 					i++
 					k, v, _ := strings.Cut(words[i], ": ")
@@ -112,6 +116,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 			}
 			if expect == 200 && strings.Contains(cmd, "passport-UKR") && !bytes.Contains(body, []byte(`"total":3`)) {
 				t.Fatalf("README promises total 3 for the passport search: %s", body)
+			}
+			if expect == 200 && strings.Contains(cmd, "$match") && !bytes.Contains(body, []byte(`"valueCode":"certain"`)) {
+				t.Fatalf("README promises certain candidates for the match: %s", body)
 			}
 			expect = 0
 			ran++

@@ -40,10 +40,29 @@ type Config struct {
 	// Console configures the pages for legal teams and auditors under
 	// /console/.
 	Console Console `yaml:"console" envPrefix:"CONSOLE_"`
+	// Match configures Patient/$match.
+	Match Match `yaml:"match" envPrefix:"MATCH_"`
 
 	// File is the path the config was read from, "" for defaults only. Set by
 	// Load, not read from YAML.
 	File string `yaml:"-" env:"-"`
+}
+
+// Match configures demographic search (Patient/$match).
+type Match struct {
+	// ModelFile is a tuned copy of the scoring model, in the shape of
+	// gateway/match/model.yaml; relative paths are taken from the config
+	// file's directory. Empty means the built-in model.
+	ModelFile string `yaml:"model_file" env:"MODEL_FILE"`
+	// Rate is how many $match requests one requester (client and
+	// organisation) may make per minute, per gateway replica.
+	Rate int `yaml:"rate" env:"RATE"`
+	// Burst is how many of them may come at once.
+	Burst int `yaml:"burst" env:"BURST"`
+	// DefaultCount is how many candidates an answer holds at most when the
+	// request gives no count; a request may ask for up to
+	// federation.max_count.
+	DefaultCount int `yaml:"default_count" env:"DEFAULT_COUNT"`
 }
 
 // Server holds HTTP server limits and timeouts.
@@ -71,6 +90,19 @@ const (
 	KindFHIR = "fhir"
 	// KindBundle is a directory of FHIR Bundles and NDJSON files.
 	KindBundle = "bundle"
+)
+
+// How a source is searched by demographic traits (Source.PatientMatch).
+const (
+	// PatientMatchSearch: standard searches on family, given and
+	// birthdate, the candidates scored by the gateway.
+	PatientMatchSearch = "search"
+	// PatientMatchPhonetic: as PatientMatchSearch, with the Patient
+	// phonetic parameter, which the source matches across spellings.
+	PatientMatchPhonetic = "phonetic"
+	// PatientMatchOperation: the source answers Patient/$match (IHE PDQm
+	// ITI-119) itself; the gateway forwards the request.
+	PatientMatchOperation = "operation"
 )
 
 // Source is one national EHR source.
@@ -105,6 +137,12 @@ type Source struct {
 	Auth SourceAuth `yaml:"auth"`
 	// Breaker tunes the circuit breaker of a "fhir" source.
 	Breaker Breaker `yaml:"breaker"`
+	// PatientMatch says how Patient/$match asks the source: "search"
+	// (standard name and birthdate searches), "phonetic" (the source
+	// supports the phonetic parameter) or "operation" (the source answers
+	// Patient/$match). Empty means "search" for a "fhir" source and
+	// "phonetic" for a "bundle" source, which implements it.
+	PatientMatch string `yaml:"patient_match"`
 }
 
 // SourceAuth is how the gateway authenticates to a national FHIR server.

@@ -41,6 +41,10 @@ func TestLoadGood(t *testing.T) {
 	if s.Timeout != 3*time.Second || s.Breaker.OpenFor != 10*time.Second || s.Auth.TokenFile != "/run/secrets/de-token" {
 		t.Fatalf("source 0 = %+v", s)
 	}
+	if cfg.Sources[0].PatientMatch != PatientMatchOperation || cfg.Match.Rate != 60 || cfg.Match.Burst != 5 || cfg.Match.DefaultCount != 5 ||
+		cfg.Match.ModelFile != filepath.Join("testdata", "tuned-model.yaml") {
+		t.Fatalf("match settings %+v, source 0 patient_match %q", cfg.Match, cfg.Sources[0].PatientMatch)
+	}
 	if want := filepath.Join("testdata", "data/nl"); cfg.Sources[1].Dir != want {
 		t.Fatalf("relative dir = %q, want %q (relative to the config file)", cfg.Sources[1].Dir, want)
 	}
@@ -101,6 +105,7 @@ func TestLoadBad(t *testing.T) {
 			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
 			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url",
+			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}

@@ -67,6 +67,7 @@ func Default() Config {
 			MaxCount:      200,
 			DefaultCount:  20,
 		},
+		Match:     Match{Rate: 30, Burst: 10, DefaultCount: 10},
 		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
 		Audit:     Audit{Log: ".mhg/audit.jsonl"},
 		Log:       Log{Level: "info", Format: "json"},
@@ -101,6 +102,9 @@ func Load(path string, environ []string) (Config, error) {
 			if d != "" && !strings.HasPrefix(d, BuiltinPrefix) && !filepath.IsAbs(d) {
 				cfg.Sources[i].Dir = filepath.Join(dir, d)
 			}
+		}
+		if m := cfg.Match.ModelFile; m != "" && !filepath.IsAbs(m) {
+			cfg.Match.ModelFile = filepath.Join(dir, m)
 		}
 	}
 	if err := env.ParseWithOptions(&cfg, env.Options{
@@ -173,6 +177,7 @@ func (c *Config) Validate() error {
 	c.Telemetry.validate(p)
 	c.Log.validate(p)
 	c.Console.validate(p)
+	c.Match.validate(p)
 	return errors.Join(p.errs...)
 }
 
@@ -256,8 +261,26 @@ func (src Source) validate(p *problems, f string) {
 	default:
 		p.bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
 	}
+	switch src.PatientMatch {
+	case "", PatientMatchSearch, PatientMatchPhonetic:
+	case PatientMatchOperation:
+		if src.Kind != KindFHIR {
+			p.bad(f+".patient_match", "only a fhir source can answer Patient/$match itself")
+		}
+	default:
+		p.bad(f+".patient_match", "want %s, %s or %s, got %q", PatientMatchSearch, PatientMatchPhonetic, PatientMatchOperation, src.PatientMatch)
+	}
 	if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
 		p.bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
+	}
+}
+
+func (m Match) validate(p *problems) {
+	if m.Rate < 1 || m.Burst < 1 {
+		p.bad("match", "rate and burst must be at least 1 (requests per minute, and at once)")
+	}
+	if m.DefaultCount < 1 {
+		p.bad("match.default_count", "must be at least 1, got %d", m.DefaultCount)
 	}
 }
 

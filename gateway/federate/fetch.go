@@ -53,6 +53,9 @@ func (s *Service) permitted(ctx context.Context, req Request, src Source, res *R
 		Source:    &authz.Source{ID: src.ID(), Country: src.Country()},
 		Consent:   []authz.Provision{},
 	}
+	if req.MatchTraits != nil {
+		in.Match = &authz.Match{Traits: req.MatchTraits}
+	}
 	d := s.decide(ctx, in)
 	res.addDecision(authz.PhaseQuery, src.ID(), "", d)
 	return d, nil

@@ -93,7 +93,12 @@ type link struct {
 	derived []mapped
 	// entries are the released clinical records.
 	entries []Entry
+	// how says how the record was linked to the person.
+	how linkHow
 }
+
+// linkHow says how one record was linked (summary.LinkedBy).
+type linkHow = summary.LinkedBy
 
 // linkage is every source's record of one person, in source order.
 type linkage struct {
@@ -158,6 +163,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if err != nil {
 			return nil, err
 		}
+		anchor.how = linkHow{By: summary.LinkRequested}
 		r.anchor = anchor
 		r.accept(anchor)
 		pending = r.identifiersOf(anchor)
@@ -181,6 +187,11 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 	// round. Every source is linked at most once.
 	for round := 0; len(pending) > 0 && round <= len(l.svc.Sources()); round++ {
 		pending = r.round(ctx, pending)
+	}
+	// Sources no identifier reached may still hold the person: a
+	// demographic match links a record only when it is certain.
+	if len(r.linked) > 0 {
+		r.linkByMatch(ctx)
 	}
 	span.SetAttributes(attribute.Int(string(telemetry.AttrCount), len(r.linked)))
 
@@ -323,6 +334,7 @@ func (r *resolution) identifiersOf(ln *link) []linkID {
 // answer is what one source said in a round.
 type answer struct {
 	src     Source
+	ids     []linkID
 	persons map[string]*person
 	found   *link
 	// denied is set when the release phase refused the one person found.
@@ -422,6 +434,12 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			// used, and nothing says it was there.
 			r.done[a.src.ID()] = true
 		case a.found != nil && safe:
+			a.found.how = linkHow{By: summary.LinkIdentifier}
+			for _, id := range a.ids {
+				if !slices.Contains(a.found.how.Kinds, id.Kind) {
+					a.found.how.Kinds = append(a.found.how.Kinds, id.Kind)
+				}
+			}
 			r.accept(a.found)
 			next = append(next, r.identifiersOf(a.found)...)
 		}
@@ -448,6 +466,7 @@ func (r *resolution) ask(ctx context.Context, src Source, ids []linkID, a *answe
 	if err != nil {
 		return
 	}
+	a.ids = ids
 	a.persons = personsOf(set.items)
 	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
+	"github.com/migrant-health/mhg/gateway/match"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
 )
@@ -113,6 +114,9 @@ type Options struct {
 	SourceTimeout time.Duration
 	// Logger receives log-safe events. Nil discards them.
 	Logger *slog.Logger
+	// MatchModel scores Patient/$match candidates. Nil means
+	// match.Default().
+	MatchModel *match.Model
 }
 
 // Service answers FHIR requests from the national sources.
@@ -191,6 +195,9 @@ type Request struct {
 	Operation string
 	// NoCache forces a refresh from the sources (Cache-Control: no-cache).
 	NoCache bool
+	// MatchTraits are the kinds of trait a demographic search gave
+	// (Patient/$match); the query phase sees them. Nil for other requests.
+	MatchTraits []string
 }
 
 // Entry is one released MHP resource.
@@ -204,6 +211,8 @@ type Entry struct {
 	Source string
 	// Loss is the mapping's report of what it dropped or approximated.
 	Loss []mappings.Issue
+	// Match says how a Patient/$match candidate matched; nil otherwise.
+	Match *MatchInfo
 }
 
 // Warning says a source could not contribute. It names the source, never

@@ -95,7 +95,7 @@ func (l *Linker) summaryInput(req Request, res *Result, lk *linkage, sr SummaryR
 		if err != nil {
 			return in, err
 		}
-		sl := summary.Link{Source: l.summarySource(ln.src), Patient: p}
+		sl := summary.Link{Source: l.summarySource(ln.src), Patient: p, LinkedBy: ln.how}
 		for _, e := range ln.entries {
 			r, err := l.record(e)
 			if err != nil {

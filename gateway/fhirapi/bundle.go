@@ -38,7 +38,15 @@ type bundleEntry struct {
 }
 
 type entrySearch struct {
-	Mode string `json:"mode"`
+	Extension []searchExtension `json:"extension,omitempty"`
+	Mode      string            `json:"mode"`
+	Score     *float64          `json:"score,omitempty"`
+}
+
+// searchExtension is an extension on Bundle.entry.search (match-grade).
+type searchExtension struct {
+	URL       string `json:"url"`
+	ValueCode string `json:"valueCode"`
 }
 
 // pageLinks builds self/first/previous/next links for one page. The links

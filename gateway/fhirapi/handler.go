@@ -92,6 +92,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Operations registers extra FHIR operations (see Operation).
 	Operations []Operation
+	// MatchLimiter bounds how often one requester may call Patient/$match;
+	// nil means no bound.
+	MatchLimiter MatchLimiter
+	// MatchDefaultCount is how many candidates a $match answer holds at
+	// most when the request gives no count. Zero means 10.
+	MatchDefaultCount int
 }
 
 // Handler is the gateway's HTTP handler.
@@ -131,6 +137,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 32 << 10
 	}
+	if opts.MatchDefaultCount <= 0 {
+		opts.MatchDefaultCount = 10
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}}
 	if h.log == nil {
@@ -145,6 +154,9 @@ func New(opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("fhirapi: %w", err)
 		}
 		ops = append(defaults, ops...)
+	}
+	if !slices.ContainsFunc(ops, func(o Operation) bool { return o.key() == matchOperation().key() }) {
+		ops = append(ops, matchOperation())
 	}
 	if opts.Mapper != nil {
 		ops = append(ops, toMHPOperation())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/migrant-health/mhg/gateway/federate"
 )
@@ -92,6 +93,13 @@ func asError(err error) *Error {
 			return &Error{Status: http.StatusGatewayTimeout, Code: "timeout", Message: "no permitted national source answered in time", Err: err}
 		}
 		return &Error{Status: http.StatusBadGateway, Code: "transient", Message: "no permitted national source could answer", Err: err}
+	case errors.Is(err, federate.ErrTraits):
+		var te *federate.TraitsError
+		msg := "not enough traits: the rules of the sources that may be asked require more traits than were given"
+		if errors.As(err, &te) && len(te.Sources) > 0 {
+			msg += " (sources " + strings.Join(te.Sources, ", ") + "; see their agreements)"
+		}
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "incomplete", Message: msg, Err: err}
 	case errors.Is(err, federate.ErrInvalid):
 		return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: err.Error(), Err: err}
 	}

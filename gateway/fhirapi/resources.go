@@ -397,6 +397,9 @@ func (h *Handler) auditEntry(c *gin.Context, req federate.Request, res *federate
 			}
 		}
 	}
+	if req.Operation == opMatch && req.ResourceType == "Patient" {
+		matchAudit(&entry, req, res, status)
+	}
 	for _, d := range res.Decisions {
 		entry.Decisions = append(entry.Decisions, audit.Decision{
 			ID: d.Decision.ID, Phase: d.Phase, Source: d.Source, Allow: d.Decision.Allow,

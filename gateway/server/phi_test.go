@@ -86,6 +86,16 @@ func TestNoPHIInTelemetry(t *testing.T) {
 	de.mode.Store("")
 	g.get(t, "/Patient?identifier=urn:oid:1.2.3|Seitumerova-1991-03-14", clin)
 	g.get(t, "/AuditEvent?patient=Patient/"+search.entries("match")[0]["id"].(string), g.token(t, "DE", "auditor", "HCOMPL"))
+	// Demographic searches: found, refused, too few traits, too little
+	// confidence, a bad date; the traits are patient data too.
+	if r := g.post(t, "/Patient/$match", clin, "application/fhir+json", matchBody(aminaTraits)); r.status != 200 || len(candidates(t, r)) == 0 {
+		t.Fatalf("$match: %d %s", r.status, r.body)
+	}
+	g.post(t, "/Patient/$match", g.token(t, "DE", "nurse", "TREAT"), "application/fhir+json", matchBody(aminaTraits))
+	g.post(t, "/Patient/$match", clin, "application/fhir+json", matchBody(`,"name":[{"family":"Seitumerova","given":["Amina"]}]`))
+	g.post(t, "/Patient/$match", clin, "application/fhir+json", matchBody(`,"name":[{"family":"Seitumerowa","given":["Amina"]}],"birthDate":"1991","gender":"female"`,
+		`{"name":"onlyCertainMatches","valueBoolean":true}`))
+	g.post(t, "/Patient/$match", clin, "application/fhir+json", matchBody(`,"name":[{"family":"Seitumerova"}],"birthDate":"1991-02-30"`))
 	metrics := g.get(t, "http://"+g.cfg.Listen+"/metrics", "")
 	if metrics.status != 200 || !bytes.Contains(metrics.body, []byte("mhg_authz_decisions_total")) {
 		t.Fatalf("metrics: %d", metrics.status)

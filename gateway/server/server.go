@@ -25,6 +25,8 @@ import (
 	"github.com/migrant-health/mhg/gateway/console"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/fhirapi"
+	"github.com/migrant-health/mhg/gateway/match"
+	"github.com/migrant-health/mhg/gateway/ratelimit"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 	"github.com/migrant-health/mhg/mappings"
@@ -247,10 +249,21 @@ func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engin
 	if opts.WrapDecider != nil {
 		decider = opts.WrapDecider(decider)
 	}
+	model := match.Default()
+	if f := s.cfg.Match.ModelFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("match.model_file: %w", err)
+		}
+		if model, err = match.ParseModel(b); err != nil {
+			return nil, fmt.Errorf("match.model_file %s: %w", f, err)
+		}
+	}
 	fc := s.cfg.Federation
 	fedOpts := federate.Options{
 		Sources: sources, Mapper: engine, Decider: decider, IDs: ids,
 		Deadline: fc.Deadline, SourceTimeout: fc.SourceTimeout, Logger: s.log,
+		MatchModel: model,
 	}
 	if s.cache != nil {
 		fedOpts.Cache = s.cache
@@ -300,6 +313,8 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
+		MatchLimiter:      ratelimit.New(ratelimit.Options{PerMinute: cfg.Match.Rate, Burst: cfg.Match.Burst}),
+		MatchDefaultCount: cfg.Match.DefaultCount,
 	})
 }
 

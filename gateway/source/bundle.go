@@ -31,7 +31,9 @@ import (
 // only reads memory and is safe for concurrent use.
 //
 // Search understands, for Patient, identifier (system|value, |value for no
-// system, or a bare value in any system) and _id; for every other type,
+// system, or a bare value in any system), _id, and the demographic
+// parameters family, given, name, phonetic, birthdate and gender
+// (demographics.go); for every other type,
 // patient and subject (Patient/id or a bare id, matched against the
 // resource's patient, subject or beneficiary reference) and _id. Values may
 // be comma-separated alternatives; repeated parameters must all match.
@@ -49,6 +51,11 @@ type Bundle struct {
 	// "Type\x00patient id": resources of Type about that Patient.
 	byPatient map[string][]int
 	metrics   *instruments
+	// Patients' names, birth dates and genders (demographics.go), and
+	// Patients by the consonant skeletons of their names.
+	demo         map[int]*demographics
+	bySkeleton   map[string][]int
+	patientMatch string
 }
 
 // OpenBundle reads and indexes the directory of a "bundle" source: spec.Dir
@@ -121,7 +128,7 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{
-		id: spec.ID, country: spec.Country, profile: spec.Profile, metrics: metrics,
+		id: spec.ID, country: spec.Country, profile: spec.Profile, metrics: metrics, patientMatch: spec.PatientMatch,
 		byKey:        map[string]int{},
 		byType:       map[string][]int{},
 		byIdentifier: map[string][]int{},
@@ -238,6 +245,7 @@ func (b *Bundle) add(r Resource) {
 	// (Composition.identifier is one object) are read as far as they go.
 	_ = json.Unmarshal(r.JSON, &f)
 	if r.Type == "Patient" {
+		b.addDemographics(i, r.JSON)
 		var ids []struct{ System, Value string }
 		if json.Unmarshal(f.Identifier, &ids) == nil {
 			for _, id := range ids {
@@ -360,7 +368,15 @@ func (b *Bundle) search(ctx context.Context, resourceType string, params url.Val
 	for name := range params {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	// Indexed parameters first: the scanned demographic ones then only
+	// test what those found.
+	scan := func(name string) bool { return resourceType == "Patient" && scanned[name] }
+	sort.Slice(names, func(i, j int) bool {
+		if si, sj := scan(names[i]), scan(names[j]); si != sj {
+			return sj
+		}
+		return names[i] < names[j]
+	})
 
 	var hits []int
 	filtered := false
@@ -369,6 +385,13 @@ func (b *Bundle) search(ctx context.Context, resourceType string, params url.Val
 			continue
 		}
 		for _, v := range params[name] {
+			if filtered && scan(name) {
+				var err error
+				if hits, err = b.filterDemographic(hits, name, v); err != nil {
+					return nil, fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), err)
+				}
+				continue
+			}
 			set, err := b.match(resourceType, name, v)
 			if err != nil {
 				return nil, fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), err)
@@ -410,6 +433,11 @@ func (b *Bundle) match(resourceType, name, value string) ([]int, error) {
 				hit = b.byIdentifier[r4.Unescape(parts[0])+"|"+r4.Unescape(parts[1])]
 			default:
 				return nil, fmt.Errorf("parameter identifier: more than one '|': %w", ErrRejected)
+			}
+		case resourceType == "Patient" && demographicParams[name]:
+			var err error
+			if hit, err = b.matchDemographic(name, alt); err != nil {
+				return nil, err
 			}
 		case (name == "patient" || name == "subject") && resourceType != "Patient":
 			ref := r4.Unescape(alt)

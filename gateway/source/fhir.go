@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -54,6 +55,7 @@ type FHIR struct {
 	metrics              *instruments
 	log                  *slog.Logger
 	now                  func() time.Time
+	patientMatch         string
 }
 
 // NewFHIR builds the connector of a "fhir" source. It reads the source's
@@ -76,7 +78,7 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 	}
 	s := &FHIR{
 		metrics: metrics,
-		id:      spec.ID, country: spec.Country, profile: spec.Profile,
+		id:      spec.ID, country: spec.Country, profile: spec.Profile, patientMatch: spec.PatientMatch,
 		base:          base,
 		client:        opts.HTTPClient,
 		authorization: authz,
@@ -271,6 +273,44 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 	return out, nil
 }
 
+// PatientMatch says how the gateway searches this source by
+// demographics (config.Source.PatientMatch; "search" when not set).
+func (s *FHIR) PatientMatch() string {
+	if s.patientMatch == "" {
+		return config.PatientMatchSearch
+	}
+	return s.patientMatch
+}
+
+// MatchPatients does POST [base]/Patient/$match (IHE PDQm ITI-119) with
+// the Parameters given and returns the Patients of the searchset. It is
+// not retried (the body is the patient's demographics: one copy is sent);
+// a 4xx answer (the source refusing under its rules) wraps ErrRejected.
+func (s *FHIR) MatchPatients(ctx context.Context, parameters []byte) ([]Resource, error) {
+	var out []Resource
+	err := s.call(ctx, "match", "Patient", func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base.JoinPath("Patient", "$match").String(), bytes.NewReader(parameters))
+		if err != nil {
+			return fmt.Errorf("build request: %w", ErrRejected)
+		}
+		req.Header.Set("Content-Type", fhirJSON)
+		body, aerr := s.do(ctx, req, "match", "Patient", 0)
+		if aerr != nil {
+			return aerr.err
+		}
+		res, _, err := parseSearchPage(body, "Patient")
+		if err != nil {
+			return err
+		}
+		out = res
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("source %s: match Patient: %w", s.id, err)
+	}
+	return out, nil
+}
+
 // Check does GET [base]/metadata and expects an R4 CapabilityStatement.
 func (s *FHIR) Check(ctx context.Context) error {
 	err := s.call(ctx, "check", "CapabilityStatement", func(ctx context.Context) error {
@@ -360,11 +400,17 @@ func ctxError(ctx context.Context) error {
 // attempt is one GET. Its errors never hold the URL: the path holds patient
 // ids and the query search values.
 func (s *FHIR) attempt(ctx context.Context, u *url.URL, op, resourceType string, n int) ([]byte, *attemptError) {
-	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, &attemptError{err: fmt.Errorf("build request: %w", ErrRejected)}
 	}
+	return s.do(ctx, req, op, resourceType, n)
+}
+
+// do sends one request and reads its answer; the errors never hold the
+// URL or the body.
+func (s *FHIR) do(ctx context.Context, req *http.Request, op, resourceType string, n int) ([]byte, *attemptError) {
+	start := time.Now()
 	req.Header.Set("Accept", fhirJSON)
 	if s.authorization != "" {
 		req.Header.Set("Authorization", s.authorization)

@@ -66,6 +66,30 @@ type Link struct {
 	Source  Source   `json:"source"`
 	Patient Record   `json:"patient"`
 	Records []Record `json:"records,omitempty"`
+	// LinkedBy says how the record was linked to the person; the document
+	// tells the reader. Zero: the record asked for.
+	LinkedBy LinkedBy `json:"linkedBy,omitempty"`
+}
+
+// How a record was linked to the person a document is about.
+const (
+	// LinkRequested: the record the client named (by id).
+	LinkRequested = "requested"
+	// LinkIdentifier: it shares an identifier that may find the person.
+	LinkIdentifier = "identifier"
+	// LinkMatch: a demographic match of grade certain.
+	LinkMatch = "match"
+)
+
+// LinkedBy says how one record was linked: by what, with which kinds of
+// identifier (registry entry ids, never values), or with which score.
+type LinkedBy struct {
+	// By is LinkRequested (or empty), LinkIdentifier or LinkMatch.
+	By string `json:"by,omitempty"`
+	// Kinds are the identifier kinds of an identifier link.
+	Kinds []string `json:"kinds,omitempty"`
+	// Score is the match score of a demographic link.
+	Score float64 `json:"score,omitempty"`
 }
 
 // Warning says a source could not contribute (timeout, unavailable,
@@ -331,7 +355,8 @@ func (d *document) composition(id, conf string) object {
 		"meta":         object{"profile": profiles},
 		"language":     d.p.Lang(),
 		"text": object{"status": "generated", "div": div(d.p.Lang(),
-			"<p><b>"+esc(d.p.Text("document.title"))+"</b></p><p>"+esc(d.p.Text("document.sources", "sources", sourcesText(srcNames)))+"</p>"+d.missing)},
+			"<p><b>"+esc(d.p.Text("document.title"))+"</b></p><p>"+esc(d.p.Text("document.sources", "sources", sourcesText(srcNames)))+"</p>"+
+				"<p>"+esc(d.p.Text("document.links", "links", linksText(d.p, d.in.Links)))+"</p>"+d.missing)},
 		"status":          "final",
 		"type":            object{"coding": []any{object{"system": systemLOINC, "code": "60591-5", "display": "Patient summary Document"}}},
 		"subject":         object{"reference": d.patientRef()},
@@ -366,7 +391,7 @@ func (d *document) bundle() object {
 			entries = append(entries, entry{"urn:uuid:" + id, prov})
 		}
 	}
-	if issues := documentIssues(d.in.Warnings, d.conflicts, all); len(issues) > 0 {
+	if issues := documentIssues(d.in.Warnings, d.conflicts, all, d.in.Links); len(issues) > 0 {
 		id := d.r.opts.NewID()
 		entries = append(entries, entry{"urn:uuid:" + id, object{"resourceType": "OperationOutcome", "id": id, "issue": issues}})
 	}
@@ -434,8 +459,13 @@ func provenance(typ, id string, o origin, recorded string) (string, object) {
 // documentIssues lists what the reader must know about the document:
 // sources that could not contribute (named, never the patient), values
 // the sources disagree on, and what each mapping could not carry over.
-func documentIssues(warnings []Warning, conflicts []conflict, items []*item) []any {
+func documentIssues(warnings []Warning, conflicts []conflict, items []*item, links []Link) []any {
 	var issues []any
+	// How each record was linked, so that a reader can judge the merge.
+	for _, ln := range links {
+		issues = append(issues, object{"severity": "information", "code": "informational",
+			"diagnostics": fmt.Sprintf("record of source %s (%s) linked: %s", ln.Source.ID, ln.Source.Country, ln.LinkedBy.english())})
+	}
 	for _, w := range warnings {
 		code, msg := "transient", "could not contribute (%s); its records are missing from this summary"
 		switch w.Code {

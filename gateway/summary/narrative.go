@@ -212,6 +212,35 @@ func sourcesText(origins []origin) string {
 	return strings.Join(parts, ", ")
 }
 
+// linksText says, per source, how its record was linked.
+func linksText(p narrative.Phrases, links []Link) string {
+	parts := make([]string, 0, len(links))
+	for _, ln := range links {
+		var how string
+		switch h := ln.LinkedBy; h.By {
+		case LinkIdentifier:
+			how = p.Text("link.identifier", "kind", strings.Join(h.Kinds, ", "))
+		case LinkMatch:
+			how = p.Text("link.match", "score", fmt.Sprintf("%.4f", h.Score))
+		default:
+			how = p.Text("link.requested")
+		}
+		parts = append(parts, ln.Source.Country+" ("+ln.Source.ID+"): "+how)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// english says how a record was linked, for OperationOutcome issues.
+func (h LinkedBy) english() string {
+	switch h.By {
+	case LinkIdentifier:
+		return "same identifier (" + strings.Join(h.Kinds, ", ") + ")"
+	case LinkMatch:
+		return fmt.Sprintf("demographic match, grade certain (score %.4f)", h.Score)
+	}
+	return "the record asked for"
+}
+
 // sectionNarrative renders a section: a table of its entries (or the
 // empty-section sentence), mapping notes under the entries they concern,
 // and what is missing because a source could not contribute.

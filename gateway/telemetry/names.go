@@ -20,6 +20,7 @@ const (
 	SpanAuditWrite      = "audit.write"
 	SpanFederateResolve = "federate.resolve"
 	SpanFederateSummary = "federate.summary"
+	SpanFederateMatch   = "federate.match"
 )
 
 // Span event names that pass; other event names are exported as
@@ -38,7 +39,7 @@ const (
 var knownSpans = map[string]bool{
 	SpanAuthzDecide: true, SpanSourceFetch: true,
 	SpanCacheGet: true, SpanCacheGetMany: true, SpanMappingApply: true, SpanAuditWrite: true,
-	SpanFederateResolve: true, SpanFederateSummary: true,
+	SpanFederateResolve: true, SpanFederateSummary: true, SpanFederateMatch: true,
 }
 
 var knownEvents = map[string]bool{
