@@ -32,10 +32,33 @@ var (
 	ErrClosed = errors.New("audit: log closed")
 	// ErrCorrupt is wrapped by New when the existing file's chain is broken;
 	// the gateway refuses to append to a log it cannot vouch for.
-	ErrCorrupt = errors.New("audit: existing log is corrupt")
-	// ErrLocked is wrapped by New when another process holds the file.
-	ErrLocked = errors.New("audit: log in use by another process")
+	ErrCorrupt = errors.New("the hash chain of the existing log is broken")
+	// ErrLocked is wrapped by New when another process holds the file; the
+	// error is a *LockedError.
+	ErrLocked = errors.New("in use by another process")
 )
+
+// LockedError says that another process holds the log (errors.Is(err,
+// ErrLocked)), and which one where the system tells.
+type LockedError struct {
+	// PID is the process holding the lock; 0 when the system does not say.
+	PID int
+	// Err is the error of the lock attempt.
+	Err error
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("in use by another mhg process (pid %d)", e.PID)
+	}
+	return "in use by another mhg process"
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Unwrap returns the lock attempt's error.
+func (e *LockedError) Unwrap() error { return e.Err }
 
 // Options configure New.
 type Options struct {
@@ -124,9 +147,11 @@ const maxBatch = 256
 
 // New opens (or creates) the log, verifies the whole existing chain and
 // builds the search index from it, so the chain continues across restarts.
+// Its errors say what is wrong with the file without repeating its path,
+// which the caller names together with the setting it came from.
 func New(opts Options) (*Log, error) {
 	if opts.Path == "" {
-		return nil, errors.New("audit: no log path")
+		return nil, errors.New("no log path")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -141,16 +166,17 @@ func New(opts Options) (*Log, error) {
 		opts.Tracer = telemetry.Tracer("github.com/migrant-health/mhg/gateway/audit")
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
-		return nil, fmt.Errorf("audit: create log directory: %w", err)
+		return nil, fmt.Errorf("cannot create its directory: %w", err)
 	}
 	f, err := os.OpenFile(opts.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("audit: open log: %w", err)
+		return nil, fmt.Errorf("cannot open it: %w", err)
 	}
 	unlock, err := lockFile(f)
 	if err != nil {
+		pid := lockHolder(f)
 		f.Close()
-		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, opts.Path, err)
+		return nil, &LockedError{PID: pid, Err: err}
 	}
 	l := &Log{opts: opts, f: f, unlock: unlock, reqs: make(chan *pending, maxBatch), done: make(chan struct{})}
 	if err := l.load(); err != nil {
@@ -165,7 +191,7 @@ func New(opts Options) (*Log, error) {
 // load verifies the existing file and indexes it.
 func (l *Log) load() error {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("audit: read log: %w", err)
+		return fmt.Errorf("cannot read it: %w", err)
 	}
 	rep, err := chain.Scan(l.f, func(rec chain.Record, off int64, n int) {
 		l.index.add(rec.Seq, off, n, rec.Event)
@@ -174,15 +200,15 @@ func (l *Log) load() error {
 		torn := rep.Broken != nil && rep.Broken.Reason == chain.ReasonTorn
 		if !torn || !l.opts.RepairTornTail {
 			if rep.Broken != nil {
-				return fmt.Errorf("%w: %s: %w", ErrCorrupt, l.opts.Path, err)
+				return fmt.Errorf("%w at %s", ErrCorrupt, rep.Broken)
 			}
-			return err
+			return fmt.Errorf("cannot read it: %w", err)
 		}
 		if terr := l.f.Truncate(rep.Broken.Offset); terr != nil {
-			return fmt.Errorf("audit: cut torn record: %w", terr)
+			return fmt.Errorf("cannot cut off its torn last record: %w", terr)
 		}
 		if serr := l.f.Sync(); serr != nil {
-			return fmt.Errorf("audit: cut torn record: %w", serr)
+			return fmt.Errorf("cannot cut off its torn last record: %w", serr)
 		}
 		l.opts.Logger.Warn("audit log: cut off an unterminated last record",
 			slog.Int64(string(telemetry.AttrAuditSeq), int64(rep.LastSeq+1)))
@@ -190,7 +216,7 @@ func (l *Log) load() error {
 	l.seq, l.last = rep.LastSeq, rep.LastHash
 	end, err := l.f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return fmt.Errorf("audit: read log: %w", err)
+		return fmt.Errorf("cannot read it: %w", err)
 	}
 	l.size = end
 	return nil

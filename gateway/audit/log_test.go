@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -394,6 +395,9 @@ func TestNewRefuses(t *testing.T) {
 				l.Close()
 			}
 			t.Errorf("second New = %v, want ErrLocked", err)
+		} else if locked := (*LockedError)(nil); !errors.As(err, &locked) || (runtime.GOOS == "linux" && locked.PID != os.Getpid()) {
+			// The lock is this process's own, through another open file.
+			t.Errorf("second New names pid %d as the holder, want %d", locked.PID, os.Getpid())
 		}
 	})
 }

@@ -71,8 +71,13 @@ type Server struct {
 
 // New builds a gateway from cfg. Everything that can be checked before the
 // first request is: sources open, policies compile, keys load.
-func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err error) {
-	s = &Server{cfg: cfg, stdout: opts.Stdout}
+//
+// An error names the setting at fault and its cause in one line; whatever
+// was built before it is closed again.
+func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err error) {
+	// s is not the named result: a failed New returns nil, and the deferred
+	// cleanup must still reach what was built.
+	s := &Server{cfg: cfg, stdout: opts.Stdout}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
@@ -112,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	if cfg.Policy.DecisionLog != "" {
 		f, err := openAppend(cfg.Policy.DecisionLog)
 		if err != nil {
-			return nil, fmt.Errorf("policy.decision_log: %w", err)
+			return nil, &SettingError{Setting: "policy.decision_log", Value: cfg.Policy.DecisionLog, Err: err}
 		}
 		decisionLog = f
 		s.closers = append(s.closers, func(context.Context) error { return f.Close() })
@@ -123,7 +128,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 		Labels: map[string]string{"app": "mhg", "version": Version},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		if cfg.Policy.BundleURL != "" {
+			return nil, &SettingError{Setting: "policy.bundle_url", Err: err}
+		}
+		if cfg.Policy.Dir != "" {
+			return nil, &SettingError{Setting: "policy.dir", Value: cfg.Policy.Dir, Err: err}
+		}
+		return nil, fmt.Errorf("built-in policies: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.policy.Close(); return nil })
 	// No policy at all makes the gateway unready; a failed reload that
@@ -144,7 +155,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	if cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0 {
 		redisStore, err = cache.NewRedisStore(cfg.Redis, cache.RedisOptions{})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis: %w", err)
 		}
 		s.closers = append(s.closers, func(context.Context) error { return redisStore.Close() })
 	}
@@ -193,7 +204,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	}
 	s.audit, err = audit.New(auditOpts)
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, auditLogError(cfg.Audit.Log, err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.audit.Close() })
 	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
@@ -246,7 +257,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		_ = s.Close(context.Background())
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return &SettingError{Setting: "listen", Value: s.cfg.Listen, Err: err}
 	}
 	return s.Serve(ctx, ln)
 }
