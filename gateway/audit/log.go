@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +115,9 @@ type Log struct {
 	last   string
 	size   int64
 	failed error // set when a failed write could not be undone
+	// lastErr is the outcome of the last write (nil: it worked); Check
+	// reports it, and probes the file until a write works again.
+	lastErr error
 	index  index
 }
 
@@ -130,8 +134,11 @@ type file interface {
 
 var _ file = (*os.File)(nil)
 
-// pending is one record on its way through the writer.
+// pending is one record on its way through the writer, or a probe.
 type pending struct {
+	// probe asks the writer whether the file takes writes now, without
+	// writing a record (Check).
+	probe bool
 	event []byte
 	at    time.Time
 	done  chan error
@@ -303,8 +310,57 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
-		l.writeBatch(batch)
+		records := batch[:0]
+		var probes []*pending
+		for _, p := range batch {
+			if p.probe {
+				probes = append(probes, p)
+			} else {
+				records = append(records, p)
+			}
+		}
+		if len(records) > 0 {
+			l.writeBatch(records)
+		}
+		for _, p := range probes {
+			p.done <- l.probe()
+		}
 	}
+}
+
+// probeBytes is what a probe appends and cuts off again: a block's worth,
+// so that it needs a new block as a record may (a full disk often still
+// has room in the file's last block), and no newline, so that if the
+// process dies before the cut the file ends in what the chain reads as a
+// torn write, which is what it is.
+var probeBytes = []byte(strings.Repeat(" ", 4096))
+
+// probe tells whether the file takes writes again after a failed one, by
+// appending probeBytes, syncing and cutting them off. With no failure
+// since the last write it touches nothing.
+func (l *Log) probe() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, l.failed)
+	}
+	if l.lastErr == nil {
+		return nil
+	}
+	err := l.write(probeBytes)
+	if terr := l.f.Truncate(l.size); terr != nil {
+		l.failed = fmt.Errorf("probe write could not be undone: %w", errors.Join(err, terr))
+		return fmt.Errorf("%w: %w", ErrUnavailable, l.failed)
+	}
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		l.lastErr = err
+		return fmt.Errorf("%w: write %s: %w", ErrUnavailable, l.opts.Path, err)
+	}
+	l.lastErr = nil
+	return nil
 }
 
 func (l *Log) writeBatch(batch []*pending) {
@@ -341,6 +397,7 @@ func (l *Log) writeBatch(batch []*pending) {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			l.failed = fmt.Errorf("write failed and could not be undone: %w", errors.Join(err, terr))
 		}
+		l.lastErr = err
 		for _, p := range batch {
 			p.done <- fmt.Errorf("%w: write %s: %w", ErrUnavailable, l.opts.Path, err)
 		}
@@ -353,6 +410,7 @@ func (l *Log) writeBatch(batch []*pending) {
 		p.done <- nil
 	}
 	l.seq, l.last, l.size = seq, prev, l.size+int64(len(buf))
+	l.lastErr = nil
 }
 
 func (l *Log) write(b []byte) error {
@@ -394,21 +452,37 @@ func (l *Log) Head() (seq uint64, hash string) {
 	return l.seq, l.last
 }
 
-// Check reports whether Record can be expected to work, for readiness:
-// nil unless the log is closed or a failed write could not be undone.
-func (l *Log) Check(context.Context) error {
+// Check reports whether Record can be expected to work, for readiness. It
+// fails from the moment a write fails; after that every Check asks the
+// file again (it appends a few bytes and cuts them off, in turn with the
+// records), so readiness comes back by itself once writes work, without
+// waiting for a request to write a record. It fails for good once the log
+// is closed or a failed write could not be undone.
+func (l *Log) Check(ctx context.Context) error {
+	l.mu.RLock()
+	failed, lastErr := l.failed, l.lastErr
+	l.mu.RUnlock()
+	if failed != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, failed)
+	}
+	p := &pending{probe: true, done: make(chan error, 1)}
 	l.closeMu.RLock()
-	closed := l.closed
-	l.closeMu.RUnlock()
-	if closed {
+	if l.closed {
+		l.closeMu.RUnlock()
 		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.failed != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, l.failed)
+	if lastErr == nil {
+		l.closeMu.RUnlock()
+		return nil
 	}
-	return nil
+	select {
+	case l.reqs <- p:
+	case <-ctx.Done():
+		l.closeMu.RUnlock()
+		return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
+	}
+	l.closeMu.RUnlock()
+	return <-p.done
 }
 
 // Close waits for queued records, then closes the file. Record fails with

@@ -130,27 +130,48 @@ func TestServeStartupErrors(t *testing.T) {
 func TestServeAuditLogInUse(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	first := exec.Command(mhgBinary, "serve")
-	first.Dir = dir
-	first.Env = append(cleanEnv(), "MHG_LISTEN="+freeAddr(t))
-	out, err := first.StdoutPipe()
+	first := startServe(t, dir, "MHG_LISTEN="+freeAddr(t))
+	code, stderr := serve(t, dir, time.Minute, "MHG_LISTEN="+freeAddr(t))
+	checkOneLine(t, code, stderr, []string{"audit.log", ".mhg/audit.jsonl", "in use by another mhg process",
+		fmt.Sprintf("pid %d", first.cmd.Process.Pid), "MHG_AUDIT_LOG"})
+}
+
+// running is a gateway process started by startServe.
+type running struct {
+	cmd   *exec.Cmd
+	token string // the banner's token
+	base  string // http://host:port
+}
+
+// startServe starts `mhg serve` in dir and waits for its banner.
+func startServe(t *testing.T, dir string, env ...string) *running {
+	t.Helper()
+	cmd := exec.Command(mhgBinary, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), env...)
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.Stderr = nil
-	if err := first.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = first.Process.Kill()
-		_ = first.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	})
-	// The banner is printed once the gateway is listening.
+	r := &running{cmd: cmd}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "127.0.0.1") {
+			line := strings.TrimSpace(sc.Text())
+			if _, addr, ok := strings.Cut(line, "(listening on "); ok && r.base == "" {
+				r.base = "http://" + strings.TrimSuffix(addr, ")")
+			}
+			if tok, ok := strings.CutPrefix(line, "TOKEN="); ok {
+				r.token = tok
 				close(ready)
 				break
 			}
@@ -161,11 +182,9 @@ func TestServeAuditLogInUse(t *testing.T) {
 	select {
 	case <-ready:
 	case <-time.After(time.Minute):
-		t.Fatal("the first gateway did not start")
+		t.Fatal("the gateway did not start")
 	}
-	code, stderr := serve(t, dir, time.Minute, "MHG_LISTEN="+freeAddr(t))
-	checkOneLine(t, code, stderr, []string{"audit.log", ".mhg/audit.jsonl", "in use by another mhg process",
-		fmt.Sprintf("pid %d", first.Process.Pid), "MHG_AUDIT_LOG"})
+	return r
 }
 
 func checkOneLine(t *testing.T, code int, stderr string, want []string) {
