@@ -300,8 +300,9 @@ func (h *Handler) searchOutcome(warnings []federate.Warning, ignored []string, l
 	return &Outcome{ResourceType: "OperationOutcome", Issue: issues}
 }
 
-// finish audits the request, then answers. Data is released only once its
-// AuditEvent is written: if the audit log fails, the client gets 503.
+// finish audits the request, then answers. No answer about patient data,
+// allowed or refused, leaves before its AuditEvent is written: if the
+// audit log fails, the client gets 503 whatever the answer would have been.
 func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Result, err error, status int, body []byte) {
 	var e *Error
 	if err != nil {
@@ -312,11 +313,9 @@ func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Res
 	auditID, aerr := h.opts.Auditor.Record(c.Request.Context(), entry)
 	if aerr != nil {
 		h.log.ErrorContext(c.Request.Context(), "audit record not written", "route", c.FullPath(), "error.type", telemetry.ErrorType(aerr))
-		if e == nil {
-			h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
-				Message: "the audit log is unavailable; no data is released without an audit record", Err: aerr})
-			return
-		}
+		h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
+			Message: "the audit log is unavailable; no answer about patient data leaves without an audit record", Err: aerr})
+		return
 	}
 	if e != nil {
 		h.fail(c, e)
