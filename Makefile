@@ -24,10 +24,11 @@ run: build
 	./$(BIN) serve
 
 ## test: unit and integration tests with the race detector. The Redis tests
-## start their own redis-server (or use REDIS_URL); the FHIR client test
-## runs the pinned npm client from conformance/clients.
+## start their own redis-server (or use REDIS_URL); the FHIR client tests
+## run the pinned npm client from conformance/clients, which must be there
+## (plain `go test` skips them when it is not).
 test: clients
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
