@@ -118,7 +118,7 @@ type Log struct {
 	// lastErr is the outcome of the last write (nil: it worked); Check
 	// reports it, and probes the file until a write works again.
 	lastErr error
-	index  index
+	index   index
 }
 
 // file is what the log needs of its file; tests substitute one that fails.
