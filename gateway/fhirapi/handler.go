@@ -155,10 +155,12 @@ func New(opts Options) (*Handler, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	// The router's own trailing-slash redirect answers before any
+	// middleware, in HTML and without X-Request-Id; NoRoute redirects
+	// instead, through the middleware.
+	e.RedirectTrailingSlash = false
 	e.Use(h.recover, otelgin.Middleware("mhg", otelgin.WithSpanNameFormatter(spanName)), h.requestID, h.limits, h.logRequests)
-	e.NoRoute(func(c *gin.Context) {
-		h.fail(c, errorf(http.StatusNotFound, "not-found", "no such endpoint"))
-	})
+	e.NoRoute(h.noRoute)
 	e.NoMethod(func(c *gin.Context) {
 		h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "method %s is not supported here; this gateway is read-only", c.Request.Method))
 	})
@@ -184,6 +186,29 @@ func New(opts Options) (*Handler, error) {
 		telemetry.AllowRoutes(r.Method + " " + r.Path)
 	}
 	return h, nil
+}
+
+// noRoute answers 404, or redirects a path with a trailing slash to the
+// same path without it (the query kept; never to another host).
+func (h *Handler) noRoute(c *gin.Context) {
+	p := c.Request.URL.EscapedPath()
+	if len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasPrefix(p, "//") {
+		loc := strings.TrimRight(p, "/")
+		if q := c.Request.URL.RawQuery; q != "" {
+			loc += "?" + q
+		}
+		status := http.StatusMovedPermanently
+		if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
+			status = http.StatusPermanentRedirect
+		}
+		c.Header("Location", loc)
+		h.write(c, status, mustJSON(Outcome{ResourceType: "OperationOutcome", Issue: []Issue{{
+			Severity: "information", Code: "informational", Diagnostics: "FHIR URLs have no trailing slash; see Location",
+		}}}))
+		c.Abort()
+		return
+	}
+	h.fail(c, errorf(http.StatusNotFound, "not-found", "no such endpoint"))
 }
 
 // ServeHTTP serves the gateway's routes.
