@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	// One Redis client serves the cache and the audit stream.
 	var redisStore *cache.RedisStore
 	if cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0 {
-		redisStore, err = cache.NewRedisStore(cfg.Redis, cache.RedisOptions{})
+		redisStore, err = cache.NewRedisStore(cfg.Redis, cache.RedisOptions{Logger: s.log})
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
