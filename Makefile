@@ -15,7 +15,10 @@ FUZZTIME    ?= 20s
 
 all: build
 
+## build: the first build compiles every dependency, which takes minutes on
+## a small machine: say so, or a newcomer thinks `make run` hung.
 build:
+	@echo "mhg: building $(BIN) (the first build compiles every dependency and takes a few minutes)"
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./gateway/cmd/mhg
 
 ## run: the embedded default (in-process cache, sample national sources,

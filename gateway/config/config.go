@@ -108,8 +108,9 @@ type SourceAuth struct {
 	Type string `yaml:"type"`
 	// TokenFile holds the bearer token, read at start.
 	TokenFile string `yaml:"token_file"`
-	// Username and PasswordFile are used by "basic".
-	Username     string `yaml:"username"`
+	// Username is the user name of "basic".
+	Username string `yaml:"username"`
+	// PasswordFile holds the password of "basic", read at start.
 	PasswordFile string `yaml:"password_file"`
 }
 

@@ -230,3 +230,23 @@ func writeTamperedLog(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestMakeRunSaysTheFirstBuildIsSlow: `make run` says, before it compiles,
+// that the first build takes minutes, so a newcomer does not think it hung.
+func TestMakeRunSaysTheFirstBuildIsSlow(t *testing.T) {
+	t.Parallel()
+	mk, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not installed")
+	}
+	out, err := exec.Command(mk, "-n", "-C", filepath.Join("..", "..", ".."), "run").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n run: %v\n%s", err, out)
+	}
+	text := string(out)
+	say := strings.Index(text, "first build")
+	build := strings.Index(text, " build -trimpath")
+	if say < 0 || build < 0 || say > build {
+		t.Fatalf("make run does not say the first build is slow before building:\n%s", text)
+	}
+}
