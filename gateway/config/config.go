@@ -31,6 +31,8 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry" envPrefix:"TELEMETRY_"`
 	// Audit holds where AuditEvent records go.
 	Audit Audit `yaml:"audit" envPrefix:"AUDIT_"`
+	// ToMHP bounds the $to-mhp conversion operation.
+	ToMHP ToMHP `yaml:"to_mhp" envPrefix:"TO_MHP_"`
 	// IDs holds the key that makes gateway resource ids opaque.
 	IDs IDs `yaml:"ids" envPrefix:"IDS_"`
 	// Log holds logging settings.
@@ -264,6 +266,26 @@ type Audit struct {
 	// id, targets and requester, never patient data. Every such
 	// notification is logged either way.
 	NotifyURL string `yaml:"notify_url" env:"NOTIFY_URL"`
+}
+
+// ToMHP bounds POST $to-mhp, which converts whatever a client sends: no
+// request may use up the gateway.
+type ToMHP struct {
+	// MaxBundleBytes is the largest Bundle accepted (413 above it). A
+	// Bundle is streamed through temporary files, so memory stays flat
+	// whatever its size; a single resource, a Parameters body and each
+	// Bundle entry are held whole and bounded by server.max_body_bytes.
+	MaxBundleBytes int64 `yaml:"max_bundle_bytes" env:"MAX_BUNDLE_BYTES"`
+	// MaxEntries is the most entries one Bundle may hold (413 above).
+	MaxEntries int `yaml:"max_entries" env:"MAX_ENTRIES"`
+	// MaxOutputBytes bounds the converted answer (413 above it).
+	MaxOutputBytes int64 `yaml:"max_output_bytes" env:"MAX_OUTPUT_BYTES"`
+	// MaxConcurrent is how many conversions run at once; more get 429.
+	MaxConcurrent int `yaml:"max_concurrent" env:"MAX_CONCURRENT"`
+	// SpoolDir holds the temporary files of conversions in progress,
+	// removed as their request ends. Empty means the system's temporary
+	// directory.
+	SpoolDir string `yaml:"spool_dir" env:"SPOOL_DIR"`
 }
 
 // IDs holds the key that makes gateway resource ids opaque.

@@ -68,6 +68,7 @@ func Default() Config {
 		},
 		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
 		Audit:     Audit{Log: ".mhg/audit.jsonl"},
+		ToMHP:     ToMHP{MaxBundleBytes: 64 << 20, MaxEntries: 20_000, MaxOutputBytes: 128 << 20, MaxConcurrent: 2},
 		Log:       Log{Level: "info", Format: "json"},
 	}
 }
@@ -299,6 +300,9 @@ func (c *Config) Validate() error {
 				bad(f+".partners", "want ISO 3166-1 alpha-2 codes, got %q", p)
 			}
 		}
+	}
+	if t := c.ToMHP; t.MaxBundleBytes <= 0 || t.MaxEntries <= 0 || t.MaxOutputBytes <= 0 || t.MaxConcurrent <= 0 {
+		bad("to_mhp", "max_bundle_bytes, max_entries, max_output_bytes and max_concurrent must be positive")
 	}
 	switch c.Telemetry.TracesExporter {
 	case "", "none", "console", "otlp":

@@ -73,6 +73,8 @@ type Options struct {
 	MaxHeaderBytes int
 	// Mapper serves POST /fhir/$to-mhp; nil disables it.
 	Mapper Mapper
+	// ToMHP bounds $to-mhp; see ToMHPLimits for the zero values.
+	ToMHP ToMHPLimits
 	// AuditSearch serves GET /fhir/AuditEvent to auditors; nil disables it.
 	AuditSearch AuditSearcher
 	// Policy serves the admin policy routes ($explain, status); nil
@@ -100,6 +102,8 @@ type Handler struct {
 	engine *gin.Engine
 	log    *slog.Logger
 	ops    map[string]Operation
+	// converting holds a token per $to-mhp conversion running.
+	converting chan struct{}
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -131,8 +135,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 32 << 10
 	}
+	opts.ToMHP.defaults()
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}}
+	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}, converting: make(chan struct{}, opts.ToMHP.MaxConcurrent)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -287,12 +292,17 @@ func (h *Handler) limits(c *gin.Context) {
 		h.fail(c, errorf(http.StatusRequestHeaderFieldsTooLarge, "too-long", "request headers larger than %d bytes", h.opts.MaxHeaderBytes))
 		return
 	}
-	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.fail(c, errorf(http.StatusRequestEntityTooLarge, "too-long", "request body larger than %d bytes", h.opts.MaxBodyBytes))
+	maxBody := h.opts.MaxBodyBytes
+	if h.opts.Mapper != nil && isToMHP(c) {
+		// A Bundle to convert is streamed, not held: it has its own bound.
+		maxBody = max(maxBody, h.opts.ToMHP.MaxBundleBytes)
+	}
+	if r.ContentLength > maxBody {
+		h.fail(c, errorf(http.StatusRequestEntityTooLarge, "too-long", "request body larger than %d bytes", maxBody))
 		return
 	}
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(c.Writer, r.Body, h.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(c.Writer, r.Body, maxBody)
 	}
 	c.Next()
 }

@@ -23,8 +23,9 @@ firewalled if {
 }
 
 # The data class: S for firewalled data, audit for audit records, aggregate
-# for statistics, admin for administration of the gateway (admin.rego), C
-# for every other (clinical, person-level) resource.
+# for statistics, admin for administration of the gateway (admin.rego),
+# conversion for $to-mhp (conversion.rego), C for every other (clinical,
+# person-level) resource.
 data_class := "S" if {
 	firewalled
 } else := "audit" if {
@@ -33,6 +34,8 @@ data_class := "S" if {
 	target_type == "MeasureReport"
 } else := "admin" if {
 	admin_operation
+} else := "conversion" if {
+	conversion_operation
 } else := "C"
 
 class_rules := data.data.classes[data_class]
