@@ -480,12 +480,16 @@ func (m *mapper) translateConcept(cc object, rule *translateRule) {
 				continue
 			}
 			if len(trs) == 0 {
+				if cm.rule != nil {
+					m.issue(sevWarning, codeNotFound, rule.path.text, "code rule %s: a code of %s is not written as a code of that edition; only the national coding is kept", cm.id, sys)
+					continue
+				}
 				m.issue(sevWarning, codeNotFound, rule.path.text, "ConceptMap %s has no entry for a code of %s; only the national coding is kept", cm.id, sys)
 				continue
 			}
 			for _, tr := range trs {
 				if tr.none() {
-					m.issue(sevInfo, codeInformation, rule.path.text, "ConceptMap %s: a code of %s has no equivalent in %s", cm.id, sys, tr.system)
+					m.issue(sevInfo, codeInformation, rule.path.text, "%s %s: a code of %s has no equivalent in %s", cm.kind(), cm.id, sys, tr.system)
 					continue
 				}
 				if present[tr.system] {
@@ -494,7 +498,10 @@ func (m *mapper) translateConcept(cc object, rule *translateRule) {
 				present[tr.system] = true
 				added = append(added, coding(tr.system, tr.code, tr.display))
 				if !tr.exact() {
-					m.issue(sevInfo, codeInformation, rule.path.text, "ConceptMap %s: %s code added with equivalence %s (approximate)", cm.id, tr.system, tr.equivalence)
+					m.issue(sevInfo, codeInformation, rule.path.text, "%s %s: %s code added with equivalence %s (approximate)", cm.kind(), cm.id, tr.system, tr.equivalence)
+				}
+				if cm.demo || tr.illustrative {
+					m.issue(sevWarning, codeInformation, rule.path.text, "%s %s is a demonstration table, not a published mapping: the added %s code is illustrative and must be checked before clinical use", cm.kind(), cm.id, tr.system)
 				}
 			}
 		}

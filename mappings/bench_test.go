@@ -1,6 +1,7 @@
 package mappings
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -148,4 +149,65 @@ func BenchmarkMapPatient(b *testing.B) {
 func BenchmarkMapBundle50(b *testing.B) {
 	_, bundle := benchInputs(b)
 	benchStages(b, bundle)
+}
+
+// BenchmarkCodeRule: translating one national ICD-10 code by rule (a walk
+// up the code over the WHO code list) next to the baseline of a ConceptMap
+// lookup of one listed code.
+func BenchmarkCodeRule(b *testing.B) {
+	e := testEngine(b)
+	var cm *conceptMap
+	for _, r := range e.plans["us-core"].translate["Condition"] {
+		for _, m := range r.maps {
+			if m.id == "icd-10-cm-to-icd-10" {
+				cm = m
+			}
+		}
+	}
+	if cm == nil {
+		b.Fatal("no ICD-10-CM code rule")
+	}
+	for _, tc := range []struct{ name, code string }{{"rule-equivalent", "E11.9"}, {"rule-wider-4-levels", "S72.001A"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if trs, _ := cm.lookup(sysCM, tc.code); len(trs) != 1 {
+					b.Fatal(trs)
+				}
+			}
+		})
+	}
+	b.Run("baseline-conceptmap", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if trs, _ := cm.rule.exceptions.lookup(sysCM, "E11.00"); len(trs) != 1 {
+				b.Fatal(trs)
+			}
+		}
+	})
+}
+
+// BenchmarkLoad: compiling the built-in specs, and the part of it that
+// reads the WHO ICD-10 code list.
+func BenchmarkLoad(b *testing.B) {
+	b.Run("engine", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Load(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	raw, err := fs.ReadFile(Specs, "common/codelists/icd-10-who.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("who-code-list", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := loadCodeList("icd-10-who.txt", raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

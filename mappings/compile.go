@@ -109,6 +109,7 @@ type firewallRule struct {
 type specTree struct {
 	fsys     fs.FS
 	maps     map[string]*conceptMap // by id
+	lists    map[string]*codeList   // common/codelists, by id
 	mapDir   map[string]string      // id -> folder
 	reg      *registry
 	common   *mappingSpec
@@ -123,7 +124,7 @@ func (t *specTree) fail(err error) { t.errs = append(t.errs, err) }
 // compileTree reads and compiles a whole spec tree. Every problem found is
 // returned (joined), each a *SpecError with file and line.
 func compileTree(fsys fs.FS) (map[string]*plan, error) {
-	t := &specTree{fsys: fsys, maps: map[string]*conceptMap{}, mapDir: map[string]string{},
+	t := &specTree{fsys: fsys, maps: map[string]*conceptMap{}, mapDir: map[string]string{}, lists: map[string]*codeList{},
 		profiles: map[string]*mappingSpec{}, digest: map[string]string{}, status: migrationStatusCodes()}
 	dirs, err := fs.ReadDir(fsys, ".")
 	if err != nil {
@@ -144,6 +145,15 @@ func compileTree(fsys fs.FS) (map[string]*plan, error) {
 	}
 	if t.common == nil && len(t.errs) == 0 {
 		t.fail(&SpecError{File: path.Join(commonDir, specFileName), Msg: "missing: the shared rules are required"})
+	}
+	if len(t.errs) > 0 {
+		return nil, errors.Join(t.errs...)
+	}
+	t.compileCodeRules(commonDir, path.Join(commonDir, specFileName), t.common)
+	for _, dir := range profileDirs {
+		if s := t.profiles[dir]; s != nil {
+			t.compileCodeRules(dir, path.Join(dir, specFileName), s)
+		}
 	}
 	if len(t.errs) > 0 {
 		return nil, errors.Join(t.errs...)
@@ -222,9 +232,16 @@ func (t *specTree) readDir(dir string) {
 					t.fail(err)
 				}
 			}
+		case dir == commonDir && path.Dir(f) == path.Join(dir, codeListDirName) && path.Ext(f) == ".txt":
+			l, err := loadCodeList(f, b)
+			if err != nil {
+				t.fail(err)
+				continue
+			}
+			t.lists[l.id] = l
 		case path.Base(f) == "README.md":
 		default:
-			t.fail(&SpecError{File: f, Msg: "unexpected file: specs are mapping.yaml, " + registryName + " (common) and conceptmaps/*.json"})
+			t.fail(&SpecError{File: f, Msg: "unexpected file: specs are mapping.yaml, " + registryName + " and codelists/*.txt (common) and conceptmaps/*.json"})
 		}
 	}
 	t.digest[dir] = hex.EncodeToString(h.Sum(nil))
@@ -498,6 +515,10 @@ func (t *specTree) compileCodes(p *plan, dir, file string, s *mappingSpec) {
 // codes that exist.
 func (t *specTree) checkStatusMap(file string, at pos, cm *conceptMap) {
 	if cm == nil {
+		return
+	}
+	if cm.rule != nil {
+		t.fail(at.at(file, "status map %s is a code rule, not a ConceptMap", cm.id))
 		return
 	}
 	for _, groups := range cm.groups {

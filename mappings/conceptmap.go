@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 )
@@ -15,6 +16,7 @@ type cmFile struct {
 	ID           string     `yaml:"id"`
 	URL          string     `yaml:"url"`
 	Version      string     `yaml:"version"`
+	Experimental bool       `yaml:"experimental"`
 	Group        []*cmGroup `yaml:"group"`
 }
 
@@ -46,6 +48,19 @@ type conceptMap struct {
 	id, url, file string
 	// groups is keyed by source system.
 	groups map[string][]*cmTable
+	// demo marks a ConceptMap published as experimental: a demonstration
+	// table, not a published mapping. What it adds is reported as such.
+	demo bool
+	// rule, when set, translates instead of groups (coderules.go).
+	rule *codeRule
+}
+
+// kind names what translates in the loss report.
+func (cm *conceptMap) kind() string {
+	if cm.rule != nil {
+		return "code rule"
+	}
+	return "ConceptMap"
 }
 
 type cmTable struct {
@@ -60,6 +75,9 @@ type translation struct {
 	// translate silently; wider, narrower, inexact, ... translate with an
 	// information issue; unmatched and disjoint record that no target exists.
 	equivalence string
+	// illustrative marks an entry whose comment says its code is
+	// illustrative (not checked against the published table).
+	illustrative bool
 }
 
 // exact reports whether the translation means the same as the source.
@@ -89,7 +107,7 @@ func loadConceptMap(file string, b []byte) (*conceptMap, error) {
 	if f.ID == "" {
 		return nil, f.at(file, "ConceptMap has no id: specs refer to ConceptMaps by id")
 	}
-	cm := &conceptMap{id: f.ID, url: f.URL, file: file, groups: map[string][]*cmTable{}}
+	cm := &conceptMap{id: f.ID, url: f.URL, file: file, groups: map[string][]*cmTable{}, demo: f.Experimental}
 	for _, g := range f.Group {
 		if g.Source == "" || g.Target == "" {
 			return nil, g.at(file, "group needs both source and target systems")
@@ -109,7 +127,8 @@ func loadConceptMap(file string, b []byte) (*conceptMap, error) {
 			}
 			var exactCode string
 			for _, tg := range el.Target {
-				tr := translation{system: g.Target, code: tg.Code, display: tg.Display, equivalence: tg.Equivalence}
+				tr := translation{system: g.Target, code: tg.Code, display: tg.Display, equivalence: tg.Equivalence,
+					illustrative: strings.HasPrefix(strings.ToLower(tg.Comment), "illustrative")}
 				if tr.equivalence == "" {
 					return nil, tg.at(file, "target without equivalence")
 				}
@@ -134,6 +153,9 @@ func loadConceptMap(file string, b []byte) (*conceptMap, error) {
 // covers the system at all (so that "covered system, unknown code" can be
 // told from "not this map's business").
 func (cm *conceptMap) lookup(system, code string) (out []translation, covered bool) {
+	if cm.rule != nil {
+		return cm.rule.lookup(system, code)
+	}
 	for _, t := range cm.groups[system] {
 		covered = true
 		out = append(out, t.codes[code]...)

@@ -74,11 +74,12 @@ func TestMapErrors(t *testing.T) {
 }
 
 // An unmapped national code is a warning; the national coding stays and
-// nothing is invented.
+// nothing is invented. U99.0 is an ICD-10-GM category WHO ICD-10 does not
+// have, and no ConceptMap of de-basis lists it.
 func TestUnmappedCodeIsAWarning(t *testing.T) {
 	e := testEngine(t)
 	in := `{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"},
-	  "code":{"coding":[{"system":"http://fhir.de/CodeSystem/bfarm/icd-10-gm","code":"Q99.9","display":"x"}]}}`
+	  "code":{"coding":[{"system":"http://fhir.de/CodeSystem/bfarm/icd-10-gm","code":"U99.0","display":"x"}]}}`
 	res, err := e.Map("de-basis", []byte(in), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestUnmappedCodeIsAWarning(t *testing.T) {
 		if is.Severity == sevWarning && is.Code == codeNotFound && is.Path == "Condition.code" {
 			warned = true
 		}
-		if strings.Contains(is.Message, "Q99.9") {
+		if strings.Contains(is.Message, "U99.0") {
 			t.Errorf("issue quotes the code: %s", is.Message)
 		}
 	}
@@ -96,7 +97,7 @@ func TestUnmappedCodeIsAWarning(t *testing.T) {
 		t.Errorf("no not-found warning for an unmapped code: %+v", res.Issues)
 	}
 	codings := outputCodings(t, res.Outputs[0].JSON, "code")
-	if len(codings) != 1 || codings[0] != (codingKey{"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "Q99.9"}) {
+	if len(codings) != 1 || codings[0] != (codingKey{"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "U99.0"}) {
 		t.Errorf("codings = %v, want only the national one", codings)
 	}
 }
@@ -177,6 +178,10 @@ func TestBadSpecs(t *testing.T) {
 		{"foreign-conceptmap", `common/mapping.yaml:7:5: ConceptMap "xx-map" belongs to profile xx-core`},
 		{"missing-version", "xx-core/mapping.yaml:1:1: version is required"},
 		{"invalid-conceptmap", "xx-core/conceptmaps/xx-map.json: not a valid R4 ConceptMap"},
+		{"unknown-code-rule", `xx-core/mapping.yaml:6:5: code rule xx-icd: unknown rule "icd-11"`},
+		{"code-rule-without-list", "xx-core/mapping.yaml:6:5: code rule xx-icd needs common/codelists/icd-10-who.txt"},
+		{"code-rule-id-clash", `xx-core/mapping.yaml:6:5: code rule id "xx-map" is already used by xx-core/conceptmaps/xx-map.json`},
+		{"duplicate-code-in-list", `common/codelists/icd-10-who.txt:5:1: code "A00" listed twice`},
 	}
 	good, err := LoadFS(os.DirFS(filepath.Join("testdata", "badspecs", "good")))
 	if err != nil {
@@ -413,6 +418,26 @@ func TestDerivedIDOption(t *testing.T) {
 	for i := range want {
 		if calls[i] != want[i] {
 			t.Errorf("call %d = %v, want %v", i, calls[i], want[i])
+		}
+	}
+}
+
+// The reason an NHS number is missing can be "overseas-patient", which
+// reveals residence abroad as the firewalled residential status does: it
+// must not be in any output.
+func TestNHSNumberUnavailableReasonDoesNotLeave(t *testing.T) {
+	e := testEngine(t)
+	in := `{"resourceType":"Patient","id":"p1","name":[{"family":"X"}],"birthDate":"1990",
+	  "identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9400000001","extension":[
+	    {"url":"https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberUnavailableReason",
+	     "valueCodeableConcept":{"coding":[{"system":"https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberUnavailableReason","code":"overseas-patient"}]}}]}]}`
+	res, err := e.Map("uk-core", []byte(in), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range res.Outputs {
+		if strings.Contains(string(out.JSON), "overseas-patient") || strings.Contains(string(out.JSON), "NHSNumberUnavailableReason") {
+			t.Errorf("%s output carries the NHS number unavailable reason: %s", out.Type, out.JSON)
 		}
 	}
 }

@@ -69,6 +69,7 @@ type mappingSpec struct {
 	Firewall         []*firewallCodeSpec      `yaml:"firewall-codes"`
 	Labels           []*labelSpec             `yaml:"labels"`
 	Replace          []*replaceSpec           `yaml:"replace-codes"`
+	CodeRules        []*codeRuleSpec          `yaml:"code-rules"`
 }
 
 // resourceSpec says how one resource type is mapped.

@@ -72,6 +72,7 @@ var extensionTransforms map[string]*extensionTransform
 
 var resourceTransforms = map[string]*resourceTransform{
 	"consent-citizen-roles": {name: "consent-citizen-roles", fn: consentCitizenRoles},
+	"icd-10-gm-certainty":   {name: "icd-10-gm-certainty", fn: icd10GMCertainty},
 }
 
 func init() {
@@ -81,6 +82,7 @@ func init() {
 		"interpreter-needed": {name: "interpreter-needed", params: map[string]bool{}, fn: interpreterNeeded},
 		"arrival":            {name: "arrival", params: map[string]bool{}, fn: arrival},
 		"date-accuracy":      {name: "date-accuracy", params: map[string]bool{}, fn: dateAccuracy},
+		"fr-birth-place":     {name: "fr-birth-place", params: map[string]bool{}, fn: frBirthPlace},
 	}
 }
 
@@ -137,6 +139,11 @@ func sexValue(ext object) object {
 		return concept(sysAdminGender, "UN", "Undifferentiated")
 	case "UNK", "ASKU", "OTH":
 		return concept(sysNullFlavor, code, nullFlavorDisplay[code])
+	case "248152002":
+		// The retired us-core-sex writes SNOMED CT codes as valueCode.
+		return concept(sysSNOMED, code, "Female")
+	case "248153007":
+		return concept(sysSNOMED, code, "Male")
 	case "":
 		return nil
 	default:
@@ -167,10 +174,18 @@ func genderIdentity(tc *transformCtx, ext object) []any {
 	return nil
 }
 
-// interpreterNeeded turns us-core-interpreter-needed (SNOMED yes / no /
-// unknown) into patient-interpreterRequired (boolean). Unknown has no
-// boolean and is dropped with an issue.
+// interpreterNeeded turns us-core-interpreter-needed into
+// patient-interpreterRequired (boolean). US Core binds it to the VSAC
+// answer set "Yes No and Unknowns" and writes yes and no in SNOMED CT in
+// its examples; systems also send HL7 v2 table 0136 Y/N. An unknown need
+// (NullFlavor, data-absent-reason, SNOMED unknown) has no boolean: it is
+// reported and left out. A code outside these is reported as not
+// understood, never read as unknown.
 func interpreterNeeded(tc *transformCtx, ext object) []any {
+	if b, ok := ext["valueBoolean"].(bool); ok {
+		tc.m.pending = append(tc.m.pending, object{"url": extInterpreter, "valueBoolean": b})
+		return nil
+	}
 	var codes []codingKey
 	if c := getObj(ext, "valueCoding"); c != nil {
 		codes = append(codes, codingKey{getStr(c, "system"), getStr(c, "code")})
@@ -178,25 +193,52 @@ func interpreterNeeded(tc *transformCtx, ext object) []any {
 	for _, c := range objects(getObj(ext, "valueCodeableConcept")["coding"]) {
 		codes = append(codes, codingKey{getStr(c, "system"), getStr(c, "code")})
 	}
-	if b, ok := ext["valueBoolean"].(bool); ok {
-		tc.m.pending = append(tc.m.pending, object{"url": extInterpreter, "valueBoolean": b})
+	unknown := false
+	for _, c := range codes {
+		switch v := interpreterAnswers[c]; v {
+		case answerYes, answerNo:
+			tc.m.pending = append(tc.m.pending, object{"url": extInterpreter, "valueBoolean": v == answerYes})
+			return nil
+		case answerUnknown:
+			unknown = true
+		}
+	}
+	if unknown {
+		tc.m.issue(sevInfo, codeInformation, tc.path, "interpreter need recorded as unknown; patient-interpreterRequired left out")
 		return nil
 	}
-	for _, c := range codes {
-		if c.system != sysSNOMED {
-			continue
-		}
-		switch c.code {
-		case "373066001":
-			tc.m.pending = append(tc.m.pending, object{"url": extInterpreter, "valueBoolean": true})
-			return nil
-		case "373067005":
-			tc.m.pending = append(tc.m.pending, object{"url": extInterpreter, "valueBoolean": false})
-			return nil
-		}
-	}
-	tc.m.issue(sevInfo, codeInformation, tc.path, "interpreter need recorded as unknown; patient-interpreterRequired left out")
+	tc.m.issue(sevWarning, codeNotSupported, tc.path, "interpreter need coded outside the value set the mapping reads (yes, no, unknown); dropped")
 	return nil
+}
+
+type answer int
+
+const (
+	answerYes answer = iota + 1
+	answerNo
+	answerUnknown
+)
+
+const (
+	sysV20136       = "http://terminology.hl7.org/CodeSystem/v2-0136"
+	sysDataAbsentCS = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+)
+
+// interpreterAnswers are the yes / no / unknown codes of
+// us-core-interpreter-needed.
+var interpreterAnswers = map[codingKey]answer{
+	{sysSNOMED, "373066001"}:           answerYes,
+	{sysSNOMED, "373067005"}:           answerNo,
+	{sysSNOMED, "261665006"}:           answerUnknown,
+	{sysV20136, "Y"}:                   answerYes,
+	{sysV20136, "N"}:                   answerNo,
+	{sysNullFlavor, "UNK"}:             answerUnknown,
+	{sysNullFlavor, "ASKU"}:            answerUnknown,
+	{sysNullFlavor, "NASK"}:            answerUnknown,
+	{sysNullFlavor, "NI"}:              answerUnknown,
+	{sysDataAbsentCS, "unknown"}:       answerUnknown,
+	{sysDataAbsentCS, "asked-unknown"}: answerUnknown,
+	{sysDataAbsentCS, "not-asked"}:     answerUnknown,
 }
 
 // AU date-accuracy-indicator: three letters for day, month and year, each A

@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	var sources []federate.Source
 	var checks []fhirapi.Check
 	for _, spec := range cfg.Sources {
-		src, err := source.Open(spec, source.Options{Builtin: examples.FS, Logger: s.log, DefaultTimeout: cfg.Federation.SourceTimeout})
+		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: cfg.Federation.SourceTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", spec.ID, err)
 		}

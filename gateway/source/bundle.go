@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -86,14 +87,24 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 	errs := make([]error, len(files))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
+	memo := memoFor(spec, opts)
 	for i, name := range files {
 		g.Go(func() error {
+			if memo != nil {
+				if rs, ok := memo.get(name); ok {
+					parsed[i] = rs
+					return nil
+				}
+			}
 			data, err := fs.ReadFile(fsys, name)
 			if err != nil {
 				errs[i] = fmt.Errorf("file %s: %w", name, err)
 				return nil
 			}
 			parsed[i], errs[i] = parseFile(name, data)
+			if memo != nil && errs[i] == nil {
+				memo.put(name, parsed[i])
+			}
 			return nil
 		})
 	}
@@ -158,6 +169,47 @@ func bundleFS(spec config.Source, opts Options) (fs.FS, error) {
 		return nil, fmt.Errorf("source %s: %s is not a directory", spec.ID, spec.Dir)
 	}
 	return os.DirFS(spec.Dir), nil
+}
+
+// immutable is what a built-in file system says when its files never
+// change while the process runs (conformance/examples.Builtin, with its
+// generated population): what is parsed from it is then kept, so that the
+// many gateways a test suite starts validate the demo data once.
+type immutable interface {
+	Immutable() bool
+}
+
+type memoKey struct {
+	fsys      fs.FS
+	dir, file string
+}
+
+// parsedBuiltin holds the parsed files of immutable built-in file systems.
+var parsedBuiltin sync.Map // memoKey -> []Resource
+
+type memo struct {
+	fsys fs.FS
+	dir  string
+}
+
+func memoFor(spec config.Source, opts Options) *memo {
+	im, ok := opts.Builtin.(immutable)
+	if !ok || !im.Immutable() || !strings.HasPrefix(spec.Dir, config.BuiltinPrefix) {
+		return nil
+	}
+	return &memo{fsys: opts.Builtin, dir: spec.Dir}
+}
+
+func (m *memo) get(file string) ([]Resource, bool) {
+	v, ok := parsedBuiltin.Load(memoKey{m.fsys, m.dir, file})
+	if !ok {
+		return nil, false
+	}
+	return v.([]Resource), true
+}
+
+func (m *memo) put(file string, rs []Resource) {
+	parsedBuiltin.Store(memoKey{m.fsys, m.dir, file}, rs)
 }
 
 // indexFields are the members the search indexes read.

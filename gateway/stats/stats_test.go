@@ -1,0 +1,221 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/migrant-health/mhg/conformance/examples/population"
+	"github.com/migrant-health/mhg/conformance/measures"
+	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/disclosure"
+	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/mappings"
+)
+
+var year2025 = measures.Period{Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)}
+
+// openPopulation serves a generated population from a bundle source that
+// holds nothing else.
+func openPopulation(t testing.TB, opts population.Options) *source.Bundle {
+	t.Helper()
+	b, err := population.NDJSON(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"pop/people.ndjson": {Data: b}}
+	src, err := source.OpenBundle(config.Source{ID: opts.Source, Country: opts.Country, Profile: opts.Profile, Kind: config.KindBundle,
+		Dir: config.BuiltinPrefix + "pop"}, source.Options{Builtin: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// truth computes, from the generator's facts alone, which populations a
+// person is in for 2025 and their strata: a plain loop, no measure engine.
+func truth(measure string, p population.Person, country string) []bool {
+	inYear := func(d string) bool { return strings.HasPrefix(d, "2025") }
+	birthYear := -1
+	if len(p.BirthDate) >= 4 {
+		birthYear, _ = strconv.Atoi(p.BirthDate[:4])
+	}
+	switch measure {
+	case "mhp-tb-active", "mhp-hiv-diagnoses":
+		kind := population.TB
+		if measure == "mhp-hiv-diagnoses" {
+			kind = population.HIV
+		}
+		for _, c := range p.Conditions {
+			if c.Kind == kind && inYear(c.Onset) && (kind == population.HIV || c.Status == "active") {
+				return []bool{true}
+			}
+		}
+		return []bool{false}
+	case "mhp-diabetes-prevalence":
+		adult := birthYear > 0 && birthYear <= 2007
+		has := false
+		for _, c := range p.Conditions {
+			if c.Kind == population.Diabetes && c.Onset <= "2025-12-31" && (c.Abatement == "" || c.Abatement >= "2025-01-01") {
+				has = true
+			}
+		}
+		return []bool{adult, adult, adult && has}
+	case "mhp-mcv-coverage":
+		cohort := birthYear == 2023
+		covered := false
+		for _, v := range p.Vaccinations {
+			second := fmt.Sprintf("%d%s", birthYear+2, p.BirthDate[4:])
+			if v.Status == "completed" && v.Date <= second {
+				covered = true
+			}
+		}
+		return []bool{cohort, cohort, cohort && covered}
+	}
+	panic(measure)
+}
+
+func truthStratum(code string, p population.Person, country string) string {
+	switch code {
+	case "sex":
+		return p.Sex
+	case "country-of-birth":
+		return p.BirthCountry
+	case "citizenship":
+		return p.Citizenship
+	case "reporting-country":
+		return country
+	case "migration-status":
+		switch p.Screening {
+		case "yes":
+			return "refugee"
+		case "declined":
+			return "declined"
+		}
+		return measures.NotRecorded
+	case "age-band-who":
+		if len(p.BirthDate) < 4 {
+			return measures.Unknown
+		}
+		y, _ := strconv.Atoi(p.BirthDate[:4])
+		age := 2025 - y // the period ends on 31 December
+		bands := []struct {
+			from int
+			code string
+		}{{65, "65+"}, {55, "55-64"}, {45, "45-54"}, {35, "35-44"}, {25, "25-34"}, {15, "15-24"}, {5, "5-14"}, {0, "0-4"}}
+		for _, b := range bands {
+			if age >= b.from {
+				return b.code
+			}
+		}
+	}
+	panic(code)
+}
+
+// The evaluator's counts, per stratum, equal the counts of a plain loop
+// over the generated people; every release passes the auditor's check and
+// renders as a valid R4 MeasureReport.
+func TestCountsMatchThePopulation(t *testing.T) {
+	cat, err := measures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := mappings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := New(cat, eng)
+	opts := []population.Options{
+		{Seed: 7, Patients: 700, Source: "de-pop", Country: "DE", Profile: "de-basis"},
+		{Seed: 7, Patients: 700, Source: "us-pop", Country: "US", Profile: "us-core"},
+	}
+	strataSets := [][]string{nil, {"sex"}, {"migration-status"}, {"sex", "age-band-who"}, {"country-of-birth", "reporting-country"}}
+	for _, o := range opts {
+		src := openPopulation(t, o)
+		people := population.People(o)
+		for _, m := range cat.Measures() {
+			for _, strata := range strataSets {
+				t.Run(fmt.Sprintf("%s/%s/%s", o.Source, m.ID, strings.Join(strata, "+")), func(t *testing.T) {
+					got, err := ev.EvaluateSource(context.Background(), src, Request{Measure: m, Period: year2025, Strata: strata})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := Counts{}
+					for _, p := range people {
+						in := truth(m.ID, p, o.Country)
+						if !in[0] {
+							continue
+						}
+						cats := make([]string, len(strata))
+						for i, s := range strata {
+							cats[i] = truthStratum(s, p, o.Country)
+						}
+						key := strings.Join(cats, "\x00")
+						if want[key] == nil {
+							want[key] = make([]int, len(in))
+						}
+						for i, ok := range in {
+							if ok {
+								want[key][i]++
+							}
+						}
+					}
+					if len(want) == 0 {
+						t.Fatalf("the population has no one in %s: the test proves nothing", m.ID)
+					}
+					for k, w := range want {
+						if fmt.Sprint(got[k]) != fmt.Sprint(w) {
+							t.Errorf("stratum %q: got %v, want %v", strings.ReplaceAll(k, "\x00", "/"), got[k], w)
+						}
+					}
+					for k := range got {
+						if want[k] == nil {
+							t.Errorf("stratum %q counted, but no one is in it", strings.ReplaceAll(k, "\x00", "/"))
+						}
+					}
+					k := 10
+					if len(m.Sensitivity) > 0 {
+						k = 20
+					}
+					rep, err := Release(m, year2025, strata, got, disclosure.Rules{K: k})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := disclosure.Check(rep.Release); err != nil {
+						t.Fatal(err)
+					}
+					b, err := rep.MeasureReport("r1", time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := r4.Parse(b); err != nil {
+						t.Fatalf("MeasureReport is not valid R4: %v\n%s", err, b)
+					}
+				})
+			}
+		}
+	}
+}
+
+// Class S data stays out unless a class S stratum is asked for: without
+// one, no migration context reaches the criteria.
+func TestMigrationContextOnlyForClassSStrata(t *testing.T) {
+	_, sensitive, err := stratifiers([]string{"sex", "age-band-5"})
+	if err != nil || sensitive {
+		t.Fatalf("sex and age are not class S: %v %v", sensitive, err)
+	}
+	_, sensitive, _ = stratifiers([]string{"length-of-stay"})
+	if !sensitive {
+		t.Fatal("length of stay is class S")
+	}
+	for _, bad := range [][]string{{"religion"}, {"sex", "sex"}, {"sex", "age-band-5", "citizenship"}} {
+		if _, _, err := stratifiers(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
