@@ -31,9 +31,13 @@ func ExampleCountryAlpha2() {
 	// UK -> "" false
 }
 
-func ExampleOperationOutcome() {
-	issues := conformance.Check(`{"resourceType":"Bundle","type":"document","meta":{"profile":["https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-bundle"]}}`)
-	fmt.Println(conformance.HasErrors(issues), len(conformance.OperationOutcome(issues)) > 0)
+func ExampleCheck_statusRevealing() {
+	issues := conformance.Check(`{"resourceType":"Patient","meta":{"profile":["https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-patient"]},"name":[{"family":"X"}],"birthDate":"1990","identifier":[{"system":"http://nphies.sa/identifier/iqama","value":"1"}]}`)
+	for _, is := range issues {
+		fmt.Println(is)
+	}
+	fmt.Println(conformance.HasErrors(issues))
 	// Output:
-	// true true
+	// error invariant at Patient.identifier[0] [mhp-pat-2]: Class S data (status-revealing identifiers, residence, charging or migration status) is not in Patient: it belongs in mhp-migration-context
+	// true
 }

@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -133,26 +136,74 @@ func birthDateOrAbsentReason(v, _ any, loc string) []string {
 	return fail(loc + ".birthDate")
 }
 
-// statusRevealingSystems are identifier systems whose mere presence
-// reveals a migration or residence status (reference §2.2, a.5). They are
-// class S: the mapping moves them to mhp-migration-context.
-var statusRevealingSystems = map[string]bool{
-	"https://fhir.infoway-inforoute.ca/NamingSystem/ca-interim-federal-health-id":      true, // CA IFHP
-	"https://fhir.infoway-inforoute.ca/NamingSystem/ca-permanent-resident-card-number": true, // CA PR card
-	"http://nphies.sa/identifier/iqama":                                                true, // SA residence permit
-	"http://nphies.sa/identifier/bordernumber":                                         true,
-	"http://nphies.sa/identifier/visa":                                                 true,
-	"urn:oid:1.2.250.1.213.1.4.9":                                                      true, // FR INS-NIA
+// The lists of mhp-pat-2 have one home: the invariant's FHIRPath in the
+// shipped mhp-patient profile (which other validators run). The Go check
+// reads them from there, and the mapping's identifier registry is tested
+// against StatusRevealing.
+var statusRevealingSystems, statusRevealingTypes, statusExtensions = patientInvariantLists("mhp-pat-2")
+
+// StatusRevealing returns what mhp-pat-2 forbids in a Patient: identifier
+// systems and identifier type codes whose mere presence reveals a
+// migration or residence status (reference §2.2, a.5), and extensions that
+// carry one. They are class S: the mapping moves them to
+// mhp-migration-context.
+func StatusRevealing() (systems, typeCodes, extensions []string) {
+	return slices.Sorted(maps.Keys(statusRevealingSystems)), slices.Sorted(maps.Keys(statusRevealingTypes)),
+		slices.Sorted(maps.Keys(statusExtensions))
 }
 
-// statusRevealingTypes are identifier type codes with the same effect (KE).
-var statusRevealingTypes = map[string]bool{"ALIEN-ID": true, "REFUGEE-ID": true}
+// patientInvariantLists reads the string lists of an mhp-patient
+// invariant written as "identifier.where(system in (...)) ...
+// coding.where(code in (...)) ... extension.where(url in (...))".
+func patientInvariantLists(key string) (systems, codes, urls map[string]bool) {
+	systems, codes, urls = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	expr := invariantExpression(ProfilePatient, key)
+	for _, l := range []struct {
+		name string
+		into map[string]bool
+	}{{"system", systems}, {"code", codes}, {"url", urls}} {
+		_, rest, ok := strings.Cut(expr, l.name+" in (")
+		if !ok {
+			continue
+		}
+		list, _, _ := strings.Cut(rest, ")")
+		for _, q := range strings.Split(list, "|") {
+			if v := strings.Trim(strings.TrimSpace(q), "'"); v != "" {
+				l.into[v] = true
+			}
+		}
+	}
+	return systems, codes, urls
+}
 
-// statusExtensions carry residence, charging or migration status.
-var statusExtensions = map[string]bool{
-	"https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-ResidentialStatus":               true,
-	"https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-OverseasVisitorChargingCategory": true,
-	"http://hl7.org.nz/fhir/StructureDefinition/nz-residency":                                      true,
+// invariantExpression is the FHIRPath of one constraint of a shipped
+// profile, or "".
+func invariantExpression(profile, key string) string {
+	a, ok := Artifact(profile)
+	if !ok {
+		return ""
+	}
+	var sd struct {
+		Differential struct {
+			Element []struct {
+				Constraint []struct {
+					Key        string `json:"key"`
+					Expression string `json:"expression"`
+				} `json:"constraint"`
+			} `json:"element"`
+		} `json:"differential"`
+	}
+	if err := json.Unmarshal(a.JSON, &sd); err != nil {
+		return ""
+	}
+	for _, e := range sd.Differential.Element {
+		for _, c := range e.Constraint {
+			if c.Key == key {
+				return c.Expression
+			}
+		}
+	}
+	return ""
 }
 
 // originOnlyExtensions never leave the country of origin (race,

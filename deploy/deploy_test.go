@@ -141,7 +141,7 @@ func TestCollectorIsASecondPHIGuard(t *testing.T) {
 			}
 			sort.Strings(got)
 			if !slices.Equal(got, want) {
-				t.Errorf("%s keep_keys differs from telemetry.AllowedKeys():\n got %v\nwant %v", ctx, got, want)
+				t.Errorf("%s keep_keys differs from telemetry.AllowedKeys() (go run ./deploy/collectorkeys prints it):\n got %v\nwant %v", ctx, got, want)
 			}
 		}
 		if !found {

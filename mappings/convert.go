@@ -13,9 +13,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
 	"github.com/migrant-health/mhg/conformance/r4"
 )
 
@@ -31,15 +28,22 @@ type ConvertOptions struct {
 	// class S outputs go to <Type>.restricted.ndjson, the loss report to
 	// OperationOutcome.ndjson. It is created when missing.
 	OutDir string
-	// Progress gets a progress bar over the input bytes when it is a
-	// terminal. Nil, or anything that is not a terminal: no progress.
-	Progress io.Writer
+	// Progress is moved over the input bytes (a terminal progress bar, as
+	// mhg map draws one). Nil: no progress.
+	Progress Progress
 	// Map are the per-resource mapping options. Zero: upstream ids kept,
 	// religion dropped. ResolveReference is set by Convert for Bundles
 	// (urn:uuid and absolute fullUrls become Type/id) unless given.
 	Map Options
 	// Provenance also writes Provenance.ndjson, one per output.
 	Provenance bool
+}
+
+// Progress is told the size of the inputs, each read, and the end.
+type Progress interface {
+	ChangeMax64(total int64)
+	Add(n int) error
+	Finish() error
 }
 
 // Stats count what Convert did.
@@ -98,7 +102,10 @@ func Convert(ctx context.Context, e *Engine, o ConvertOptions) (st Stats, err er
 		}
 		total += fi.Size()
 	}
-	c.bar = newBar(o.Progress, total)
+	if o.Progress != nil {
+		c.bar = o.Progress
+		c.bar.ChangeMax64(total)
+	}
 	for _, in := range o.Inputs {
 		if err := ctx.Err(); err != nil {
 			return c.st, fmt.Errorf("%w: %v", ErrConvert, err)
@@ -122,7 +129,7 @@ type converter struct {
 	o    ConvertOptions
 	outs map[string]*tempOut
 	st   Stats
-	bar  *progressbar.ProgressBar
+	bar  Progress
 }
 
 // tempOut is one output file being written under a temporary name.
@@ -132,24 +139,10 @@ type tempOut struct {
 	w    *bufio.Writer
 }
 
-func newBar(w io.Writer, total int64) *progressbar.ProgressBar {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription("mapping"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionClearOnFinish(),
-	)
-}
-
 // countingReader moves the progress bar as input bytes are read.
 type countingReader struct {
 	r   io.Reader
-	bar *progressbar.ProgressBar
+	bar Progress
 }
 
 func (c countingReader) Read(p []byte) (int, error) {

@@ -78,16 +78,16 @@ func TestConvert(t *testing.T) {
 	raw := filepath.Join("testdata", "convert", "synthea-transaction.json")
 	inputs := []string{filepath.Join("testdata", "us-core", "in", "marcos-delagarza.json"), ndjson, raw}
 	out := filepath.Join(dir, "out")
-	var progress bytes.Buffer
+	progress := &countingProgress{}
 	st, err := Convert(context.Background(), e, ConvertOptions{
-		Profile: "us-core", Inputs: inputs, OutDir: out, Progress: &progress, Provenance: true,
+		Profile: "us-core", Inputs: inputs, OutDir: out, Progress: progress, Provenance: true,
 		Map: Options{SourceID: "us-export"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if progress.Len() != 0 {
-		t.Errorf("progress written to something that is not a terminal: %q", progress.String())
+	if progress.read == 0 || progress.read != progress.total || !progress.finished {
+		t.Errorf("progress: read %d of %d bytes, finished %v", progress.read, progress.total, progress.finished)
 	}
 	if st.Files != len(inputs) || st.Read == 0 || st.Written == 0 || st.Sensitive < 2 || st.Skipped < 1 {
 		t.Errorf("stats = %+v", st)
@@ -211,3 +211,13 @@ func TestConvertRejectsBadOptions(t *testing.T) {
 		t.Errorf("no inputs: %v", err)
 	}
 }
+
+// countingProgress records what Convert reports.
+type countingProgress struct {
+	total, read int64
+	finished    bool
+}
+
+func (p *countingProgress) ChangeMax64(n int64) { p.total = n }
+func (p *countingProgress) Add(n int) error     { p.read += int64(n); return nil }
+func (p *countingProgress) Finish() error       { p.finished = true; return nil }

@@ -154,7 +154,7 @@ func mapFile(t *testing.T, e *Engine, profile, file string) goldenFile {
 				t.Errorf("%s entry %d: output %s is not valid R4: %v\n%s", file, i, out.Type, err, out.JSON)
 				continue
 			}
-			pretty, err := r4.MarshalIndent(cr)
+			pretty, err := r4.Marshal(cr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,10 @@ package mappings
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/migrant-health/mhg/conformance"
 )
 
 func TestIdentifierSystems(t *testing.T) {
@@ -44,5 +47,38 @@ func TestIdentifierSystems(t *testing.T) {
 				t.Fatalf("systems %q types %q, want %q %q (preferred form first)", s.Systems, s.Types, tt.systems, tt.types)
 			}
 		})
+	}
+}
+
+// The status-revealing identifiers the mapping firewalls are exactly those
+// the profile's mhp-pat-2 forbids in a Patient: the registry and the
+// invariant (its FHIRPath, which other validators run) cannot drift apart.
+func TestRegistryAgreesWithProfileInvariant(t *testing.T) {
+	e, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var systems, codes []string
+	for _, s := range e.IdentifierSystems() {
+		if s.Action != IdentifierFirewall {
+			continue
+		}
+		if s.Scope != ScopeNone {
+			t.Errorf("%s is firewalled but may find a person (scope %s)", s.ID, s.Scope)
+		}
+		systems = append(systems, s.Systems...)
+		for _, ty := range s.Types {
+			_, code, _ := strings.Cut(ty, "|")
+			codes = append(codes, code)
+		}
+	}
+	slices.Sort(systems)
+	slices.Sort(codes)
+	wantSystems, wantCodes, _ := conformance.StatusRevealing()
+	if !slices.Equal(systems, wantSystems) {
+		t.Errorf("firewalled systems %q\nmhp-pat-2 systems   %q", systems, wantSystems)
+	}
+	if !slices.Equal(slices.Compact(codes), wantCodes) {
+		t.Errorf("firewalled type codes %q\nmhp-pat-2 type codes %q", codes, wantCodes)
 	}
 }

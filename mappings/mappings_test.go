@@ -15,7 +15,8 @@ import (
 
 func TestLoadBuiltInProfiles(t *testing.T) {
 	e := testEngine(t)
-	want := []string{"au-base", "ch-core", "de-basis", "fr-core", "ips", "ke-core", "nl-core", "uk-core", "us-core"}
+	// Every folder here with a mapping.yaml is a profile the binary maps.
+	want := profileFolders(t, ".")
 	got := e.Profiles()
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("Profiles() = %v, want %v", got, want)
@@ -167,6 +168,7 @@ func TestBadSpecs(t *testing.T) {
 		{"contradictory-extension", "common/mapping.yaml:6:5: extension http://hl7.org/fhir/StructureDefinition/data-absent-reason has two rules (first at line 5): contradictory"},
 		{"contradictory-conceptmap", "xx-core/conceptmaps/xx-map.json:17:13: one source code is equivalent to two different target codes: contradictory"},
 		{"duplicate-code-in-conceptmap", "xx-core/conceptmaps/xx-map.json:19:9: source code listed twice in one group (first at line 10): contradictory"},
+		{"firewall-not-in-profile", "common/naming-systems.yaml:6:5: identifier xx-asylum-card is firewalled, but mhp-pat-2"},
 		{"contradictory-registry", "common/naming-systems.yaml:10:5: system http://fhir.nl/fhir/NamingSystem/bsn is already claimed by identifier nl-bsn"},
 		{"unknown-key", `xx-core/mapping.yaml:9:35: unknown key "acton"`},
 		{"unknown-conceptmap", `xx-core/mapping.yaml:6:5: unknown ConceptMap "no-such-map"`},

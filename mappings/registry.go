@@ -2,6 +2,10 @@ package mappings
 
 import (
 	"fmt"
+
+	"github.com/migrant-health/mhg/conformance"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -16,6 +20,12 @@ const (
 // is, and what the mapping does with it.
 type idClass struct {
 	id, country, kind, action, reason string
+	// scope and partners say how far it may find a person
+	// (IdentifierSystem.Scope, Partners).
+	scope    string
+	partners []string
+	// systems are every form of the system, preferred first.
+	systems []string
 	// status is an mhp-migration-status code the identifier reveals.
 	status string
 	// preferred is the system written to the output: OID and URL forms of
@@ -27,9 +37,11 @@ type idClass struct {
 	pos
 }
 
-// registry classifies identifiers. Type rules that firewall win over
-// system rules (a refugee identifier type reveals status whatever its
-// system); then exact systems; then system prefixes; then other types.
+// registry classifies identifiers, for the mapping (what to do with an
+// identifier) and for identity resolution (IdentifierRegistry). Type rules
+// that firewall (or forbid use) win over system rules (a refugee
+// identifier type reveals status whatever its system); then exact systems;
+// then system prefixes; then other types.
 type registry struct {
 	bySystem     map[string]*idClass
 	prefixes     []*idClass
@@ -89,7 +101,35 @@ func (r *registry) add(file string, s *identifierSpec, statusCodes map[string]bo
 	if len(s.Systems) == 0 && s.Prefix == "" && len(s.Types) == 0 {
 		return s.at(file, "identifier %s: give systems, system-prefix or types", s.ID)
 	}
+	scope := s.Scope
+	switch scope {
+	case "":
+		scope = defaultScope(s.Kind, s.Action)
+	case ScopeCrossBorder, ScopeDomestic, ScopeNone:
+	default:
+		return s.at(file, "identifier %s: scope must be %s, %s or %s, not %q", s.ID, ScopeCrossBorder, ScopeDomestic, ScopeNone, s.Scope)
+	}
+	if s.Action != idKeep && scope != ScopeNone {
+		return s.at(file, "identifier %s: an identifier the mapping does not keep cannot find a person (scope %s)", s.ID, scope)
+	}
+	if s.Action == idFirewall {
+		// The profile checker flags an identifier in a Patient only when
+		// mhp-pat-2 names it: a firewalled one it does not name could sit
+		// in a Patient unnoticed.
+		systems, codes, _ := conformance.StatusRevealing()
+		for _, sys := range s.Systems {
+			if !slices.Contains(systems, sys) {
+				return s.at(file, "identifier %s is firewalled, but mhp-pat-2 in conformance/profiles/StructureDefinition-mhp-patient.json does not list its system %s", s.ID, sys)
+			}
+		}
+		for _, t := range s.Types {
+			if !slices.Contains(codes, t.Code) {
+				return t.at(file, "identifier %s is firewalled, but mhp-pat-2 in conformance/profiles/StructureDefinition-mhp-patient.json does not list its type code %s", s.ID, t.Code)
+			}
+		}
+	}
 	c := &idClass{id: s.ID, country: s.Country, kind: s.Kind, action: s.Action, reason: s.Reason,
+		scope: scope, partners: s.Partners, systems: s.Systems,
 		status: s.Status, typ: s.Type, file: file, pos: s.pos}
 	if len(s.Systems) > 0 {
 		c.preferred = s.Systems[0]
@@ -101,10 +141,8 @@ func (r *registry) add(file string, s *identifierSpec, statusCodes map[string]bo
 		r.bySystem[sys] = c
 	}
 	if s.Prefix != "" {
-		for _, p := range r.prefixes {
-			if strings.HasPrefix(s.Prefix, p.preferred) || strings.HasPrefix(p.preferred, s.Prefix) {
-				return s.at(file, "system-prefix overlaps identifier %s (%s:%d): contradictory", p.id, p.file, p.Line)
-			}
+		if p := r.overlapping(s.Prefix); p != nil {
+			return s.at(file, "system-prefix overlaps identifier %s (%s:%d): contradictory", p.id, p.file, p.Line)
 		}
 		pc := *c
 		pc.preferred = s.Prefix
@@ -119,15 +157,64 @@ func (r *registry) add(file string, s *identifierSpec, statusCodes map[string]bo
 		if s.Action == idFirewall {
 			m = r.firewallType
 		}
-		if prev, ok := r.byType[k]; ok {
-			return t.at(file, "type %s#%s is already claimed by identifier %s (%s:%d): contradictory", t.System, t.Code, prev.id, prev.file, prev.Line)
-		}
-		if prev, ok := r.firewallType[k]; ok {
+		if prev := r.typeClaim(k); prev != nil {
 			return t.at(file, "type %s#%s is already claimed by identifier %s (%s:%d): contradictory", t.System, t.Code, prev.id, prev.file, prev.Line)
 		}
 		m[k] = c
 	}
 	return nil
+}
+
+// overlapping returns the entry whose system prefix overlaps prefix, or
+// nil.
+func (r *registry) overlapping(prefix string) *idClass {
+	for _, p := range r.prefixes {
+		if strings.HasPrefix(prefix, p.preferred) || strings.HasPrefix(p.preferred, prefix) {
+			return p
+		}
+	}
+	return nil
+}
+
+// typeClaim returns the entry that claims a type ("system|code"), or nil.
+func (r *registry) typeClaim(k string) *idClass {
+	if c, ok := r.byType[k]; ok {
+		return c
+	}
+	return r.firewallType[k]
+}
+
+// classes returns every entry as an IdentifierSystem, in no particular
+// order.
+func (r *registry) classes() []IdentifierSystem {
+	byID := map[string]*IdentifierSystem{}
+	entry := func(c *idClass) *IdentifierSystem {
+		if s, ok := byID[c.id]; ok {
+			return s
+		}
+		s := &IdentifierSystem{ID: c.id, Country: c.country, Kind: c.kind, Action: c.action, Scope: c.scope,
+			Partners: slices.Clone(c.partners), Systems: slices.Clone(c.systems)}
+		byID[c.id] = s
+		return s
+	}
+	for _, c := range r.bySystem {
+		entry(c)
+	}
+	for _, c := range r.prefixes {
+		entry(c).Prefix = c.preferred
+	}
+	for _, m := range []map[string]*idClass{r.byType, r.firewallType} {
+		for k, c := range m {
+			s := entry(c)
+			s.Types = append(s.Types, k)
+		}
+	}
+	out := make([]IdentifierSystem, 0, len(byID))
+	for _, s := range byID {
+		sort.Strings(s.Types)
+		out = append(out, *s)
+	}
+	return out
 }
 
 // classify finds the class of an identifier (system and type codings), or

@@ -115,6 +115,10 @@ type identifierSpec struct {
 	Status  string       `yaml:"status"`
 	Reason  string       `yaml:"reason"`
 	Use     string       `yaml:"use"`
+	// Scope and Partners say how far the identifier may find a person
+	// (IdentifierSystem); an empty scope follows kind and action.
+	Scope    string   `yaml:"scope"`
+	Partners []string `yaml:"partners"`
 }
 
 type codingSpec struct {

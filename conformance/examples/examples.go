@@ -9,7 +9,6 @@ package examples
 
 import (
 	"embed"
-	"io/fs"
 )
 
 // FS is the sample data, one top-level folder per source id: folder
@@ -17,15 +16,6 @@ import (
 //
 //go:embed de-sample nl-sample ua-sample us-sample
 var FS embed.FS
-
-// Source returns the sample data of one source as a file system rooted at
-// its folder, or an error wrapping fs.ErrNotExist for an unknown id.
-func Source(id string) (fs.FS, error) {
-	if _, err := fs.Stat(FS, id); err != nil {
-		return nil, err
-	}
-	return fs.Sub(FS, id)
-}
 
 // Sources lists the source ids that have sample data, in the order of the
 // default configuration.

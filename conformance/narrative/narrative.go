@@ -41,9 +41,6 @@ func load() (map[string]map[string]string, error) {
 	return out, nil
 }
 
-// Err reports a broken embedded phrase file (a test keeps it nil).
-func Err() error { return loadErr }
-
 // Languages lists the languages with phrases: English first, then the
 // others in alphabetical order.
 func Languages() []string {

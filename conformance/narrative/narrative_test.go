@@ -8,7 +8,7 @@ import (
 )
 
 func TestPhraseTablesLoad(t *testing.T) {
-	if err := Err(); err != nil {
+	if err := loadErr; err != nil {
 		t.Fatal(err)
 	}
 	if got := Languages(); !slices.Equal(got, []string{"en", "de", "nl", "uk"}) {

@@ -9,7 +9,6 @@ import (
 	"github.com/google/fhir/go/jsonformat"
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // ErrInvalid is wrapped by every error that says the JSON is not valid FHIR
@@ -21,7 +20,6 @@ var (
 	once         sync.Once
 	unmarshaller *jsonformat.Unmarshaller
 	marshaller   *jsonformat.Marshaller
-	pretty       *jsonformat.Marshaller
 	initErr      error
 )
 
@@ -32,10 +30,6 @@ func setup() {
 			return
 		}
 		marshaller, initErr = jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
-		if initErr != nil {
-			return
-		}
-		pretty, initErr = jsonformat.NewPrettyMarshaller(fhirversion.R4)
 	})
 }
 
@@ -73,20 +67,6 @@ func Marshal(m proto.Message) ([]byte, error) {
 	return b, nil
 }
 
-// MarshalIndent renders a resource as indented R4 JSON, for files people read.
-func MarshalIndent(m proto.Message) ([]byte, error) {
-	m = unwrap(m)
-	setup()
-	if initErr != nil {
-		return nil, fmt.Errorf("r4 codec: %w", initErr)
-	}
-	b, err := pretty.MarshalResource(m)
-	if err != nil {
-		return nil, fmt.Errorf("r4 marshal: %w", err)
-	}
-	return b, nil
-}
-
 // unwrap returns the resource inside a ContainedResource: jsonformat
 // renders a ContainedResource as its own wrapper object, not as the
 // resource.
@@ -115,26 +95,6 @@ func Resource(cr *rpb.ContainedResource) proto.Message {
 		return nil
 	}
 	return m.Get(fd).Message().Interface()
-}
-
-// Wrap puts a concrete resource into a ContainedResource.
-func Wrap(res proto.Message) (*rpb.ContainedResource, error) {
-	if cr, ok := res.(*rpb.ContainedResource); ok {
-		return cr, nil
-	}
-	cr := &rpb.ContainedResource{}
-	m := cr.ProtoReflect()
-	oneof := m.Descriptor().Oneofs().ByName("oneof_resource")
-	name := res.ProtoReflect().Descriptor().FullName()
-	fields := oneof.Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		if fd.Message() != nil && fd.Message().FullName() == name {
-			m.Set(fd, protoreflect.ValueOfMessage(res.ProtoReflect()))
-			return cr, nil
-		}
-	}
-	return nil, fmt.Errorf("r4: %s is not a resource", name)
 }
 
 // TypeName returns the FHIR resource type of a resource message or of the

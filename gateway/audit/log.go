@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migrant-health/mhg/gateway/audit/chain"
@@ -84,9 +86,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives sink failures. Nil means slog.Default().
 	Logger *slog.Logger
-	// Instruments record write durations and failures. Nil means
-	// telemetry.GlobalInstruments().
-	Instruments *telemetry.Instruments
+	// MeterProvider records write durations and failures
+	// (MetricRecords, MetricFailures, MetricWriteDuration). Nil means the
+	// global OpenTelemetry meter provider.
+	MeterProvider metric.MeterProvider
 	// Tracer starts the audit.write span. Nil means
 	// telemetry.Tracer of this package.
 	Tracer trace.Tracer
@@ -102,6 +105,7 @@ type Options struct {
 // records that arrive together share one write and one fsync.
 type Log struct {
 	opts    Options
+	metrics *instruments
 	f       file
 	unlock  func()
 	reqs    chan *pending
@@ -166,11 +170,15 @@ func New(opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Instruments == nil {
-		opts.Instruments = telemetry.GlobalInstruments()
+	if opts.MeterProvider == nil {
+		opts.MeterProvider = otel.GetMeterProvider()
 	}
 	if opts.Tracer == nil {
 		opts.Tracer = telemetry.Tracer("github.com/migrant-health/mhg/gateway/audit")
+	}
+	metrics, err := newInstruments(opts.MeterProvider)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create its directory: %w", err)
@@ -185,7 +193,7 @@ func New(opts Options) (*Log, error) {
 		f.Close()
 		return nil, &LockedError{PID: pid, Err: err}
 	}
-	l := &Log{opts: opts, f: f, unlock: unlock, reqs: make(chan *pending, maxBatch), done: make(chan struct{})}
+	l := &Log{opts: opts, metrics: metrics, f: f, unlock: unlock, reqs: make(chan *pending, maxBatch), done: make(chan struct{})}
 	if err := l.load(); err != nil {
 		unlock()
 		f.Close()
@@ -241,13 +249,13 @@ func (l *Log) Record(ctx context.Context, e Entry) (string, error) {
 	if err != nil {
 		span.SetStatus(codes.Error, "")
 		span.SetAttributes(telemetry.AttrErrorType.String(telemetry.ErrorType(err)))
-		l.opts.Instruments.AuditWrite(ctx, "file", e.Outcome, time.Since(start), err)
+		l.metrics.written(ctx, sinkFile, e.Outcome, time.Since(start), err)
 		return "", err
 	}
-	l.opts.Instruments.AuditWrite(ctx, "file", e.Outcome, time.Since(start), nil)
+	l.metrics.written(ctx, sinkFile, e.Outcome, time.Since(start), nil)
 	span.SetAttributes(telemetry.AttrAuditSeq.Int64(int64(p.seq)))
 	if serr := l.stream(ctx, p); serr != nil {
-		l.opts.Instruments.AuditWrite(ctx, "redis", e.Outcome, 0, serr)
+		l.metrics.written(ctx, sinkRedis, e.Outcome, 0, serr)
 		l.opts.Logger.WarnContext(ctx, "audit stream append failed",
 			slog.Int64(string(telemetry.AttrAuditSeq), int64(p.seq)), slog.Any("error", serr))
 		if l.opts.RequireStream {

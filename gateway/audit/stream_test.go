@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -15,50 +14,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/migrant-health/mhg/gateway/audit/chain"
+	"github.com/migrant-health/mhg/gateway/internal/redistest"
 )
 
 // testRedis returns a client for REDIS_URL, or for a redis-server started
-// on a free loopback port for this test. It fails (not skips) when neither
-// is available: the stream sink is part of what this package promises.
+// for this test. It fails (not skips) when neither is available: the
+// stream sink is part of what this package promises.
 func testRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		opt, err := redis.ParseURL(u)
-		if err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-		c := redis.NewClient(opt)
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	bin, err := exec.LookPath("redis-server")
+	opt, err := redis.ParseURL(redistest.URL(t))
 	if err != nil {
-		t.Fatal("redis-server not on PATH and REDIS_URL not set: install redis-server or set REDIS_URL")
+		t.Fatalf("REDIS_URL: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", t.TempDir(), "--logfile", "")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not answer PING")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return c
 }
 

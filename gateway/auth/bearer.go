@@ -73,19 +73,21 @@ func isB64Token(s string) bool {
 }
 
 // Challenge is the WWW-Authenticate header value (RFC 6750 section 3) for
-// a request refused with err: no error code when no token came, since
-// the client may simply not know authentication is needed;
+// a request refused with err: no error code when no token came, since the
+// client may simply not know authentication is needed;
+// error="invalid_request" for ErrAmbiguousCredentials;
 // error="invalid_token" with the failed check (a fixed Reason, never token
-// content) for ErrInvalidToken; error="insufficient_scope" for
-// ErrInsufficient and for any other error, which the caller uses when
-// ScopesAllow refuses. realm names the protected space, e.g. "mhg"; it
-// must not contain a double quote.
+// content) for ErrInvalidToken; error="insufficient_scope" for any other
+// error. realm names the protected space, e.g. "mhg"; it must not contain a
+// double quote.
 func Challenge(realm string, err error) string {
 	head := `Bearer realm="` + realm + `"`
 	var te *TokenError
 	switch {
 	case errors.Is(err, ErrNoToken):
 		return head
+	case errors.Is(err, ErrAmbiguousCredentials):
+		return head + `, error="invalid_request"`
 	case errors.As(err, &te) && te.Reason != ReasonMissingSubject:
 		return head + `, error="invalid_token", error_description="` + string(te.Reason) + `"`
 	case errors.Is(err, ErrInvalidToken):

@@ -74,6 +74,7 @@ func TestChallenge(t *testing.T) {
 		{"expired", refuse(ReasonExpired, ""), `Bearer realm="mhg", error="invalid_token", error_description="expired"`},
 		{"wrapped audience", fmt.Errorf("fhirapi: %w", refuse(ReasonAudience, "x")), `Bearer realm="mhg", error="invalid_token", error_description="audience"`},
 		{"bare sentinel", ErrInvalidToken, `Bearer realm="mhg", error="invalid_token"`},
+		{"two Authorization headers", ErrAmbiguousCredentials, `Bearer realm="mhg", error="invalid_request"`},
 		{"missing sub", refuse(ReasonMissingSubject, ""), `Bearer realm="mhg", error="insufficient_scope"`},
 		{"scope refusal", errors.New("scope does not allow read"), `Bearer realm="mhg", error="insufficient_scope"`},
 	}

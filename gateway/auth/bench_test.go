@@ -90,32 +90,3 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkScopesAllow measures the per-request scope check over a
-// typical scope claim, next to a plain string comparison of the same
-// list as baseline.
-func BenchmarkScopesAllow(b *testing.B) {
-	scopes := []string{"openid", "system/Patient.rs", "system/Observation.rs", "system/Condition.rs", "system/*.r"}
-	b.Run("baseline", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			found := false
-			for _, s := range scopes {
-				if s == "system/Condition.rs" {
-					found = true
-				}
-			}
-			if !found {
-				b.Fatal("not found")
-			}
-		}
-	})
-	b.Run("ScopesAllow", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if !ScopesAllow(scopes, "Condition", InteractionSearchType) {
-				b.Fatal("not allowed")
-			}
-		}
-	})
-}

@@ -4,13 +4,15 @@
 // background, or the development key; it checks issuer, audience, expiry,
 // not-before, issued-at and total lifetime with a bounded clock skew, and
 // reads org, country, role, purpose of use (IHE IUA forms), SMART scopes
-// and break-glass. ParseScope and ScopesAllow interpret SMART v1/v2
-// resource scopes for the HTTP layer. The package also holds the
+// and break-glass. ParseScope checks the SMART v1/v2 resource scopes that
+// `mhg token` mints; the scopes a request carries are enforced by the
+// policy (policies/mhg/authz), not here. The package also holds the
 // development signing key that `mhg token` uses in the embedded default
 // (LoadOrCreateDevKey, Mint), and refuses to mint with any other
 // configuration.
 //
-// It does not speak HTTP beyond parsing an Authorization header value,
-// and it decides nothing about data release: a token without a purpose of
-// use is valid here, and the policy (authz) denies it.
+// It does not speak HTTP beyond parsing an Authorization header value and
+// writing the WWW-Authenticate challenge of a refusal (Challenge), and it
+// decides nothing about data release: a token without a purpose of use is
+// valid here, and the policy (authz) denies it.
 package auth

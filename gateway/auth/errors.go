@@ -24,6 +24,10 @@ var (
 	// ErrNotDevelopment means Mint was asked to sign while the
 	// configuration is not the development one.
 	ErrNotDevelopment = errors.New("tokens can only be minted with the development key (auth.dev: true)")
+	// ErrAmbiguousCredentials means a request carries more than one
+	// Authorization header: which is meant is not knowable. Answer 401
+	// with error="invalid_request".
+	ErrAmbiguousCredentials = errors.New("more than one Authorization header")
 	// ErrInvalidScope means a string is not a SMART resource scope.
 	ErrInvalidScope = errors.New("not a SMART resource scope")
 )

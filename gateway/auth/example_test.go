@@ -11,20 +11,21 @@ import (
 )
 
 func ExampleParseScope() {
-	for _, s := range []string{"system/Patient.rs", "system/*.read", "user/Patient.rs", "system/Observation.rs?category=laboratory"} {
+	for _, s := range []string{"system/Patient.rs", "system/*.read", "user/Patient.rs", "system/Observation.rs?category=laboratory", "system/Patient.sr"} {
 		sc, err := auth.ParseScope(s)
 		if err != nil {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Printf("%s: read Patient %v, search Observation %v\n", sc,
-			sc.Allows("Patient", auth.InteractionRead), sc.Allows("Observation", auth.InteractionSearchType))
+		fmt.Printf("%s: context %s, type %s, read %v, search %v, query %q\n", s, sc.Context, sc.ResourceType,
+			sc.Perms&auth.PermRead != 0, sc.Perms&auth.PermSearch != 0, sc.Query)
 	}
 	// Output:
-	// system/Patient.rs: read Patient true, search Observation false
-	// system/*.rs: read Patient true, search Observation true
-	// user/Patient.rs: read Patient false, search Observation false
-	// system/Observation.rs?category=laboratory: read Patient false, search Observation false
+	// system/Patient.rs: context system, type Patient, read true, search true, query ""
+	// system/*.read: context system, type *, read true, search true, query ""
+	// user/Patient.rs: context user, type Patient, read true, search true, query ""
+	// system/Observation.rs?category=laboratory: context system, type Observation, read true, search true, query "category=laboratory"
+	// not a SMART resource scope: permissions are not a subset of cruds in that order
 }
 
 func ExampleBearerToken() {

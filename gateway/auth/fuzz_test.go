@@ -100,11 +100,6 @@ func FuzzParseScope(f *testing.F) {
 	for _, s := range seedLines(f, "scopes.txt") {
 		f.Add(s)
 	}
-	interactions := []string{
-		InteractionRead, InteractionVRead, InteractionHistory, InteractionHistoryType, InteractionHistorySystem,
-		InteractionSearchType, InteractionSearchSystem, InteractionCreate, InteractionUpdate,
-		InteractionPatch, InteractionDelete, InteractionOperation,
-	}
 	f.Fuzz(func(t *testing.T, s string) {
 		sc, err := ParseScope(s)
 		if err != nil {
@@ -118,16 +113,6 @@ func FuzzParseScope(f *testing.F) {
 		}
 		if sc.Perms == 0 {
 			t.Fatalf("%q parsed with no permissions", s)
-		}
-		// The v2 rendering parses back to the same scope.
-		again, err := ParseScope(sc.String())
-		if err != nil || again != sc {
-			t.Fatalf("%q -> %q -> %+v, %v; want %+v", s, sc.String(), again, err, sc)
-		}
-		for _, in := range interactions {
-			if sc.Allows("Patient", in) && (sc.Context != "system" || sc.Query != "") {
-				t.Fatalf("%q allows %s without being an unnarrowed system scope", s, in)
-			}
 		}
 	})
 }

@@ -6,22 +6,6 @@ import (
 	"strings"
 )
 
-// FHIR interactions, as the HTTP layer names them when it asks Allows.
-const (
-	InteractionRead          = "read"
-	InteractionVRead         = "vread"
-	InteractionHistory       = "history" // instance history: GET [type]/[id]/_history
-	InteractionHistoryType   = "history-type"
-	InteractionHistorySystem = "history-system"
-	InteractionSearchType    = "search-type"
-	InteractionSearchSystem  = "search-system"
-	InteractionCreate        = "create"
-	InteractionUpdate        = "update"
-	InteractionPatch         = "patch"
-	InteractionDelete        = "delete"
-	InteractionOperation     = "operation"
-)
-
 // Permission is a set of SMART v2 permissions (c, r, u, d, s).
 type Permission uint8
 
@@ -40,24 +24,13 @@ var permLetters = [...]struct {
 	c byte
 }{{PermCreate, 'c'}, {PermRead, 'r'}, {PermUpdate, 'u'}, {PermDelete, 'd'}, {PermSearch, 's'}}
 
-// String writes p in SMART v2 form ("rs", "cruds").
-func (p Permission) String() string {
-	var b strings.Builder
-	for _, l := range permLetters {
-		if p&l.p != 0 {
-			b.WriteByte(l.c)
-		}
-	}
-	return b.String()
-}
-
 // Scope is one parsed SMART resource scope, v1 or v2. v1 permissions are
 // kept in their v2 meaning: "read" is rs, "write" is cud, "*" is cruds.
 type Scope struct {
-	// Context is "system", "user" or "patient". Only "system" grants
-	// anything through Allows: the gateway serves system-to-system calls
-	// (SMART Backend Services) and has no user or patient launch context to
-	// bind the other two to.
+	// Context is "system", "user" or "patient". The policy grants
+	// access on "system" scopes only: the gateway serves system-to-system
+	// calls (SMART Backend Services) and has no user or patient launch
+	// context to bind the other two to.
 	Context string
 	// ResourceType is a FHIR resource type name or "*".
 	ResourceType string
@@ -71,7 +44,7 @@ type Scope struct {
 // ParseScope parses a SMART resource scope: v2 "system/Patient.rs",
 // "system/*.cruds", "system/Observation.rs?category=laboratory", or v1
 // "system/Patient.read", "system/*.write", "system/*.*". Contexts system,
-// user and patient are accepted (only system grants access, see Allows).
+// user and patient are accepted (only system grants access, in policy).
 // v2 permissions must be a non-empty subset of c, r, u, d, s written in
 // that order, as SMART v2 prescribes. A query suffix is only valid on v2
 // scopes and must be a well-formed, non-empty query string. Anything else,
@@ -166,80 +139,4 @@ func isResourceTypeName(s string) bool {
 		}
 	}
 	return true
-}
-
-// String writes the scope in SMART v2 form.
-func (s Scope) String() string {
-	out := s.Context + "/" + s.ResourceType + "." + s.Perms.String()
-	if s.Query != "" {
-		out += "?" + s.Query
-	}
-	return out
-}
-
-// Allows reports whether the scope grants interaction on resourceType to a
-// system client.
-//
-// The permission needed: read, vread and history (instance) need r;
-// search-type, search-system, history-type and history-system need s;
-// create needs c; update and patch need u; delete needs d. An operation
-// needs r or s: the gateway's operations ($summary, $everything, ...) only
-// read, so the client must be allowed to read or search the type the
-// operation runs on; an operation that changed data would need its own
-// check. System-level interactions (search-system, history-system, and an
-// operation with resourceType "") ignore resourceType and need a "*" scope.
-// Unknown interactions are never allowed.
-//
-// A query-narrowed v2 scope ("system/Observation.rs?category=laboratory")
-// allows nothing here: whether a resource meets the narrowing depends on
-// its content, which this check does not see, and granting the scope in
-// full would widen what the issuer meant to grant. A caller that can
-// enforce the narrowing may read Query itself.
-//
-// user/ and patient/ scopes never allow anything (see Context).
-func (s Scope) Allows(resourceType, interaction string) bool {
-	if s.Context != "system" || s.Query != "" {
-		return false
-	}
-	var need Permission
-	systemLevel := false
-	switch interaction {
-	case InteractionRead, InteractionVRead, InteractionHistory:
-		need = PermRead
-	case InteractionSearchType, InteractionHistoryType:
-		need = PermSearch
-	case InteractionSearchSystem, InteractionHistorySystem:
-		need, systemLevel = PermSearch, true
-	case InteractionCreate:
-		need = PermCreate
-	case InteractionUpdate, InteractionPatch:
-		need = PermUpdate
-	case InteractionDelete:
-		need = PermDelete
-	case InteractionOperation:
-		need, systemLevel = PermRead|PermSearch, resourceType == ""
-	default:
-		return false
-	}
-	if systemLevel {
-		if s.ResourceType != "*" {
-			return false
-		}
-	} else if resourceType == "" || (s.ResourceType != "*" && s.ResourceType != resourceType) {
-		return false
-	}
-	return s.Perms&need != 0
-}
-
-// ScopesAllow reports whether any of scopes (as in Requester.Scopes)
-// allows interaction on resourceType. Strings that are not SMART resource
-// scopes ("openid", "offline_access", ...) grant nothing and are skipped.
-func ScopesAllow(scopes []string, resourceType, interaction string) bool {
-	for _, raw := range scopes {
-		sc, err := ParseScope(raw)
-		if err == nil && sc.Allows(resourceType, interaction) {
-			return true
-		}
-	}
-	return false
 }

@@ -17,7 +17,7 @@ var redactedLabel = Coding{System: "http://terminology.hl7.org/CodeSystem/v3-Obs
 
 // Apply carries out the redact and label obligations of a decision on one
 // resource (a concrete R4 message or a ContainedResource, changed in
-// place), with the path language Enforce documents. A redaction that
+// place), with the path language ErrPath documents. A redaction that
 // removed something also adds the v3-ObservationValue REDACTED label.
 // Notify obligations are the caller's. An obligation Apply cannot carry out
 // (an unreadable path, an unknown kind) is an error, and the resource must

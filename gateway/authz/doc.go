@@ -5,16 +5,20 @@
 // runs its Rego tests before switching to it, and keeps the last good
 // revision when a reload fails. Decide answers one question (phase query:
 // may this source be contacted; phase release: may this resource go, and
-// with which obligations) and logs it in OPA's decision-log shape; errors
-// and undefined results deny.
+// with which obligations), logs it in OPA's decision-log shape and counts
+// it in its own metrics; errors and undefined results deny, with the
+// engine's reason (engine.error, engine.undefined, engine.no-policy), which
+// callers pass on unchanged.
 //
 // The policy input holds no protected attribute by construction: Input has
 // none, FactsOf reads only a resource's type, security labels, category
-// and class, and every policy is type-checked against the closed input
-// schema (policies/schema/input.json), so a rule that reads anything else
-// does not load. Check, Test/RunTests and Explain are the legal team's
-// tools (`mhg policy check|test|explain`).
+// and class, ProvisionsOf reads a Consent's provisions, and every policy is
+// type-checked against the closed input schema (policies/schema/input.json),
+// so a rule that reads anything else does not load. Apply carries out the
+// redact and label obligations of a decision on a resource; notify
+// obligations are the caller's (they need the audit record). Check,
+// Test/RunTests, Explain and Format are the legal team's tools
+// (`mhg policy check|test|explain|fmt`).
 //
-// The package does not enforce obligations (redaction, labels, notices):
-// the caller does, from Decision.Obligations.
+// See README.md for the layout, the decision flow and how to test a change.
 package authz

@@ -3,6 +3,7 @@ package authz
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,13 +77,13 @@ func TestEnforce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := Enforce([]byte(patientJSON), tt.obligations)
+			out, err := enforce([]byte(patientJSON), tt.obligations)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var got, want map[string]any
 			_ = json.Unmarshal(out, &got)
-			canonical, err := Enforce([]byte(patientJSON), nil)
+			canonical, err := enforce([]byte(patientJSON), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,16 +116,16 @@ func TestEnforceRejects(t *testing.T) {
 		"unclosed url":    "Patient.extension('http://x'",
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Enforce([]byte(patientJSON), []Obligation{{Kind: ObligationRedact, Paths: []string{path}, Rule: "r"}})
+			_, err := enforce([]byte(patientJSON), []Obligation{{Kind: ObligationRedact, Paths: []string{path}, Rule: "r"}})
 			if !errors.Is(err, ErrPath) {
 				t.Errorf("err = %v, want ErrPath", err)
 			}
 		})
 	}
-	if _, err := Enforce([]byte(`{"id": "x"}`), nil); !errors.Is(err, ErrNotAResource) {
+	if _, err := enforce([]byte(`{"id": "x"}`), nil); !errors.Is(err, ErrNotAResource) {
 		t.Errorf("no resourceType: %v", err)
 	}
-	if _, err := Enforce([]byte(`[1]`), nil); err == nil {
+	if _, err := enforce([]byte(`[1]`), nil); err == nil {
 		t.Error("accepted an array")
 	}
 }
@@ -138,7 +139,7 @@ func TestEnforcePolicyObligations(t *testing.T) {
 	if !d.Allow {
 		t.Fatalf("decision: %+v", d)
 	}
-	out, err := Enforce([]byte(patientJSON), d.Obligations)
+	out, err := enforce([]byte(patientJSON), d.Obligations)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func FuzzEnforce(f *testing.F) {
 	}
 	f.Add([]byte(patientJSON), "Patient.identifier[system!=x].value")
 	f.Fuzz(func(t *testing.T, resource []byte, path string) {
-		out, err := Enforce(resource, []Obligation{{Kind: ObligationRedact, Paths: []string{path}}, {Kind: ObligationLabel, Labels: []Coding{{Code: "R"}}}})
+		out, err := enforce(resource, []Obligation{{Kind: ObligationRedact, Paths: []string{path}}, {Kind: ObligationLabel, Labels: []Coding{{Code: "R"}}}})
 		if err != nil {
 			return
 		}
@@ -174,4 +175,17 @@ func FuzzEnforce(f *testing.F) {
 			t.Errorf("invalid JSON out: %s", out)
 		}
 	})
+}
+
+// enforce applies obligations to a resource in R4 JSON, through the R4
+// codec as the gateway holds resources, and returns its canonical JSON.
+func enforce(resource []byte, obligations []Obligation) ([]byte, error) {
+	cr, err := r4.Parse(resource)
+	if err != nil {
+		return nil, fmt.Errorf("enforce: %w: %v", ErrNotAResource, err)
+	}
+	if err := Apply(cr, obligations); err != nil {
+		return nil, fmt.Errorf("enforce: %w", err)
+	}
+	return r4.Marshal(cr)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -255,7 +255,7 @@ func (e *Engine) activate(ctx context.Context, where string, set *policySet) err
 	if prev != nil {
 		from = prev.revision
 	}
-	e.log.Info("policy revision active", "source", where, "revision", c.revision, "hash", c.hash, "previous", from)
+	e.log.Info("policy revision active", "revision", c.revision, "hash", c.hash, "previous", from)
 	return nil
 }
 
@@ -272,7 +272,7 @@ func (e *Engine) reject(where string, err error) error {
 		serving = c.revision
 	}
 	e.log.Error("policy reload rejected; keeping the last good revision",
-		"source", where, "stage", stage, "serving", serving, "error", err)
+		"stage", stage, "serving", serving, "error", err)
 	return err
 }
 
@@ -365,11 +365,11 @@ func (e *Engine) Close() {
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	start := time.Now()
 	in = in.normalized()
-	ctx, span := otel.Tracer(instrumentationName).Start(ctx, "authz.decide",
-		trace.WithAttributes(attribute.String("mhg.authz.phase", in.Phase)))
+	ctx, span := otel.Tracer(instrumentationName).Start(ctx, telemetry.SpanAuthzDecide,
+		trace.WithAttributes(telemetry.AttrPhase.String(in.Phase)))
 	defer span.End()
 	if in.Source != nil {
-		span.SetAttributes(attribute.String("mhg.source.id", in.Source.ID))
+		span.SetAttributes(telemetry.AttrSourceID.String(in.Source.ID))
 	}
 
 	d := Decision{ID: newDecisionID(), Revision: RevisionNone}
@@ -413,10 +413,10 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	elapsed := time.Since(start)
 
 	span.SetAttributes(
-		attribute.Bool("mhg.authz.allow", d.Allow),
-		attribute.String("mhg.authz.revision", d.Revision),
-		attribute.String("mhg.authz.decision_id", d.ID),
-		attribute.StringSlice("mhg.authz.reasons", d.Reasons),
+		telemetry.AttrDecision.String(verdict(d.Allow)),
+		telemetry.AttrPolicyRevision.String(d.Revision),
+		telemetry.AttrDecisionID.String(d.ID),
+		telemetry.AttrRuleIDs.StringSlice(d.Reasons),
 	)
 	if err != nil {
 		span.SetStatus(codes.Error, "policy evaluation failed")
@@ -580,4 +580,12 @@ func fingerprint(dir string) (string, error) {
 		return "", err
 	}
 	return h.sum(), nil
+}
+
+// verdict names a decision's outcome as telemetry does.
+func verdict(allow bool) string {
+	if allow {
+		return OutcomeAllow
+	}
+	return OutcomeDeny
 }

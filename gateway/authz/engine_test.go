@@ -432,8 +432,8 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]map[string]int64{
-		MetricDecisions:       {"outcome=allow,phase=query": 1, "outcome=deny,phase=query": 2},
-		MetricDecisionReasons: {"outcome=allow,rule=access.domestic": 1, "outcome=deny,rule=agreement.cross-border.no-agreement": 2},
+		MetricDecisions:       {"mhg.decision=allow,mhg.phase=query": 1, "mhg.decision=deny,mhg.phase=query": 2},
+		MetricDecisionReasons: {"mhg.decision=allow,mhg.rule_id=access.domestic": 1, "mhg.decision=deny,mhg.rule_id=agreement.cross-border.no-agreement": 2},
 		MetricReloads:         {"": 1},
 		MetricReloadFailures:  {"stage=read": 1},
 	}

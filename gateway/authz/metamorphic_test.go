@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -251,36 +254,80 @@ func metamorphicStride() int {
 }
 
 // violations runs every scenario over every base patient and each of its
-// variants, and lists the pairs whose decisions differ.
+// variants, and lists the pairs whose decisions differ. A pool of workers,
+// one per CPU, takes the (patient, scenario) jobs; each job writes its own
+// slot, merged in job order after Wait, so the result does not depend on
+// the scheduling.
 func violations(t *testing.T, cases []patientCase, decide deciderFunc) (compared int, diffs []string) {
 	t.Helper()
 	stride := metamorphicStride()
-	for _, pc := range cases {
-		names := make([]string, 0, len(pc.variants))
-		for name := range pc.variants {
+	scs := scenarios()
+	type job struct {
+		pc    *patientCase
+		names []string
+		si    int
+	}
+	var jobs []job
+	for i := range cases {
+		names := make([]string, 0, len(cases[i].variants))
+		for name := range cases[i].variants {
 			names = append(names, name)
 		}
 		slices.Sort(names)
-		for si, sc := range scenarios() {
-			want, err := decide(sc, pc.base)
-			if err != nil {
-				t.Fatalf("%s, %s: %v", pc.name, sc.name, err)
+		for si := range scs {
+			jobs = append(jobs, job{&cases[i], names, si})
+		}
+	}
+	type slot struct {
+		compared int
+		diffs    []string
+		err      error
+	}
+	slots := make([]slot, len(jobs))
+	run := func(j job, out *slot) {
+		sc := scs[j.si]
+		want, err := decide(sc, j.pc.base)
+		if err != nil {
+			out.err = fmt.Errorf("%s, %s: %w", j.pc.name, sc.name, err)
+			return
+		}
+		for vi, vname := range j.names {
+			if (j.si+vi)%stride != 0 {
+				continue
 			}
-			for vi, vname := range names {
-				if (si+vi)%stride != 0 {
-					continue
-				}
-				v := pc.variants[vname]
-				got, err := decide(sc, v)
-				if err != nil {
-					t.Fatalf("%s %s, %s: %v", pc.name, vname, sc.name, err)
-				}
-				compared++
-				if got != want {
-					diffs = append(diffs, fmt.Sprintf("%s with %s, %s:\n  base    %s\n  variant %s", pc.name, vname, sc.name, want, got))
-				}
+			got, err := decide(sc, j.pc.variants[vname])
+			if err != nil {
+				out.err = fmt.Errorf("%s %s, %s: %w", j.pc.name, vname, sc.name, err)
+				return
+			}
+			out.compared++
+			if got != want {
+				out.diffs = append(out.diffs, fmt.Sprintf("%s with %s, %s:\n  base    %s\n  variant %s", j.pc.name, vname, sc.name, want, got))
 			}
 		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				run(jobs[i], &slots[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, s := range slots {
+		if s.err != nil {
+			t.Fatal(s.err)
+		}
+		compared += s.compared
+		diffs = append(diffs, s.diffs...)
 	}
 	return compared, diffs
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -100,12 +101,12 @@ func (in *instruments) decided(ctx context.Context, phase string, d Decision, er
 	case d.Allow:
 		outcome = OutcomeAllow
 	}
-	phaseAttr := attribute.String("phase", phase)
-	outcomeAttr := attribute.String("outcome", outcome)
+	phaseAttr := telemetry.AttrPhase.String(phase)
+	outcomeAttr := telemetry.AttrDecision.String(outcome)
 	in.decisions.Add(ctx, 1, metric.WithAttributes(phaseAttr, outcomeAttr))
 	in.duration.Record(ctx, elapsed.Seconds(), metric.WithAttributes(phaseAttr))
 	for _, r := range d.Reasons {
-		in.reasons.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", r), outcomeAttr))
+		in.reasons.Add(ctx, 1, metric.WithAttributes(telemetry.AttrRuleID.String(r), outcomeAttr))
 	}
 }
 

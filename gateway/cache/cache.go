@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -219,10 +220,10 @@ func (c *Cache) Fetch(ctx context.Context, key Key, refresh bool, load Loader) (
 	}
 	name, ok := c.seal.name(key)
 	if !ok {
-		c.log.Warn("cache key not storable; loading uncached", "kind", safeLabel(string(key.Kind)), "source", safeLabel(key.Source))
+		c.log.Warn("cache key not storable; loading uncached", "kind", safeLabel(string(key.Kind)), string(telemetry.AttrSourceID), safeLabel(key.Source))
 		return load(ctx)
 	}
-	ctx, span := c.tracer.Start(ctx, "cache.get", trace.WithAttributes(
+	ctx, span := c.tracer.Start(ctx, telemetry.SpanCacheGet, trace.WithAttributes(
 		attrKind.String(string(key.Kind)), attrSource.String(key.Source)))
 	defer span.End()
 	labels := c.tel.labels(key.Kind, key.Source)
@@ -375,7 +376,7 @@ func (c *Cache) GetMany(ctx context.Context, keys []Key) ([][]byte, error) {
 			at = append(at, i)
 		}
 	}
-	ctx, span := c.tracer.Start(ctx, "cache.get_many", trace.WithAttributes(attrCount.Int(len(keys))))
+	ctx, span := c.tracer.Start(ctx, telemetry.SpanCacheGetMany, trace.WithAttributes(attrCount.Int(len(keys))))
 	defer span.End()
 	var raws [][]byte
 	err := c.guard(ctx, "get_many", func(ctx context.Context) (err error) {
@@ -474,7 +475,7 @@ func (c *Cache) PurgeSource(ctx context.Context, source string) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("cache: purge source %s: %w", source, err)
 	}
-	c.log.Info("cache purged source", "source", source, "count", n)
+	c.log.Info("cache purged source", string(telemetry.AttrSourceID), source, "count", n)
 	return n, nil
 }
 

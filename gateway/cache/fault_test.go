@@ -37,7 +37,7 @@ func faultCache(t *testing.T, addr string, timeout time.Duration) *Cache {
 // Redis back on the same port, values are cached and hit again.
 func TestRedisKilledAndRestarted(t *testing.T) {
 	srv := ownRedis(t, false)
-	c := faultCache(t, srv.addr(), 50*time.Millisecond)
+	c := faultCache(t, srv.Addr(), 50*time.Millisecond)
 	ctx := context.Background()
 	r := newRecorder("from source")
 	k := resKey("de", "a")
@@ -49,7 +49,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		t.Fatal("degraded while Redis is up")
 	}
 
-	srv.kill()
+	srv.Kill()
 	const n = 50
 	start := time.Now()
 	for i := range n {
@@ -76,7 +76,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		t.Fatal("Check passed with Redis down")
 	}
 
-	if err := srv.start(); err != nil {
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Only readiness probes, no requests: the breaker must still close.

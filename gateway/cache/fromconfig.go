@@ -8,36 +8,36 @@ import (
 	"github.com/migrant-health/mhg/gateway/config"
 )
 
-// FromConfig builds the Cache that cfg describes:
+// FromConfig builds the Cache that the cache and redis sections of the
+// configuration describe:
 //
-//   - cfg.Cache.Disabled: a pass-through cache (every Fetch loads).
-//   - cfg.Redis.URL or cfg.Redis.Addrs set: a RedisStore (see
-//     NewRedisStore).
-//   - otherwise: a MemoryStore bounded by cfg.Cache.MaxBytes.
+//   - cc.Disabled: a pass-through cache (every Fetch loads).
+//   - rc.URL or rc.Addrs set: a RedisStore (see NewRedisStore).
+//   - otherwise: a MemoryStore bounded by cc.MaxBytes.
 //
-// TTLs come from cfg.Cache unless opts.TTL is set, NegativeTTL likewise;
-// keys from cfg.Cache.KeyFile unless opts.Keys is set, else ephemeral keys
-// (with a warning when Redis is shared). A Store in opts wins over cfg.
-// Redis is not contacted here: a dead Redis makes the cache degraded, not
-// the gateway unable to start.
-func FromConfig(cfg config.Config, opts Options) (*Cache, error) {
-	if cfg.Cache.Disabled {
+// TTLs come from cc unless opts.TTL is set, NegativeTTL likewise; keys
+// from cc.KeyFile unless opts.Keys is set, else ephemeral keys (with a
+// warning when Redis is shared). A Store in opts wins over rc. Redis is not
+// contacted here: a dead Redis makes the cache degraded, not the gateway
+// unable to start.
+func FromConfig(cc config.Cache, rc config.Redis, opts Options) (*Cache, error) {
+	if cc.Disabled {
 		return New(Options{Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider})
 	}
 	if opts.TTL == nil {
 		opts.TTL = map[Kind]time.Duration{
-			KindResource: cfg.Cache.ResourceTTL,
-			KindSearch:   cfg.Cache.SearchTTL,
-			KindResolve:  cfg.Cache.ResolveTTL,
+			KindResource: cc.ResourceTTL,
+			KindSearch:   cc.SearchTTL,
+			KindResolve:  cc.ResolveTTL,
 		}
 	}
 	if opts.NegativeTTL == 0 {
-		opts.NegativeTTL = cfg.Cache.NegativeTTL
+		opts.NegativeTTL = cc.NegativeTTL
 	}
-	useRedis := cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0
+	useRedis := rc.URL != "" || len(rc.Addrs) > 0
 	if len(opts.Keys.HMAC) == 0 && len(opts.Keys.Values) == 0 {
-		if cfg.Cache.KeyFile != "" {
-			k, err := LoadKeys(cfg.Cache.KeyFile)
+		if cc.KeyFile != "" {
+			k, err := LoadKeys(cc.KeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("cache.key_file: %w", err)
 			}
@@ -55,9 +55,9 @@ func FromConfig(cfg config.Config, opts Options) (*Cache, error) {
 		owned = true
 		var err error
 		if useRedis {
-			opts.Store, err = NewRedisStore(cfg.Redis, RedisOptions{TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider})
+			opts.Store, err = NewRedisStore(rc, RedisOptions{Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider})
 		} else {
-			opts.Store, err = NewMemoryStore(MemoryOptions{MaxBytes: cfg.Cache.MaxBytes})
+			opts.Store, err = NewMemoryStore(MemoryOptions{MaxBytes: cc.MaxBytes})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cache: %w", err)

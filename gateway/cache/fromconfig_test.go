@@ -66,7 +66,7 @@ func TestFromConfig(t *testing.T) {
 			if tc.mod != nil {
 				tc.mod(&cfg)
 			}
-			c, err := FromConfig(cfg, Options{Namespace: "fromconfig", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			c, err := FromConfig(cfg.Cache, cfg.Redis, Options{Namespace: "fromconfig", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestFromConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
 			tc.mod(&cfg)
-			_, err := FromConfig(cfg, Options{})
+			_, err := FromConfig(cfg.Cache, cfg.Redis, Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to say %q", err, tc.want)
 			}

@@ -161,18 +161,6 @@ func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
 	}
 	return s, nil
 }
-
-// NewRedisStoreFromClient wraps a client built elsewhere (shared with the
-// audit stream, say). Timeout bounds request-path commands (zero means
-// DefaultRedisTimeout); the client's own options should not retry. Close
-// does not close a client the store did not create.
-func NewRedisStoreFromClient(client redis.UniversalClient, timeout time.Duration) *RedisStore {
-	if timeout <= 0 {
-		timeout = DefaultRedisTimeout
-	}
-	return &RedisStore{client: client, timeout: timeout, admin: max(20*timeout, adminTimeoutMin)}
-}
-
 func instrumentRedis(client redis.UniversalClient, opts RedisOptions) error {
 	var topts []redisotel.TracingOption
 	// Command arguments are cache names and sealed values: opaque, but

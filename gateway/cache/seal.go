@@ -182,14 +182,6 @@ func (s *sealer) open(name string, v []byte) (flag byte, payload []byte, err err
 	return pt[0], pt[1:], nil
 }
 
-// keyID returns the id in a sealed value's header, for tests and tools.
-func keyID(v []byte) (string, bool) {
-	if len(v) < 2 || len(v) < 2+int(v[1]) {
-		return "", false
-	}
-	return string(v[2 : 2+int(v[1])]), true
-}
-
 // validName accepts the clear components of a key: kind and source must be
 // 1 to 64 characters of [A-Za-z0-9._-], so they can neither break the
 // ':'-separated layout nor act as SCAN glob characters.

@@ -121,7 +121,7 @@ func TestRedisStoreSuite(t *testing.T) {
 func TestRedisClusterStoreSuite(t *testing.T) {
 	srv := ownRedis(t, true)
 	runSuite(t, redisHarness("redis-cluster", func(t *testing.T) config.Redis {
-		return config.Redis{Addrs: []string{srv.addr()}, Timeout: suiteRedisTimeout}
+		return config.Redis{Addrs: []string{srv.Addr()}, Timeout: suiteRedisTimeout}
 	}))
 }
 

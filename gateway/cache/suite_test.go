@@ -492,3 +492,11 @@ func runSuite(t *testing.T, h harness) {
 		}
 	})
 }
+
+// keyID returns the id in a sealed value's header, read back by the tests.
+func keyID(v []byte) (string, bool) {
+	if len(v) < 2 || len(v) < 2+int(v[1]) {
+		return "", false
+	}
+	return string(v[2 : 2+int(v[1])]), true
+}

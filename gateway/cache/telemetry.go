@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -14,9 +15,9 @@ const instrumentationName = "github.com/migrant-health/mhg/gateway/cache"
 // Span and metric attributes. They carry configuration (kinds, source ids)
 // and counts only, never key parts, tags or values.
 const (
-	attrKind   = attribute.Key("cache.kind")
-	attrSource = attribute.Key("source.id")
-	attrHit    = attribute.Key("cache.hit")
+	attrKind   = telemetry.AttrCacheKind
+	attrSource = telemetry.AttrSourceID
+	attrHit    = telemetry.AttrCacheHit
 	attrOp     = attribute.Key("cache.op")
 	attrCount  = attribute.Key("cache.keys")
 	attrHits   = attribute.Key("cache.hits")

@@ -68,6 +68,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newAudit(),
 		newCache(),
 		newPolicy(),
+		newValidate(),
 	)
 	return root
 }

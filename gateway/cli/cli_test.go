@@ -130,3 +130,34 @@ func TestCachePurgeNeedsRedis(t *testing.T) {
 		t.Fatalf("purge without --source: %d", code)
 	}
 }
+
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join("..", "..", "conformance", "testdata", "mhp", "patient.json")
+	doc := filepath.Join("..", "summary", "testdata", "duplicates-folded", "want.json")
+	bad := writeFile(t, dir, "export.ndjson",
+		`{"resourceType":"Patient","id":"a","meta":{"profile":["https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-patient"]},"name":[{"family":"X"}],"birthDate":"1990","identifier":[{"system":"http://nphies.sa/identifier/iqama","value":"1"}]}`+"\n\n"+
+			`{"resourceType":"Patient","id":"b","birthDate":"not a date"}`+"\n")
+	if code, out, errs := run(t, "validate", good, doc); code != 0 || strings.Count(out, ": ok") != 2 {
+		t.Fatalf("conformant files: %d %q %q", code, out, errs)
+	}
+	code, out, _ := run(t, "validate", good, bad)
+	if code != exitFailure {
+		t.Fatalf("exit %d for a file with errors:\n%s", code, out)
+	}
+	for _, want := range []string{
+		good + ": ok",
+		bad + ":1: error invariant at Patient.identifier[0] [mhp-pat-2]",
+		bad + ":3: error structure",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errs := run(t, "validate", "--profile", "https://example.org/x", good); code != exitUsage || !strings.Contains(errs, "unknown profile") {
+		t.Fatalf("unknown profile: %d %q", code, errs)
+	}
+	if code, _, _ := run(t, "validate", filepath.Join(dir, "missing.json")); code != exitFailure {
+		t.Fatalf("missing file: %d", code)
+	}
+}

@@ -13,7 +13,7 @@ import (
 func newPolicy() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "policy",
-		Short: "Policy tools for the legal team: test, check, explain",
+		Short: "Policy tools for the legal team: test, check, explain, fmt",
 		Long: "Work on the Rego policies without touching Go. DIR is a policy directory in OPA bundle\n" +
 			"layout; without it, the policies built into this binary. See policies/README.md.",
 	}
@@ -78,7 +78,20 @@ func newPolicy() *cobra.Command {
 	explain.Flags().StringVar(&input, "input", "", "policy input JSON file")
 	explain.Flags().StringVar(&dir, "dir", "", "policy directory (default: the built-in policies)")
 
-	c.AddCommand(test, check, explain)
+	format := &cobra.Command{
+		Use:   "fmt DIR",
+		Short: "Rewrite the Rego files of a policy directory in opa fmt style; lists the files changed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			changed, err := authz.Format(args[0])
+			for _, f := range changed {
+				fmt.Fprintln(c.OutOrStdout(), f)
+			}
+			return err
+		},
+	}
+
+	c.AddCommand(test, check, explain, format)
 	return c
 }
 

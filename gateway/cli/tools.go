@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strings"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/cache"
@@ -39,7 +43,7 @@ func newMap() *cobra.Command {
 				return fmt.Errorf("%w: unknown profile %q (known: %v)", errUsage, profile, eng.Profiles())
 			}
 			st, err := mappings.Convert(c.Context(), eng, mappings.ConvertOptions{
-				Profile: profile, Inputs: args, OutDir: out, Progress: c.ErrOrStderr(), Provenance: provenance,
+				Profile: profile, Inputs: args, OutDir: out, Progress: progressBar(c.ErrOrStderr()), Provenance: provenance,
 				Map: mappings.Options{KeepReligion: keepReligion},
 			})
 			if err != nil {
@@ -60,7 +64,7 @@ func newMap() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&profile, "profile", "", "national profile of the inputs (us-core, uk-core, de-basis, nl-core, ch-core, au-base, fr-core, ips, ke-core)")
+	f.StringVar(&profile, "profile", "", "national profile of the inputs ("+strings.Join(mappings.ProfileIDs(), ", ")+")")
 	f.StringVar(&out, "out", "", "output directory")
 	f.BoolVar(&provenance, "provenance", false, "also write Provenance.ndjson")
 	f.BoolVar(&keepReligion, "keep-religion", false, "keep patient-religion (dropped by default)")
@@ -80,7 +84,7 @@ func newAudit() *cobra.Command {
 			}
 			defer f.Close()
 			rep, err := audit.Verify(f)
-			if rep.Broken != nil {
+			if !rep.OK() {
 				fmt.Fprintf(c.OutOrStdout(), "BROKEN at %s (%d records intact before it)\n", rep.Broken, rep.Records)
 				return exitCode(exitFailure)
 			}
@@ -112,7 +116,7 @@ func newCache() *cobra.Command {
 			if cfg.Redis.URL == "" && len(cfg.Redis.Addrs) == 0 {
 				return errors.New("the configuration uses the in-process cache, which lives in the server: use POST /admin/cache/$purge on it")
 			}
-			ch, err := cache.FromConfig(cfg, cache.Options{})
+			ch, err := cache.FromConfig(cfg.Cache, cfg.Redis, cache.Options{})
 			if err != nil {
 				return err
 			}
@@ -132,4 +136,20 @@ func newCache() *cobra.Command {
 	purge.Flags().StringVar(&cfgPath, "config", "", "config file (default: MHG_CONFIG, else the embedded default)")
 	c.AddCommand(purge)
 	return c
+}
+
+// progressBar draws mhg map's progress on w when it is a terminal; nil
+// (no progress) otherwise.
+func progressBar(w io.Writer) mappings.Progress {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(0,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription("mapping"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionClearOnFinish(),
+	)
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/migrant-health/mhg/mappings"
 )
 
 // Config is the whole gateway configuration. The zero value is not usable;
@@ -215,27 +217,7 @@ type Federation struct {
 	// defaults come from the mapping registry: passports cross borders,
 	// national and local identifiers stay domestic, status-revealing ones
 	// are never used.
-	Identifiers []IdentifierSystem `yaml:"identifiers"`
-}
-
-// IdentifierSystem is one entry of the identity registry.
-type IdentifierSystem struct {
-	// ID names the entry (passport, unhcr-case, nl-bsn).
-	ID string `yaml:"id"`
-	// Systems are the system URIs, the OID and URL forms of one system
-	// together, preferred first.
-	Systems []string `yaml:"systems"`
-	// Prefix matches every system starting with it.
-	Prefix string `yaml:"prefix"`
-	// Types are identifier type codings ("system|code").
-	Types []string `yaml:"types"`
-	// Country is the issuing country (ISO 3166-1 alpha-2), if one.
-	Country string `yaml:"country"`
-	// Scope is cross-border, domestic or none.
-	Scope string `yaml:"scope"`
-	// Partners are further countries whose sources may be asked with a
-	// domestic identifier, as an agreement allows.
-	Partners []string `yaml:"partners"`
+	Identifiers []mappings.IdentifierSystem `yaml:"identifiers"`
 }
 
 // Telemetry holds tracing and metrics settings.

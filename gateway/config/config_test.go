@@ -129,6 +129,33 @@ func TestValidateReportsFieldErrors(t *testing.T) {
 	}
 }
 
+// TestToMHPBoundsMustBePositive: each $to-mhp bound is checked on its own
+// and named in full, so a start-up error points at the one setting.
+func TestToMHPBoundsMustBePositive(t *testing.T) {
+	for _, tt := range []struct {
+		field string
+		set   func(*ToMHP)
+	}{
+		{"to_mhp.max_bundle_bytes", func(m *ToMHP) { m.MaxBundleBytes = 0 }},
+		{"to_mhp.max_entries", func(m *ToMHP) { m.MaxEntries = -1 }},
+		{"to_mhp.max_output_bytes", func(m *ToMHP) { m.MaxOutputBytes = 0 }},
+		{"to_mhp.max_concurrent", func(m *ToMHP) { m.MaxConcurrent = 0 }},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			cfg := Default()
+			tt.set(&cfg.ToMHP)
+			err := cfg.Validate()
+			var fe FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("want a FieldError naming %s, got %v", tt.field, err)
+			}
+		})
+	}
+	if cfg := Default(); cfg.Validate() != nil {
+		t.Fatalf("the defaults must validate: %v", cfg.Validate())
+	}
+}
+
 func TestRedisURLNotEchoed(t *testing.T) {
 	cfg := Default()
 	cfg.Redis.URL = "http://user:secret@host"
@@ -150,5 +177,35 @@ func TestLoadFromTempFileRelativeDir(t *testing.T) {
 	}
 	if cfg.Sources[0].Dir != "builtin:de-sample" {
 		t.Fatalf("builtin dirs are not file paths: %q", cfg.Sources[0].Dir)
+	}
+}
+
+// The same configuration gives the same problems in the same order:
+// sections in field order, fields in section order (server and cache
+// durations used to come out in map order).
+func TestValidateOrderIsStable(t *testing.T) {
+	c := Default()
+	c.Server.ReadTimeout, c.Server.WriteTimeout, c.Server.ShutdownTimeout = -1, -1, -1
+	c.Cache.ResourceTTL, c.Cache.SearchTTL, c.Cache.NegativeTTL = -1, -1, -1
+	c.Log.Level = "loud"
+	first := c.Validate()
+	if first == nil {
+		t.Fatal("want problems")
+	}
+	want := []string{"server.read_timeout", "server.write_timeout", "server.shutdown_timeout",
+		"cache.resource_ttl", "cache.search_ttl", "cache.negative_ttl", "log.level"}
+	var got []string
+	for _, line := range strings.Split(first.Error(), "\n") {
+		_, rest, _ := strings.Cut(line, "config: ")
+		field, _, _ := strings.Cut(rest, ":")
+		got = append(got, field)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	for range 20 {
+		if err := c.Validate(); err.Error() != first.Error() {
+			t.Fatalf("order changed:\n%v\nthen\n%v", first, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/migrant-health/mhg/mappings"
 	"io"
 	"net/url"
 	"os"
@@ -149,185 +150,252 @@ func (e FieldError) Error() string {
 }
 
 // Validate checks the whole configuration and returns every problem found,
-// joined; each is a FieldError naming the field.
+// joined; each is a FieldError naming the field. Sections are checked in
+// the order of Config's fields, fields in the order of their section, so
+// the same configuration always gives the same list.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{File: c.File, Field: field, Problem: fmt.Sprintf(format, args...)})
-	}
+	p := &problems{file: c.File}
 	if c.Listen == "" || !strings.Contains(c.Listen, ":") {
-		bad("listen", "want host:port, got %q", c.Listen)
+		p.bad("listen", "want host:port, got %q", c.Listen)
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
-			bad("public_url", "want an absolute http(s) URL, got %q", c.PublicURL)
+			p.bad("public_url", "want an absolute http(s) URL, got %q", c.PublicURL)
 		}
 	}
-	s := c.Server
-	for name, d := range map[string]time.Duration{
-		"server.read_header_timeout": s.ReadHeaderTimeout, "server.read_timeout": s.ReadTimeout,
-		"server.write_timeout": s.WriteTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+	c.Server.validate(p)
+	validateSources(p, c.Sources)
+	c.Auth.validate(p)
+	c.Policy.validate(p)
+	c.Audit.validate(p)
+	c.Redis.validate(p)
+	c.Cache.validate(p)
+	c.Federation.validate(p)
+	c.Telemetry.validate(p)
+	c.ToMHP.validate(p)
+	c.Log.validate(p)
+	return errors.Join(p.errs...)
+}
+
+// problems collects FieldErrors in the order they are found.
+type problems struct {
+	file string
+	errs []error
+}
+
+func (p *problems) bad(field, format string, args ...any) {
+	p.errs = append(p.errs, FieldError{File: p.file, Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+type namedDuration struct {
+	field string
+	d     time.Duration
+}
+
+func (s Server) validate(p *problems) {
+	for _, d := range []namedDuration{
+		{"server.read_header_timeout", s.ReadHeaderTimeout}, {"server.read_timeout", s.ReadTimeout},
+		{"server.write_timeout", s.WriteTimeout}, {"server.shutdown_timeout", s.ShutdownTimeout},
 	} {
-		if d <= 0 {
-			bad(name, "must be positive, got %s", d)
+		if d.d <= 0 {
+			p.bad(d.field, "must be positive, got %s", d.d)
 		}
 	}
 	if s.MaxBodyBytes <= 0 {
-		bad("server.max_body_bytes", "must be positive")
+		p.bad("server.max_body_bytes", "must be positive")
 	}
 	if s.MaxHeaderBytes <= 0 {
-		bad("server.max_header_bytes", "must be positive")
+		p.bad("server.max_header_bytes", "must be positive")
 	}
-	if len(c.Sources) == 0 {
-		bad("sources", "at least one source is needed")
+}
+
+func validateSources(p *problems, sources []Source) {
+	if len(sources) == 0 {
+		p.bad("sources", "at least one source is needed")
 	}
 	seen := map[string]bool{}
-	for i, src := range c.Sources {
+	for i, src := range sources {
 		f := fmt.Sprintf("sources[%d]", i)
 		if !sourceIDPattern.MatchString(src.ID) {
-			bad(f+".id", "want 1-16 of a-z, 0-9 and '-', got %q", src.ID)
+			p.bad(f+".id", "want 1-16 of a-z, 0-9 and '-', got %q", src.ID)
 		} else if seen[src.ID] {
-			bad(f+".id", "duplicate source id %q", src.ID)
+			p.bad(f+".id", "duplicate source id %q", src.ID)
 		}
 		seen[src.ID] = true
-		if !countryPattern.MatchString(src.Country) {
-			bad(f+".country", "want an ISO 3166-1 alpha-2 code such as DE, got %q", src.Country)
-		}
-		if src.Profile == "" {
-			bad(f+".profile", "a national profile id is needed (de-basis, us-core, ...)")
-		}
-		switch src.Kind {
-		case KindFHIR:
-			u, err := url.Parse(src.BaseURL)
-			if src.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad(f+".base_url", "want an http(s) FHIR base URL, got %q", src.BaseURL)
-			}
-			switch src.Auth.Type {
-			case "", "bearer", "basic":
-			default:
-				bad(f+".auth.type", "want bearer, basic or nothing, got %q", src.Auth.Type)
-			}
-			if src.Auth.Type == "bearer" && src.Auth.TokenFile == "" {
-				bad(f+".auth.token_file", "bearer auth needs a token file")
-			}
-			if src.Auth.Type == "basic" && (src.Auth.Username == "" || src.Auth.PasswordFile == "") {
-				bad(f+".auth", "basic auth needs username and password_file")
-			}
-		case KindBundle:
-			if src.Dir == "" {
-				bad(f+".dir", "a bundle source needs a directory")
-			}
-		default:
-			bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
-		}
-		if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
-			bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
-		}
+		src.validate(p, f)
 	}
-	a := c.Auth
+}
+
+func (src Source) validate(p *problems, f string) {
+	if !countryPattern.MatchString(src.Country) {
+		p.bad(f+".country", "want an ISO 3166-1 alpha-2 code such as DE, got %q", src.Country)
+	}
+	if src.Profile == "" {
+		p.bad(f+".profile", "a national profile id is needed (de-basis, us-core, ...)")
+	}
+	switch src.Kind {
+	case KindFHIR:
+		u, err := url.Parse(src.BaseURL)
+		if src.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.bad(f+".base_url", "want an http(s) FHIR base URL, got %q", src.BaseURL)
+		}
+		switch src.Auth.Type {
+		case "", "bearer", "basic":
+		default:
+			p.bad(f+".auth.type", "want bearer, basic or nothing, got %q", src.Auth.Type)
+		}
+		if src.Auth.Type == "bearer" && src.Auth.TokenFile == "" {
+			p.bad(f+".auth.token_file", "bearer auth needs a token file")
+		}
+		if src.Auth.Type == "basic" && (src.Auth.Username == "" || src.Auth.PasswordFile == "") {
+			p.bad(f+".auth", "basic auth needs username and password_file")
+		}
+	case KindBundle:
+		if src.Dir == "" {
+			p.bad(f+".dir", "a bundle source needs a directory")
+		}
+	default:
+		p.bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
+	}
+	if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
+		p.bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
+	}
+}
+
+func (a Auth) validate(p *problems) {
 	if !a.Dev && a.JWKSFile == "" && a.JWKSURL == "" {
-		bad("auth", "set jwks_file or jwks_url, or dev: true for the development key")
+		p.bad("auth", "set jwks_file or jwks_url, or dev: true for the development key")
 	}
 	if a.Dev && a.DevKeyFile == "" {
-		bad("auth.dev_key_file", "the development key needs a file path")
+		p.bad("auth.dev_key_file", "the development key needs a file path")
 	}
 	if a.Issuer == "" {
-		bad("auth.issuer", "the expected token issuer is needed")
+		p.bad("auth.issuer", "the expected token issuer is needed")
 	}
 	if a.Audience == "" {
-		bad("auth.audience", "the expected token audience is needed")
+		p.bad("auth.audience", "the expected token audience is needed")
 	}
 	if a.ClockSkew < 0 || a.ClockSkew > 5*time.Minute {
-		bad("auth.clock_skew", "must be between 0 and 5m, got %s", a.ClockSkew)
+		p.bad("auth.clock_skew", "must be between 0 and 5m, got %s", a.ClockSkew)
 	}
 	if a.MaxTokenAge < 0 {
-		bad("auth.max_token_age", "cannot be negative")
+		p.bad("auth.max_token_age", "cannot be negative")
 	}
-	if c.Policy.BundleURL != "" {
-		if u, err := url.Parse(c.Policy.BundleURL); err != nil || u.Scheme == "" {
-			bad("policy.bundle_url", "want an absolute URL, got %q", c.Policy.BundleURL)
+}
+
+func (pol Policy) validate(p *problems) {
+	if pol.BundleURL != "" {
+		if u, err := url.Parse(pol.BundleURL); err != nil || u.Scheme == "" {
+			p.bad("policy.bundle_url", "want an absolute URL, got %q", pol.BundleURL)
 		}
 	}
-	if c.Audit.NotifyURL != "" {
-		if u, err := url.Parse(c.Audit.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("audit.notify_url", "want an http(s) URL")
+}
+
+func (a Audit) validate(p *problems) {
+	if a.NotifyURL != "" {
+		if u, err := url.Parse(a.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.bad("audit.notify_url", "want an http(s) URL")
 		}
 	}
-	if c.Redis.URL != "" {
-		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			bad("redis.url", "want redis://, rediss:// or unix:// (the value is not repeated here)")
+}
+
+func (r Redis) validate(p *problems) {
+	if r.URL != "" {
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			p.bad("redis.url", "want redis://, rediss:// or unix:// (the value is not repeated here)")
 		}
 	}
-	if c.Redis.Timeout < 0 {
-		bad("redis.timeout", "cannot be negative")
+	if r.Timeout < 0 {
+		p.bad("redis.timeout", "cannot be negative")
 	}
-	for name, d := range map[string]time.Duration{
-		"cache.resource_ttl": c.Cache.ResourceTTL, "cache.search_ttl": c.Cache.SearchTTL,
-		"cache.resolve_ttl": c.Cache.ResolveTTL, "cache.negative_ttl": c.Cache.NegativeTTL,
+}
+
+func (c Cache) validate(p *problems) {
+	for _, d := range []namedDuration{
+		{"cache.resource_ttl", c.ResourceTTL}, {"cache.search_ttl", c.SearchTTL},
+		{"cache.resolve_ttl", c.ResolveTTL}, {"cache.negative_ttl", c.NegativeTTL},
 	} {
-		if d < 0 {
-			bad(name, "cannot be negative")
+		if d.d < 0 {
+			p.bad(d.field, "cannot be negative")
 		}
 	}
-	fed := c.Federation
+}
+
+func (fed Federation) validate(p *problems) {
 	if fed.Deadline <= 0 {
-		bad("federation.deadline", "must be positive")
+		p.bad("federation.deadline", "must be positive")
 	}
 	if fed.SourceTimeout <= 0 {
-		bad("federation.source_timeout", "must be positive")
+		p.bad("federation.source_timeout", "must be positive")
 	}
 	if fed.MaxCount <= 0 || fed.DefaultCount <= 0 || fed.DefaultCount > fed.MaxCount {
-		bad("federation", "want 0 < default_count <= max_count")
+		p.bad("federation", "want 0 < default_count <= max_count")
 	}
 	for i, id := range fed.Identifiers {
 		f := fmt.Sprintf("federation.identifiers[%d]", i)
 		if id.ID == "" {
-			bad(f+".id", "an id is needed")
+			p.bad(f+".id", "an id is needed")
 		}
 		if len(id.Systems) == 0 && id.Prefix == "" && len(id.Types) == 0 {
-			bad(f, "give systems, a prefix or types")
+			p.bad(f, "give systems, a prefix or types")
 		}
 		switch id.Scope {
-		case "cross-border", "domestic", "none":
+		case mappings.ScopeCrossBorder, mappings.ScopeDomestic, mappings.ScopeNone:
 		default:
-			bad(f+".scope", "want cross-border, domestic or none, got %q", id.Scope)
+			p.bad(f+".scope", "want cross-border, domestic or none, got %q", id.Scope)
 		}
 		if id.Country != "" && !countryPattern.MatchString(id.Country) {
-			bad(f+".country", "want an ISO 3166-1 alpha-2 code, got %q", id.Country)
+			p.bad(f+".country", "want an ISO 3166-1 alpha-2 code, got %q", id.Country)
 		}
-		for _, p := range id.Partners {
-			if !countryPattern.MatchString(p) {
-				bad(f+".partners", "want ISO 3166-1 alpha-2 codes, got %q", p)
+		for _, c := range id.Partners {
+			if !countryPattern.MatchString(c) {
+				p.bad(f+".partners", "want ISO 3166-1 alpha-2 codes, got %q", c)
 			}
 		}
 	}
-	if t := c.ToMHP; t.MaxBundleBytes <= 0 || t.MaxEntries <= 0 || t.MaxOutputBytes <= 0 || t.MaxConcurrent <= 0 {
-		bad("to_mhp", "max_bundle_bytes, max_entries, max_output_bytes and max_concurrent must be positive")
+}
+
+func (t ToMHP) validate(p *problems) {
+	for _, n := range []struct {
+		field string
+		v     int64
+	}{
+		{"to_mhp.max_bundle_bytes", t.MaxBundleBytes}, {"to_mhp.max_entries", int64(t.MaxEntries)},
+		{"to_mhp.max_output_bytes", t.MaxOutputBytes}, {"to_mhp.max_concurrent", int64(t.MaxConcurrent)},
+	} {
+		if n.v <= 0 {
+			p.bad(n.field, "must be positive")
+		}
 	}
-	switch c.Telemetry.TracesExporter {
+}
+
+func (t Telemetry) validate(p *problems) {
+	switch t.TracesExporter {
 	case "", "none", "console", "otlp":
 	default:
-		bad("telemetry.traces_exporter", "want none, console or otlp, got %q", c.Telemetry.TracesExporter)
+		p.bad("telemetry.traces_exporter", "want none, console or otlp, got %q", t.TracesExporter)
 	}
-	switch c.Telemetry.OTLPProtocol {
+	switch t.OTLPProtocol {
 	case "", "grpc", "http/protobuf":
 	default:
-		bad("telemetry.otlp_protocol", "want grpc or http/protobuf, got %q", c.Telemetry.OTLPProtocol)
+		p.bad("telemetry.otlp_protocol", "want grpc or http/protobuf, got %q", t.OTLPProtocol)
 	}
-	if c.Telemetry.SampleRatio < 0 || c.Telemetry.SampleRatio > 1 {
-		bad("telemetry.sample_ratio", "want 0..1, got %v", c.Telemetry.SampleRatio)
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		p.bad("telemetry.sample_ratio", "want 0..1, got %v", t.SampleRatio)
 	}
-	switch c.Log.Level {
+}
+
+func (l Log) validate(p *problems) {
+	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+		p.bad("log.level", "want debug, info, warn or error, got %q", l.Level)
 	}
-	switch c.Log.Format {
+	switch l.Format {
 	case "json", "text":
 	default:
-		bad("log.format", "want json or text, got %q", c.Log.Format)
+		p.bad("log.format", "want json or text, got %q", l.Format)
 	}
-	return errors.Join(errs...)
 }
 
 // BaseURL returns the FHIR base URL clients see.

@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -93,8 +94,8 @@ type tableRow struct {
 }
 
 // tableRows lists the fields of typ (value v, nil for list elements) under
-// path, with their environment variables when the loader reads them.
-func tableRows(t *testing.T, typ reflect.Type, v reflect.Value, path, envPrefix string, envOK bool, docs map[string]string) []tableRow {
+// the YAML path prefix, with their environment variables when the loader reads them.
+func tableRows(t *testing.T, typ reflect.Type, v reflect.Value, prefix, envPrefix string, envOK bool, docs map[string]string) []tableRow {
 	t.Helper()
 	var rows []tableRow
 	for i := range typ.NumField() {
@@ -104,12 +105,13 @@ func tableRows(t *testing.T, typ reflect.Type, v reflect.Value, path, envPrefix 
 			continue
 		}
 		p := name
-		if path != "" {
-			p = path + "." + name
+		if prefix != "" {
+			p = prefix + "." + name
 		}
-		doc := docs[typ.Name()+"."+f.Name]
+		key := path.Base(typ.PkgPath()) + "." + typ.Name() + "." + f.Name
+		doc := docs[key]
 		if doc == "" {
-			t.Errorf("%s.%s has no doc comment", typ.Name(), f.Name)
+			t.Errorf("%s has no doc comment", key)
 		}
 		var fv reflect.Value
 		if v.IsValid() {
@@ -164,14 +166,25 @@ func defaultCell(v reflect.Value) string {
 }
 
 // fieldDocs reads the doc comments of the fields of every struct in
-// config.go, keyed "Type.Field", each made one line for a table cell.
+// config.go and in the mappings types Config holds (the identifier
+// registry's entries), keyed "package.Type.Field", each made one line for
+// a table cell.
 func fieldDocs(t *testing.T) map[string]string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "config.go", nil, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
 	docs := map[string]string{}
+	for _, file := range []string{"config.go", filepath.Join("..", "..", "mappings", "identifiers.go")} {
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		structDocs(f, docs)
+	}
+	return docs
+}
+
+// structDocs adds the field doc comments of the structs of f to docs.
+func structDocs(f *ast.File, docs map[string]string) {
+	pkg := f.Name.Name
 	ast.Inspect(f, func(n ast.Node) bool {
 		ts, ok := n.(*ast.TypeSpec)
 		if !ok {
@@ -185,10 +198,9 @@ func fieldDocs(t *testing.T) map[string]string {
 			text := strings.Join(strings.Fields(fld.Doc.Text()), " ")
 			text = strings.ReplaceAll(text, "|", `\|`)
 			for _, n := range fld.Names {
-				docs[ts.Name.Name+"."+n.Name] = text
+				docs[pkg+"."+ts.Name.Name+"."+n.Name] = text
 			}
 		}
 		return false
 	})
-	return docs
 }

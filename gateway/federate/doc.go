@@ -3,9 +3,13 @@
 // under one deadline, maps what they return into the Migrant Health Profile
 // (through the cache), asks the policy again for every resource before it is
 // released, applies the policy's obligations, and reports failing sources as
-// warnings rather than failing the request.
+// warnings rather than failing the request. Its Linker finds one person in
+// several sources by identifiers that may cross borders and answers the
+// patient-level operations over the linked records: $everything, and
+// $summary, whose document the summary package renders.
 //
 // It knows nothing of HTTP: fhirapi turns its results into Bundles and its
 // errors into OperationOutcomes. The interfaces it needs from sources,
-// mappings, policy and cache are declared here.
+// mappings, policy and cache are declared here. Work that fans out gives
+// each goroutine a Result slot of its own, absorbed after Wait.
 package federate

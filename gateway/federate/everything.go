@@ -6,11 +6,13 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/migrant-health/mhg/gateway/summary"
 )
 
 // EverythingTypes are the types Patient/$everything returns besides
 // Patient, in the order they are listed.
-var EverythingTypes = summaryTypes
+var EverythingTypes = summary.Types
 
 // EverythingRequest is one Patient/$everything.
 type EverythingRequest struct {
@@ -70,16 +72,11 @@ func (l *Linker) Everything(ctx context.Context, req Request, er EverythingReque
 // Provenance renders the mhp-provenance of one released entry (its
 // national original named by source and gateway id), recorded at t.
 func (l *Linker) Provenance(e Entry, t time.Time) ([]byte, error) {
-	src, ok := l.svc.byID[e.Source]
+	src, ok := l.svc.source(e.Source)
 	if !ok {
 		return nil, fmt.Errorf("provenance: entry of an unknown source")
 	}
-	_, prov := l.provenance(&item{typ: e.Type, id: e.ID}, origin{src: src, typ: e.Type, id: e.ID}, t.UTC().Format(time.RFC3339))
-	b, err := marshalDocument(prov)
-	if err != nil {
-		return nil, fmt.Errorf("provenance: %w", err)
-	}
-	return b, nil
+	return summary.Provenance(summary.Record{Type: e.Type, ID: e.ID}, l.summarySource(src), t)
 }
 
 // safeName quotes a client-given name for an error, cut short.

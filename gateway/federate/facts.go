@@ -9,12 +9,6 @@ import (
 	"github.com/migrant-health/mhg/gateway/authz"
 )
 
-// Security label systems the gateway reads and writes.
-const (
-	systemConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-	systemObservationVal  = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
-)
-
 // resourceFacts is what the release policy may know about a resource
 // (authz.FactsOf: type, security labels, category codes, data class).
 // Nothing else of the resource reaches the policy. A resource whose facts

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"net/url"
 	"sort"
 	"strings"
 
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -21,6 +21,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/gateway/summary"
 	"github.com/migrant-health/mhg/mappings"
 )
 
@@ -52,14 +53,31 @@ func (s *Service) permitted(ctx context.Context, req Request, src Source, res *R
 		Source:    &authz.Source{ID: src.ID(), Country: src.Country()},
 		Consent:   []authz.Provision{},
 	}
-	d, err := s.opts.Decider.Decide(ctx, in)
-	if err != nil {
-		// Fail closed: a policy error is a refusal.
-		s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseQuery, "source", src.ID(), "error", err)
-		d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
-	}
+	d := s.decide(ctx, in)
 	res.addDecision(authz.PhaseQuery, src.ID(), d)
 	return d, nil
+}
+
+// decide asks the Decider. A decision that failed is a refusal (fail
+// closed) that keeps the reasons and ids the engine gave it
+// (engine.error, engine.undefined, engine.no-policy), so that the
+// AuditEvent, the decision log and the 403 name the same reason;
+// authz.ReasonError when the Decider gave none.
+func (s *Service) decide(ctx context.Context, in authz.Input) authz.Decision {
+	d, err := s.opts.Decider.Decide(ctx, in)
+	if err != nil {
+		src := ""
+		if in.Source != nil {
+			src = in.Source.ID
+		}
+		s.log.ErrorContext(ctx, "policy decision failed", string(telemetry.AttrPhase), in.Phase,
+			string(telemetry.AttrSourceID), src, "error", err)
+		d.Allow, d.Obligations = false, nil
+		if len(d.Reasons) == 0 {
+			d.Reasons = []string{authz.ReasonError}
+		}
+	}
+	return d
 }
 
 func action(req Request) authz.Action {
@@ -72,8 +90,8 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 	load func(ctx context.Context) ([]source.Resource, error)) (mappedSet, error) {
 	version := s.opts.Mapper.Version(src.Profile())
 	loader := func(ctx context.Context) ([]byte, error) {
-		ctx, span := tracer().Start(ctx, "source.fetch")
-		span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.String("mhg.resource.type", parts[0]))
+		ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
+		span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrResourceType.String(parts[0]))
 		raw, err := load(ctx)
 		truncated := false
 		if errors.Is(err, source.ErrTruncated) && len(raw) > 0 {
@@ -81,14 +99,14 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		}
 		if err != nil {
 			span.SetStatus(codes.Error, errorClass(err))
-			span.SetAttributes(attribute.String("error.type", errorClass(err)))
+			span.SetAttributes(telemetry.AttrErrorType.String(errorClass(err)))
 			span.End()
 			if errors.Is(err, source.ErrNotFound) {
 				return nil, fmt.Errorf("%w: %w", cache.ErrAbsent, err)
 			}
 			return nil, err
 		}
-		span.SetAttributes(attribute.Int("mhg.count", len(raw)))
+		span.SetAttributes(telemetry.AttrCount.Int(len(raw)))
 		span.End()
 		out, err := s.mapAll(ctx, src, raw)
 		if err != nil {
@@ -117,9 +135,9 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 // loss issue on nothing (it cannot be attributed without leaking) and a log
 // line that names only the source and type.
 func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource) ([]mapped, error) {
-	ctx, span := tracer().Start(ctx, "mapping.apply")
+	ctx, span := tracer().Start(ctx, telemetry.SpanMappingApply)
 	defer span.End()
-	span.SetAttributes(attribute.String("mhg.source.id", src.ID()), attribute.Int("mhg.count", len(raw)))
+	span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrCount.Int(len(raw)))
 	out := make([]mapped, 0, len(raw))
 	var idErr error
 	opts := mappings.Options{
@@ -143,14 +161,14 @@ func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource)
 		}
 		if err != nil {
 			failed++
-			s.log.WarnContext(ctx, "resource not mapped", "source", src.ID(), "resource_type", r.Type, "error_class", errorClass(err))
+			s.log.WarnContext(ctx, "resource not mapped", string(telemetry.AttrSourceID), src.ID(), string(telemetry.AttrResourceType), r.Type, "error_class", errorClass(err))
 			continue
 		}
 		for i, o := range result.Outputs {
 			cr, err := r4.Parse(o.JSON)
 			if err != nil {
 				failed++
-				s.log.WarnContext(ctx, "mapped resource is not valid R4", "source", src.ID(), "resource_type", o.Type)
+				s.log.WarnContext(ctx, "mapped resource is not valid R4", string(telemetry.AttrSourceID), src.ID(), string(telemetry.AttrResourceType), o.Type)
 				continue
 			}
 			addPseudonym(cr)
@@ -159,12 +177,12 @@ func (s *Service) mapAll(ctx context.Context, src Source, raw []source.Resource)
 			// off it (class S) are released on their own terms, and the
 			// report must not reveal them (ReportableLoss).
 			if i == 0 {
-				m.loss = ReportableLoss(result.Issues)
+				m.loss = summary.ReportableLoss(result.Issues)
 			}
 			out = append(out, m)
 		}
 	}
-	span.SetAttributes(attribute.Int("mhg.failed", failed))
+	span.SetAttributes(telemetry.AttrFailed.Int(failed))
 	if failed > 0 && len(out) == 0 {
 		return nil, fmt.Errorf("%w: none of %d resources could be mapped", source.ErrInvalidResponse, failed)
 	}

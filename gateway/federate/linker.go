@@ -15,28 +15,25 @@ import (
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/gateway/summary"
+	"github.com/migrant-health/mhg/gateway/telemetry"
+	"github.com/migrant-health/mhg/mappings"
 )
 
 // Warning codes added by identity resolution.
 const (
 	// WarnAmbiguous: the source holds more than one person for the
 	// identifiers used, so none of its records were linked.
-	WarnAmbiguous = "ambiguous"
+	WarnAmbiguous = summary.WarnAmbiguous
 )
-
-// summaryTypes are the clinical types a summary is built from, in the
-// order their sections appear.
-var summaryTypes = []string{
-	"Condition", "AllergyIntolerance", "MedicationStatement", "MedicationRequest",
-	"Immunization", "Observation", "Procedure",
-}
 
 // LinkerOptions configure a Linker. The zero value resolves identities
 // with the registry derived from the Service's mapper.
 type LinkerOptions struct {
 	// Identity says which identifiers may find a person in which sources.
-	// Nil: NewIdentityRegistry(DefaultIdentifierSystems(mapper)).
-	Identity *IdentityRegistry
+	// Nil: the mapper's registry (mappings.Engine.IdentifierRegistry), or
+	// passports alone for a mapper without one.
+	Identity *mappings.IdentifierRegistry
 	// Now stamps documents and Provenances. Nil: time.Now.
 	Now func() time.Time
 	// Author names the gateway as the document's author. Empty:
@@ -46,15 +43,14 @@ type LinkerOptions struct {
 
 // Linker finds the same person in several sources by exact match on
 // identifiers that cross borders, and answers the patient-level operations
-// over the linked records: $summary (one merged IPS document) and
-// $everything (every record, paged by the caller). It works through its
-// Service: the same query and release decisions, cache, mapping and
-// deadlines.
+// over the linked records: $summary (one merged IPS document, rendered by
+// the summary package) and $everything (every record, paged by the
+// caller). It works through its Service: the same query and release
+// decisions, cache, mapping and deadlines.
 type Linker struct {
 	svc    *Service
-	ids    *IdentityRegistry
-	now    func() time.Time
-	author string
+	ids    *mappings.IdentifierRegistry
+	render *summary.Renderer
 }
 
 // NewLinker returns a Linker over svc.
@@ -62,22 +58,20 @@ func NewLinker(svc *Service, opts LinkerOptions) (*Linker, error) {
 	if svc == nil {
 		return nil, errors.New("federate: NewLinker needs a Service")
 	}
-	l := &Linker{svc: svc, ids: opts.Identity, now: opts.Now, author: opts.Author}
+	l := &Linker{svc: svc, ids: opts.Identity}
 	if l.ids == nil {
-		reg, err := NewIdentityRegistry(DefaultIdentifierSystems(svc.opts.Mapper))
+		reg, err := defaultIdentity(svc.mapper())
 		if err != nil {
 			return nil, fmt.Errorf("federate: default identifier registry: %w", err)
 		}
 		l.ids = reg
 	}
-	if l.now == nil {
-		l.now = time.Now
-	}
+	l.render = summary.New(summary.Options{Identifiers: l.ids, Now: opts.Now, Author: opts.Author})
 	return l, nil
 }
 
 // Identity returns the registry the Linker resolves with.
-func (l *Linker) Identity() *IdentityRegistry { return l.ids }
+func (l *Linker) Identity() *mappings.IdentifierRegistry { return l.ids }
 
 // PatientQuery names the patient of a patient-level operation: exactly one
 // of ID (instance level) and Identifier (type level).
@@ -109,8 +103,6 @@ type linkage struct {
 
 // warn records a warning once per source.
 func (r *Result) warn(src, code string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, w := range r.Warnings {
 		if w.Source == src {
 			return
@@ -120,8 +112,6 @@ func (r *Result) warn(src, code string) {
 }
 
 func (r *Result) contacted(src string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !slices.Contains(r.Contacted, src) {
 		r.Contacted = append(r.Contacted, src)
 	}
@@ -131,9 +121,9 @@ func (r *Result) contacted(src string) {
 // from every linked source. It returns with res filled (decisions,
 // contacts, warnings) whether it fails or not.
 func (l *Linker) gather(ctx context.Context, req Request, res *Result, q PatientQuery, types []string) (*linkage, error) {
-	ctx, span := tracer().Start(ctx, "federate.resolve")
+	ctx, span := tracer().Start(ctx, telemetry.SpanFederateResolve)
 	defer span.End()
-	ctx, cancel := context.WithTimeout(ctx, l.svc.opts.Deadline)
+	ctx, cancel := context.WithTimeout(ctx, l.svc.deadline())
 	defer cancel()
 	if (q.ID == "") == (q.Identifier == "") {
 		return nil, fmt.Errorf("%w: give a patient id or an identifier, not both", ErrInvalid)
@@ -143,7 +133,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 	allowed := map[string]bool{}
 	reasons := map[string][]string{}
 	var all []string
-	for _, src := range l.svc.sources {
+	for _, src := range l.svc.Sources() {
 		d, _ := l.svc.permitted(ctx, req, src, res)
 		if d.Allow {
 			allowed[src.ID()] = true
@@ -179,7 +169,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if !ok || system == "" || value == "" || r4.CheckToken(q.Identifier) != nil {
 			return nil, fmt.Errorf("%w: identifier must be system|value", ErrInvalid)
 		}
-		id, ok := l.ids.linkIdentifier(system, value, nil, req.Requester.Country)
+		id, ok := l.ids.Match(system, value, nil, req.Requester.Country)
 		if !ok {
 			return nil, fmt.Errorf("%w: identifiers of this system are not used to find patients", ErrInvalid)
 		}
@@ -189,10 +179,10 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 	// Each round asks the sources that may be asked with the identifiers
 	// found so far; persons found bring their own identifiers to the next
 	// round. Every source is linked at most once.
-	for round := 0; len(pending) > 0 && round <= len(l.svc.sources); round++ {
+	for round := 0; len(pending) > 0 && round <= len(l.svc.Sources()); round++ {
 		pending = r.round(ctx, pending)
 	}
-	span.SetAttributes(attribute.Int("mhg.count", len(r.linked)))
+	span.SetAttributes(attribute.Int(string(telemetry.AttrCount), len(r.linked)))
 
 	if len(r.linked) == 0 {
 		if r.asked > 0 && r.failed == r.asked {
@@ -201,7 +191,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		return nil, ErrNotFound
 	}
 	lk := &linkage{}
-	for _, src := range l.svc.sources {
+	for _, src := range l.svc.Sources() {
 		if ln, ok := r.linked[src.ID()]; ok {
 			lk.links = append(lk.links, ln)
 		}
@@ -228,7 +218,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 
 // anchor reads the patient the client named and releases it.
 func (l *Linker) anchor(ctx context.Context, req Request, res *Result, src Source, upstream, id string) (*link, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.svc.opts.SourceTimeout)
+	ctx, cancel := context.WithTimeout(ctx, l.svc.sourceTimeout())
 	defer cancel()
 	res.contacted(src.ID())
 	set, err := l.svc.readMapped(ctx, req, src, "Patient", upstream)
@@ -290,7 +280,7 @@ func (l *Linker) release(ctx context.Context, req Request, res *Result, src Sour
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
-	_, upstream, err := l.svc.opts.IDs.Decode("Patient", out[0].ID)
+	_, upstream, err := l.svc.decodeID("Patient", out[0].ID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: patient id of another source", source.ErrInvalidResponse)
 	}
@@ -322,8 +312,8 @@ func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
 func (r *resolution) identifiersOf(ln *link) []linkID {
 	var out []linkID
 	for _, id := range patientIdentifiers(ln.patient.Resource) {
-		lid, ok := r.l.ids.linkIdentifier(id.system, id.value, id.types, ln.src.Country())
-		if ok && !r.used[lid.key] {
+		lid, ok := r.l.ids.Match(id.system, id.value, id.types, ln.src.Country())
+		if ok && !r.used[lid.Key] {
 			out = append(out, lid)
 		}
 	}
@@ -338,6 +328,11 @@ type answer struct {
 	// denied is set when the release phase refused the one person found.
 	denied bool
 	err    error
+	// searchErr is the error of the search itself, nil when the source
+	// answered (whatever the release phase then said).
+	searchErr error
+	// part is what asking recorded: the contact and the decisions.
+	part Result
 }
 
 // round asks every source that may be asked with some of ids: sources not
@@ -346,7 +341,7 @@ type answer struct {
 // the persons found bring.
 func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 	for _, id := range ids {
-		r.used[id.key] = true
+		r.used[id.Key] = true
 	}
 	type job struct {
 		src Source
@@ -354,13 +349,13 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 	}
 	var jobs []job
 	seeking := false
-	for _, src := range r.l.svc.sources {
+	for _, src := range r.l.svc.Sources() {
 		if !r.allowed[src.ID()] || r.done[src.ID()] {
 			continue
 		}
 		var usable []linkID
 		for _, id := range ids {
-			if id.usableIn(src.Country()) {
+			if id.UsableIn(src.Country()) {
 				usable = append(usable, id)
 			}
 		}
@@ -383,10 +378,14 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i] = r.ask(ctx, j.src, j.ids)
+			r.ask(ctx, j.src, j.ids, &answers[i])
 		}()
 	}
 	wg.Wait()
+	for i := range answers {
+		r.res.absorb(&answers[i].part)
+		r.count(answers[i].searchErr)
+	}
 
 	// An identifier that names another person in a source already linked
 	// is not a safe key: nothing found with this round's identifiers is
@@ -401,7 +400,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			if id != ln.patient.ID {
 				safe = false
 				r.res.warn(a.src.ID(), WarnAmbiguous)
-				r.l.svc.log.WarnContext(ctx, "identifier names more than one person", "source", a.src.ID())
+				r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID())
 			}
 		}
 	}
@@ -417,7 +416,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 		case len(a.persons) > 1:
 			r.done[a.src.ID()] = true
 			r.res.warn(a.src.ID(), WarnAmbiguous)
-			r.l.svc.log.WarnContext(ctx, "identifier names more than one person", "source", a.src.ID(), "mhg.count", len(a.persons))
+			r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID(), string(telemetry.AttrCount), len(a.persons))
 		case a.denied:
 			// Nothing of a source whose record the policy withholds is
 			// used, and nothing says it was there.
@@ -431,11 +430,13 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 }
 
 // ask asks one source for the persons holding any of ids and, when it
-// holds exactly one not yet linked, releases that Patient.
-func (r *resolution) ask(ctx context.Context, src Source, ids []linkID) answer {
-	ctx, cancel := context.WithTimeout(ctx, r.l.svc.opts.SourceTimeout)
+// holds exactly one not yet linked, releases that Patient. It writes only
+// to a.
+func (r *resolution) ask(ctx context.Context, src Source, ids []linkID, a *answer) {
+	ctx, cancel := context.WithTimeout(ctx, r.l.svc.sourceTimeout())
 	defer cancel()
-	r.res.contacted(src.ID())
+	a.src = src
+	a.part.contacted(src.ID())
 	value := sortedForms(ids)
 	params := url.Values{"identifier": {value}}
 	set, err := r.l.svc.fetchMapped(ctx, r.req, src, cache.KindResolve, []string{"Patient", "identifier=" + value}, nil,
@@ -443,27 +444,27 @@ func (r *resolution) ask(ctx context.Context, src Source, ids []linkID) answer {
 	if errors.Is(err, source.ErrNotFound) {
 		err = nil
 	}
-	r.count(err)
+	a.searchErr, a.err = err, err
 	if err != nil {
-		return answer{src: src, err: err}
+		return
 	}
-	a := answer{src: src, persons: personsOf(set.items)}
+	a.persons = personsOf(set.items)
 	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
-		return a
+		return
 	}
 	for _, p := range a.persons {
-		ln, err := r.l.release(ctx, r.req, r.res, src, p)
+		ln, err := r.l.release(ctx, r.req, &a.part, src, p)
 		if err != nil {
-			return answer{src: src, err: err}
+			a.persons, a.err = nil, err
+			return
 		}
 		a.found, a.denied = ln, ln == nil
 	}
-	return a
 }
 
+// count notes one source's answer to a search, to tell "nobody answered"
+// from "nobody knows the person".
 func (r *resolution) count(err error) {
-	r.res.mu.Lock()
-	defer r.res.mu.Unlock()
 	r.asked++
 	if err != nil {
 		r.failed++
@@ -482,25 +483,27 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 		return nil
 	}
 	errs := make([]error, len(lk.links))
+	parts := make([]Result, len(lk.links))
 	var wg sync.WaitGroup
 	for i, ln := range lk.links {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = l.fetchLink(ctx, req, res, ln, types)
+			errs[i] = l.fetchLink(ctx, req, &parts[i], ln, types)
 		}()
 	}
 	wg.Wait()
 	kept := lk.links[:0]
 	failed, timeouts := 0, 0
 	for i, ln := range lk.links {
+		res.absorb(&parts[i])
 		if errs[i] != nil {
 			failed++
 			class := errorClass(errs[i])
 			if class == "timeout" {
 				timeouts++
 			}
-			l.svc.log.WarnContext(ctx, "source failed", "source", ln.src.ID(), "error_class", class)
+			l.svc.logger().WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), ln.src.ID(), "error_class", class)
 			res.warn(ln.src.ID(), class)
 			continue
 		}
@@ -513,18 +516,20 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 	return nil
 }
 
-func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *link, types []string) error {
-	ctx, cancel := context.WithTimeout(ctx, l.svc.opts.SourceTimeout)
+// fetchLink reads and releases one linked source's records, every type in
+// parallel, recording into part.
+func (l *Linker) fetchLink(ctx context.Context, req Request, part *Result, ln *link, types []string) error {
+	ctx, cancel := context.WithTimeout(ctx, l.svc.sourceTimeout())
 	defer cancel()
-	res.contacted(ln.src.ID())
-	sets := make([][]mapped, len(types))
+	part.contacted(ln.src.ID())
+	sets := make([]mappedSet, len(types))
 	errs := make([]error, len(types))
 	var wg sync.WaitGroup
 	for i, typ := range types {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sets[i], errs[i] = l.patientRecords(ctx, req, res, ln, typ)
+			sets[i], errs[i] = l.patientRecords(ctx, req, ln, typ)
 		}()
 	}
 	wg.Wait()
@@ -533,7 +538,8 @@ func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *li
 	}
 	var items []mapped
 	for _, s := range sets {
-		items = append(items, s...)
+		part.noteTruncated(ln.src, s)
+		items = append(items, s.items...)
 	}
 	if slices.Contains(types, "Observation") {
 		items = append(items, ln.derived...)
@@ -544,7 +550,7 @@ func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *li
 	// asking the source again.
 	relReq := req
 	relReq.NoCache = false
-	entries, err := l.svc.release(ctx, relReq, ln.src, items, res)
+	entries, err := l.svc.release(ctx, relReq, ln.src, items, part)
 	if err != nil {
 		return err
 	}
@@ -553,26 +559,27 @@ func (l *Linker) fetchLink(ctx context.Context, req Request, res *Result, ln *li
 }
 
 // patientRecords searches one type of a patient's records, through the
-// same cache entries as Service.SearchByPatient.
-func (l *Linker) patientRecords(ctx context.Context, req Request, res *Result, ln *link, typ string) ([]mapped, error) {
+// same cache entries as Service.SearchByPatient, and keeps those of that
+// type.
+func (l *Linker) patientRecords(ctx context.Context, req Request, ln *link, typ string) (mappedSet, error) {
 	params := url.Values{"patient": {ln.upstream}}
 	set, err := l.svc.fetchMapped(ctx, req, ln.src, cache.KindSearch, canonicalParams(typ, params),
 		[]string{patientTag(ln.src, ln.upstream)},
 		func(ctx context.Context) ([]source.Resource, error) { return ln.src.Search(ctx, typ, params) })
 	if err != nil {
 		if errors.Is(err, source.ErrNotFound) {
-			return nil, nil
+			return mappedSet{}, nil
 		}
-		return nil, err
+		return mappedSet{}, err
 	}
-	res.noteTruncated(ln.src, set)
-	var keep []mapped
+	keep := set.items[:0:0]
 	for _, m := range set.items {
 		if r4.TypeName(m.res) == typ {
 			keep = append(keep, m)
 		}
 	}
-	return keep, nil
+	set.items = keep
+	return set, nil
 }
 
 // patientID is one identifier of a Patient.

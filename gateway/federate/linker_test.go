@@ -112,7 +112,7 @@ func newLinkerFixture(t *testing.T, withCache bool) *linkerFixture {
 			return authz.Decision{Reasons: []string{"test.class-s"}}, nil
 		}
 		return authz.Decision{Allow: true, Reasons: []string{"test.allow"}, Obligations: []authz.Obligation{{Kind: authz.ObligationLabel,
-			Labels: []authz.Coding{{System: systemActCode, Code: "NORDSCLCDS"}}}}}, nil
+			Labels: []authz.Coding{{System: "http://terminology.hl7.org/CodeSystem/v3-ActCode", Code: "NORDSCLCDS"}}}}}, nil
 	}}
 	opts := Options{Sources: srcs, Mapper: eng, Decider: d, IDs: testCodec(t), Deadline: 5 * time.Second, SourceTimeout: 2 * time.Second}
 	if withCache {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"net/url"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 		return res, fmt.Errorf("%w: identifier: the value %v", ErrInvalid, err)
 	}
 	params := url.Values{"identifier": {identifier}}
-	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source) ([]Entry, error) {
+	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source, part *Result) ([]Entry, error) {
 		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams("Patient", params), nil,
 			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, "Patient", params) })
 		if err != nil {
@@ -38,7 +39,7 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 			}
 			return nil, err
 		}
-		res.noteTruncated(src, set)
+		part.noteTruncated(src, set)
 		// A Patient search matches Patients: resources a mapping split off
 		// them (the migration context) are reached by their own searches.
 		var patients []mapped
@@ -47,7 +48,7 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 				patients = append(patients, m)
 			}
 		}
-		return s.release(ctx, req, src, patients, res)
+		return s.release(ctx, req, src, patients, part)
 	})
 	return res, err
 }
@@ -144,7 +145,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 		return res, err
 	}
 	params := url.Values{"patient": {upstream}}
-	err = s.fanOut(ctx, req, res, []Source{src}, func(ctx context.Context, src Source) ([]Entry, error) {
+	err = s.fanOut(ctx, req, res, []Source{src}, func(ctx context.Context, src Source, part *Result) ([]Entry, error) {
 		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams(resourceType, params),
 			[]string{patientTag(src, upstream)},
 			func(ctx context.Context) ([]source.Resource, error) { return src.Search(ctx, resourceType, params) })
@@ -154,7 +155,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 			}
 			return nil, err
 		}
-		res.noteTruncated(src, set)
+		part.noteTruncated(src, set)
 		var keep []mapped
 		for _, m := range set.items {
 			if r4.TypeName(m.res) == resourceType {
@@ -174,7 +175,7 @@ func (s *Service) SearchByPatient(ctx context.Context, req Request, resourceType
 				}
 			}
 		}
-		return s.release(ctx, req, src, keep, res)
+		return s.release(ctx, req, src, keep, part)
 	})
 	return res, err
 }
@@ -195,11 +196,12 @@ func (s *Service) locate(resourceType, id string) (Source, string, error) {
 }
 
 // fanOut runs fn for every source the query phase permits, in parallel,
-// under the request deadline, each source under its own timeout. Failed
+// under the request deadline, each source under its own timeout and with a
+// Result slot of its own, absorbed into res in source order. Failed
 // sources become warnings. Sources the policy refused leave no trace in the
 // result beyond the audited decision, so a warning can never reveal a
 // record in a country the requester may not ask.
-func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources []Source, fn func(context.Context, Source) ([]Entry, error)) error {
+func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources []Source, fn func(context.Context, Source, *Result) ([]Entry, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Deadline)
 	defer cancel()
 	var allowed []Source
@@ -218,6 +220,7 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 	type outcome struct {
 		entries []Entry
 		err     error
+		part    Result
 	}
 	outs := make([]outcome, len(allowed))
 	var wg sync.WaitGroup
@@ -228,20 +231,22 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 			defer wg.Done()
 			sctx, scancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
 			defer scancel()
-			e, err := fn(sctx, src)
-			outs[i] = outcome{e, err}
+			o := &outs[i]
+			o.entries, o.err = fn(sctx, src, &o.part)
 		}()
 	}
 	wg.Wait()
 	failed, timeouts := 0, 0
-	for i, o := range outs {
+	for i := range outs {
+		o := &outs[i]
+		res.absorb(&o.part)
 		if o.err != nil {
 			failed++
 			class := errorClass(o.err)
 			if class == "timeout" {
 				timeouts++
 			}
-			s.log.WarnContext(ctx, "source failed", "source", allowed[i].ID(), "error_class", class)
+			s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), allowed[i].ID(), "error_class", class)
 			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
 			continue
 		}
@@ -304,12 +309,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		key := factsKey(patient, facts)
 		d, seen := decided[key]
 		if !seen {
-			var err error
-			d, err = s.opts.Decider.Decide(ctx, in)
-			if err != nil {
-				s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseRelease, "source", src.ID(), "error", err)
-				d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
-			}
+			d = s.decide(ctx, in)
 			decided[key] = d
 			res.addDecision(authz.PhaseRelease, src.ID(), d)
 		}
@@ -318,7 +318,7 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		}
 		if err := authz.Apply(m.res, d.Obligations); err != nil {
 			// An obligation that cannot be met means no release.
-			s.log.ErrorContext(ctx, "obligation not applicable", "source", src.ID(), "error", err)
+			s.log.ErrorContext(ctx, "obligation not applicable", string(telemetry.AttrSourceID), src.ID(), "error", err)
 			continue
 		}
 		out = append(out, Entry{
@@ -345,9 +345,7 @@ func dedupe(xs []string) []string {
 // pages through: an incomplete record must not pass for a complete one.
 func (r *Result) noteTruncated(src Source, set mappedSet) {
 	if set.truncated {
-		r.mu.Lock()
 		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
-		r.mu.Unlock()
 	}
 }
 
@@ -357,11 +355,7 @@ func (r *Result) noteTruncated(src Source, set mappedSet) {
 func (s *Service) Authorize(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{}
 	in := authz.Input{Phase: authz.PhaseQuery, Requester: req.Requester, Action: action(req), Consent: []authz.Provision{}}
-	d, err := s.opts.Decider.Decide(ctx, in)
-	if err != nil {
-		s.log.ErrorContext(ctx, "policy decision failed", "phase", authz.PhaseQuery, "error", err)
-		d = authz.Decision{Allow: false, Reasons: []string{"policy.error"}, Revision: d.Revision, ID: d.ID}
-	}
+	d := s.decide(ctx, in)
 	res.addDecision(authz.PhaseQuery, "", d)
 	if !d.Allow {
 		return res, &DeniedError{Reasons: d.Reasons}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sync"
 	"time"
 
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
@@ -151,6 +150,35 @@ func New(opts Options) (*Service, error) {
 // Sources returns the configured sources.
 func (s *Service) Sources() []Source { return s.sources }
 
+// source returns the configured source of that id.
+func (s *Service) source(id string) (Source, bool) {
+	src, ok := s.byID[id]
+	return src, ok
+}
+
+// mappingVersion is the version of a profile's mapping.
+func (s *Service) mappingVersion(profile string) string { return s.opts.Mapper.Version(profile) }
+
+// The Linker works through these: the Service's options stay its own.
+func (s *Service) mapper() Mapper               { return s.opts.Mapper }
+func (s *Service) deadline() time.Duration      { return s.opts.Deadline }
+func (s *Service) sourceTimeout() time.Duration { return s.opts.SourceTimeout }
+func (s *Service) logger() *slog.Logger         { return s.log }
+func (s *Service) decodeID(typ, id string) (source string, upstream string, err error) {
+	return s.opts.IDs.Decode(typ, id)
+}
+
+// absorb takes in what a goroutine's slot recorded: decisions, warnings
+// and contacts, in that order.
+func (r *Result) absorb(part *Result) {
+	r.Decisions = append(r.Decisions, part.Decisions...)
+	r.Notify = r.Notify || part.Notify
+	r.Warnings = append(r.Warnings, part.Warnings...)
+	for _, c := range part.Contacted {
+		r.contacted(c)
+	}
+}
+
 // Request describes who asks what.
 type Request struct {
 	// Requester is who asks.
@@ -210,14 +238,13 @@ type Result struct {
 	// Notify is set when a decision carried a notify obligation
 	// (break-the-glass).
 	Notify bool
-
-	// mu guards the fields above while sources answer in parallel.
-	mu sync.Mutex
 }
 
+// A Result is written by one goroutine only. Work that fans out gives each
+// goroutine a Result of its own (a slot) and absorbs the slots, in order,
+// after Wait.
+
 func (r *Result) addDecision(phase, src string, d authz.Decision) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.Decisions = append(r.Decisions, DecisionRecord{Phase: phase, Source: src, Decision: d})
 	for _, o := range d.Obligations {
 		if o.Kind == authz.ObligationNotify {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +182,40 @@ func TestPolicyErrorFailsClosed(t *testing.T) {
 	}
 }
 
+// A decision the engine could not take keeps the reason and ids the engine
+// gave it, in the decision records (the AuditEvent) and in the refusal (the
+// 403), as in the decision log.
+func TestPolicyErrorKeepsTheEngineReasons(t *testing.T) {
+	for _, reason := range []string{authz.ReasonError, authz.ReasonUndefined, authz.ReasonNoPolicy} {
+		t.Run(reason, func(t *testing.T) {
+			de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+			d := &federatetest.Decider{Fn: func(authz.Input) (authz.Decision, error) {
+				return authz.Decision{Allow: true, ID: "decision-1", Revision: "r7", Reasons: []string{reason}}, errors.New("engine broken")
+			}}
+			res, err := newService(t, d, de).SearchPatients(context.Background(), clinician, "|FX123")
+			var denied *DeniedError
+			if !errors.As(err, &denied) || !slices.Equal(denied.Reasons, []string{reason}) {
+				t.Fatalf("err = %v, want a refusal for %s", err, reason)
+			}
+			if len(res.Decisions) != 1 {
+				t.Fatalf("%d decisions recorded", len(res.Decisions))
+			}
+			got := res.Decisions[0].Decision
+			if got.Allow || got.ID != "decision-1" || got.Revision != "r7" || !slices.Equal(got.Reasons, []string{reason}) {
+				t.Fatalf("recorded %+v, want the engine's decision, denied", got)
+			}
+		})
+	}
+	t.Run("a decider that gives no reason", func(t *testing.T) {
+		de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1)}}
+		d := &federatetest.Decider{Fn: func(authz.Input) (authz.Decision, error) { return authz.Decision{}, errors.New("down") }}
+		res, _ := newService(t, d, de).SearchPatients(context.Background(), clinician, "|FX123")
+		if len(res.Decisions) != 1 || !slices.Equal(res.Decisions[0].Decision.Reasons, []string{authz.ReasonError}) {
+			t.Fatalf("recorded %+v", res.Decisions)
+		}
+	})
+}
+
 func TestSearchByPatientReleaseAndRedaction(t *testing.T) {
 	de := &federatetest.Source{SourceID: "de", SourceCountry: "DE", Resources: []source.Resource{federatetest.Resource(t, patientP1), federatetest.Resource(t, condC1), federatetest.Resource(t, obsHIV)}}
 	d := &federatetest.Decider{Fn: func(in authz.Input) (authz.Decision, error) {
@@ -341,5 +376,21 @@ func TestReleaseDecisionsTakenOncePerFacts(t *testing.T) {
 	// Five Observations share their facts; the HIV-labelled one differs.
 	if releases != 2 {
 		t.Fatalf("%d release decisions, want 2 (one per distinct set of facts)", releases)
+	}
+}
+
+// A mapper without an identifier registry lets passports alone find a
+// person across sources.
+func TestDefaultIdentityWithoutRegistry(t *testing.T) {
+	reg, err := defaultIdentity(federatetest.Mapper{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reg.Systems()
+	if len(got) != 1 || got[0].Scope != mappings.ScopeCrossBorder || got[0].Prefix != passportPrefix {
+		t.Fatalf("fallback %+v", got)
+	}
+	if _, ok := reg.Match("http://fhir.nl/fhir/NamingSystem/bsn", "1", nil, ""); ok {
+		t.Fatal("a national identifier without a home finds a person")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -73,8 +74,9 @@ type capSearchParam struct {
 }
 
 type capOperation struct {
-	Name       string `json:"name"`
-	Definition string `json:"definition"`
+	Name          string `json:"name"`
+	Definition    string `json:"definition"`
+	Documentation string `json:"documentation,omitempty"`
 }
 
 // profileOf names the MHP profile each served type conforms to.
@@ -127,7 +129,13 @@ func (h *Handler) capabilityStatement() capabilityStatement {
 	}
 	for _, op := range h.sortedOps() {
 		if op.Level == "system" {
-			rest.Operation = append(rest.Operation, capOperation{Name: op.Name, Definition: op.Definition})
+			listed := capOperation{Name: op.Name, Definition: op.Definition}
+			if op.Name == "to-mhp" && h.opts.Mapper != nil {
+				// The national profiles are the mapping engine's, one
+				// folder each under mappings/: listed from it, never by hand.
+				listed.Documentation = "profile: one of " + strings.Join(h.opts.Mapper.Profiles(), ", ")
+			}
+			rest.Operation = append(rest.Operation, listed)
 		}
 	}
 	return capabilityStatement{

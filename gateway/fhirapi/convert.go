@@ -81,13 +81,11 @@ func (cv *converter) runNested(in io.ReadSeeker, size int64, depth int) (*conver
 		if err != nil {
 			return nil, err
 		}
-		profile, res, ok := fromParameters(body)
+		profile, res, ok := withParameters(cv.profile, body)
 		if !ok {
 			return nil, errorf(http.StatusBadRequest, "structure", "the Parameters body could not be read")
 		}
-		if cv.profile == "" {
-			cv.profile = profile
-		}
+		cv.profile = profile
 		return cv.runNested(bytes.NewReader(res), int64(len(res)), depth+1)
 	case "Bundle":
 		if err := cv.profileError(); err != nil {

@@ -154,6 +154,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Mapper != nil {
 		ops = append(ops, toMHPOperation())
 	}
+	ops = append(ops, validateOperations()...)
 	for _, op := range ops {
 		h.ops[op.key()] = op
 	}
@@ -326,7 +327,7 @@ func (h *Handler) logRequests(c *gin.Context) {
 func (h *Handler) authenticate(c *gin.Context) {
 	headers := c.Request.Header.Values("Authorization")
 	if len(headers) > 1 {
-		h.unauthorized(c, "more than one Authorization header", "invalid_request")
+		h.unauthorized(c, "more than one Authorization header", auth.ErrAmbiguousCredentials)
 		return
 	}
 	raw := ""
@@ -335,7 +336,7 @@ func (h *Handler) authenticate(c *gin.Context) {
 	}
 	tok, err := auth.BearerToken(raw)
 	if err != nil {
-		h.unauthorized(c, "a bearer token is required (SMART Backend Services)", "")
+		h.unauthorized(c, "a bearer token is required (SMART Backend Services)", err)
 		return
 	}
 	req, err := h.opts.Verifier.Verify(c.Request.Context(), tok)
@@ -349,19 +350,16 @@ func (h *Handler) authenticate(c *gin.Context) {
 		if errors.As(err, &te) {
 			msg = fmt.Sprintf("the bearer token is not valid (%s)", te.Reason)
 		}
-		h.unauthorized(c, msg, "invalid_token")
+		h.unauthorized(c, msg, err)
 		return
 	}
 	c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), req))
 	c.Next()
 }
 
-func (h *Handler) unauthorized(c *gin.Context, msg, code string) {
-	challenge := `Bearer realm="mhg"`
-	if code != "" {
-		challenge += fmt.Sprintf(`, error=%q`, code)
-	}
-	c.Header("WWW-Authenticate", challenge)
+// unauthorized answers 401 with the RFC 6750 challenge for err.
+func (h *Handler) unauthorized(c *gin.Context, msg string, err error) {
+	c.Header("WWW-Authenticate", auth.Challenge("mhg", err))
 	h.fail(c, errorf(http.StatusUnauthorized, "login", "%s", msg))
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/migrant-health/mhg/conformance/narrative"
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/federate"
+	"github.com/migrant-health/mhg/gateway/summary"
 )
 
 // PatientOperations are the patient-level operations a Linker answers:
@@ -343,7 +344,7 @@ func (h *Handler) everything(c *gin.Context, l *federate.Linker, id string) {
 		var pid struct{ ID string }
 		_ = json.Unmarshal(prov, &pid)
 		b.Entry = append(b.Entry, bundleEntry{FullURL: "urn:uuid:" + pid.ID, Resource: prov, Search: &entrySearch{Mode: "include"}})
-		for _, is := range federate.ReportableLoss(en.Loss) {
+		for _, is := range summary.ReportableLoss(en.Loss) {
 			loss = append(loss, lossIssue(en, is.Severity, is.Code, is.Path, is.Message))
 		}
 	}

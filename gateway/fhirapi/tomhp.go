@@ -215,18 +215,46 @@ func mappingIssue(is mappings.Issue) Issue {
 	return i
 }
 
-// fullURL is the fullUrl of a converted resource in the answer.
+// toMHPFullURL is the fullUrl of a converted resource in the answer.
 func toMHPFullURL(typ, id string) string { return fmt.Sprintf("urn:mhg:to-mhp:%s/%s", typ, id) }
 
-// fromParameters unpacks a Parameters body ({profile, resource}).
+// profileAndResource reads the profile and resource parameters of $to-mhp
+// and $validate: the resource is the body, or the "resource" of a
+// Parameters body; the profile is the query's, else the Parameters'.
+// $to-mhp, which spools its body rather than holding it, applies the same
+// rule through withParameters once it knows the body is a Parameters.
+func profileAndResource(c *gin.Context, body []byte) (profile string, resource []byte) {
+	profile, resource, _ = withParameters(c.Query("profile"), body)
+	return profile, resource
+}
+
+// withParameters applies a Parameters body to the profile the query gave:
+// the resource is the Parameters' "resource", the profile the query's,
+// else the Parameters'. When body is no Parameters it returns profile and
+// body as they are, and ok false.
+func withParameters(profile string, body []byte) (string, []byte, bool) {
+	p, res, ok := fromParameters(body)
+	if !ok {
+		return profile, body, false
+	}
+	if profile == "" {
+		profile = p
+	}
+	return profile, res, true
+}
+
+// fromParameters unpacks a Parameters body ({profile, resource}), as
+// $to-mhp and $validate take it.
 func fromParameters(body []byte) (profile string, resource []byte, ok bool) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
 		Parameter    []struct {
-			Name      string          `json:"name"`
-			ValueCode string          `json:"valueCode"`
-			ValueStr  string          `json:"valueString"`
-			Resource  json.RawMessage `json:"resource"`
+			Name           string          `json:"name"`
+			ValueCode      string          `json:"valueCode"`
+			ValueStr       string          `json:"valueString"`
+			ValueURI       string          `json:"valueUri"`
+			ValueCanonical string          `json:"valueCanonical"`
+			Resource       json.RawMessage `json:"resource"`
 		} `json:"parameter"`
 	}
 	if json.Unmarshal(body, &p) != nil || p.ResourceType != "Parameters" {
@@ -235,7 +263,7 @@ func fromParameters(body []byte) (profile string, resource []byte, ok bool) {
 	for _, prm := range p.Parameter {
 		switch prm.Name {
 		case "profile":
-			profile = prm.ValueCode + prm.ValueStr
+			profile = prm.ValueCode + prm.ValueStr + prm.ValueURI + prm.ValueCanonical
 		case "resource":
 			resource = prm.Resource
 		}

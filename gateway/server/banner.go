@@ -17,7 +17,7 @@ const demoIdentifier = "http://hl7.org/fhir/sid/passport-UKR|FT482913"
 func (s *Server) banner(addr string) {
 	base := s.cfg.BaseURL()
 	w := s.stdout
-	fmt.Fprintf(w, "mhg %s serving FHIR R4 at %s (listening on %s)\n", Version, base, addr)
+	fmt.Fprintf(w, "mhg %s serving FHIR R4 at %s (listening on %s; traces: %s)\n", Version, base, addr, s.telemetry.Exporter())
 	if !s.cfg.Auth.Dev {
 		return
 	}

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/migrant-health/mhg/gateway/audit"
 )
 
 // SettingError is why New or Run could not start the gateway: the setting
-// at fault, its value, and the cause, said in one line.
+// at fault, its value, and the cause, said in one line. Every start-up
+// failure that a setting can cause is one; callers branch on it with
+// errors.As.
 type SettingError struct {
 	// Setting is the configuration field (audit.log, policy.dir, listen).
 	Setting string
@@ -33,9 +36,14 @@ func (e *SettingError) Error() string {
 		cause = pe.Err.Error()
 	}
 	var locked *audit.LockedError
-	if errors.As(e.Err, &locked) {
+	switch {
+	case errors.As(e.Err, &locked):
 		s += " is " + cause
-	} else {
+	case e.Value == "" && (strings.HasPrefix(cause, e.Setting+":") || strings.HasPrefix(cause, e.Setting+".")):
+		// The cause names the setting already, or a field of it
+		// (auth.issuer: ...): said once.
+		s = cause
+	default:
 		s += ": " + cause
 	}
 	if e.Hint != "" {

@@ -742,7 +742,7 @@ func TestNonDiscriminationThroughGateway(t *testing.T) {
 // (the mappings drop them, the policies redact them): nor may the news that
 // the record held them. The loss report a domestic requester reads says
 // which were dropped; an answer across a border must not, as it must not
-// say that class S data was withheld (federate.ReportableLoss).
+// say that class S data was withheld (summary.ReportableLoss).
 func TestCrossBorderAnswersDoNotMentionOriginOnlyAttributes(t *testing.T) {
 	t.Parallel()
 	src := newNDSource(t, "nl-v", "NL", "nl-core", config.BuiltinPrefix+"nl-sample", "d4c79f0e-5e5e-5608-8f41-73dad384fbad", fatimaBSN,

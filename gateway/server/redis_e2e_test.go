@@ -23,7 +23,7 @@ func TestRedisCache(t *testing.T) {
 	g := startGateway(t, func(c *config.Config) {
 		edit(c)
 		c.Cache.Disabled = false
-		c.Redis.URL = rs.url
+		c.Redis.URL = rs.URL()
 		c.Redis.Timeout = 100 * time.Millisecond
 	}, Options{})
 	clin := g.token(t, "DE", "clinician", "TREAT")
@@ -53,7 +53,7 @@ func TestRedisCache(t *testing.T) {
 
 	// Every key and value in Redis, scanned for the patients' data.
 	ctx := context.Background()
-	opts, _ := redis.ParseURL(rs.url)
+	opts, _ := redis.ParseURL(rs.URL())
 	client := redis.NewClient(opts)
 	defer client.Close()
 	keys, err := client.Keys(ctx, "*").Result()
@@ -83,13 +83,15 @@ func TestRedisCache(t *testing.T) {
 	}
 
 	// Redis dies: every request still answers, from the sources.
-	rs.stop(t)
+	rs.Kill()
 	session()
 	if r := g.get(t, "http://"+g.cfg.Listen+"/readyz", ""); r.status != 200 || r.json["status"] != "degraded" {
 		t.Fatalf("readyz without Redis: %d %s", r.status, r.body)
 	}
 	// Redis comes back: the cache is used again.
-	rs.restart(t)
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		session()

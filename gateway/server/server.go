@@ -87,94 +87,175 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		}
 	}()
 	s.log = newLogger(cfg.Log, opts)
-
-	s.telemetry, err = telemetry.Setup(ctx, cfg.Telemetry, telemetry.Options{
-		TraceExporter: opts.TraceExporter, SyncExport: opts.TraceExporter != nil,
-		Logger: s.log, Environ: opts.Environ, Stdout: s.stdout, ServiceVersion: Version,
-	})
+	if err := s.openTelemetry(ctx, opts); err != nil {
+		return nil, err
+	}
+	sources, checks, err := s.openSources()
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+		return nil, err
 	}
-	s.closers = append(s.closers, s.telemetry.Shutdown)
-
-	var sources []federate.Source
-	var checks []fhirapi.Check
-	for _, spec := range cfg.Sources {
-		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: cfg.Federation.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", spec.ID, err)
-		}
-		sources = append(sources, src)
-		checks = append(checks, fhirapi.Check{Name: "source:" + spec.ID, Fn: src.Check})
-	}
-
 	engine, err := mappings.Load()
 	if err != nil {
 		return nil, fmt.Errorf("mappings: %w", err)
 	}
+	if err := s.openPolicy(); err != nil {
+		return nil, err
+	}
+	checks = append(checks, s.policyChecks()...)
+	// One Redis client serves the cache and the audit stream.
+	redisStore, err := s.openRedis()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openCache(redisStore); err != nil {
+		return nil, err
+	}
+	if s.cache != nil {
+		// Check asks Redis once through the breaker, so an idle replica
+		// notices when Redis is back.
+		checks = append(checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
+	}
+	fed, err := s.newFederation(sources, engine, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openAudit(redisStore); err != nil {
+		return nil, err
+	}
+	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
+	if s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log}); err != nil {
+		return nil, &SettingError{Setting: "auth", Err: err}
+	}
+	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
+	if s.handler, err = s.newHandler(fed, engine, checks, opts); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
-	var decisionLog io.Writer
-	if cfg.Policy.DecisionLog != "" {
-		f, err := openAppend(cfg.Policy.DecisionLog)
+// The steps of New, in order. Each opens one component from its section of
+// the configuration and registers what closes it.
+
+func (s *Server) openTelemetry(ctx context.Context, opts Options) error {
+	var err error
+	s.telemetry, err = telemetry.Setup(ctx, s.cfg.Telemetry, telemetry.Options{
+		TraceExporter: opts.TraceExporter, SyncExport: opts.TraceExporter != nil,
+		Logger: s.log, Environ: opts.Environ, Stdout: s.stdout, ServiceVersion: Version,
+	})
+	if err != nil {
+		return &SettingError{Setting: "telemetry", Err: err}
+	}
+	s.closers = append(s.closers, s.telemetry.Shutdown)
+	return nil
+}
+
+// openSources opens every configured source, each with its readiness check.
+func (s *Server) openSources() ([]federate.Source, []fhirapi.Check, error) {
+	var sources []federate.Source
+	var checks []fhirapi.Check
+	for i, spec := range s.cfg.Sources {
+		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: s.cfg.Federation.SourceTimeout,
+			MeterProvider: s.telemetry.MeterProvider()})
 		if err != nil {
-			return nil, &SettingError{Setting: "policy.decision_log", Value: cfg.Policy.DecisionLog, Err: err}
+			return nil, nil, &SettingError{Setting: fmt.Sprintf("sources[%d]", i), Err: err}
+		}
+		sources = append(sources, src)
+		checks = append(checks, fhirapi.Check{Name: "source:" + spec.ID, Fn: src.Check})
+	}
+	return sources, checks, nil
+}
+
+func (s *Server) openPolicy() error {
+	var decisionLog io.Writer
+	if s.cfg.Policy.DecisionLog != "" {
+		f, err := openAppend(s.cfg.Policy.DecisionLog)
+		if err != nil {
+			return &SettingError{Setting: "policy.decision_log", Value: s.cfg.Policy.DecisionLog, Err: err}
 		}
 		decisionLog = f
 		s.closers = append(s.closers, func(context.Context) error { return f.Close() })
 	}
+	pc := s.cfg.Policy
+	var err error
 	s.policy, err = authz.New(authz.Options{
-		Dir: cfg.Policy.Dir, BundleURL: cfg.Policy.BundleURL, PollInterval: cfg.Policy.PollInterval,
-		Watch: cfg.Policy.Watch, DecisionLog: decisionLog, Logger: s.log,
+		Dir: pc.Dir, BundleURL: pc.BundleURL, PollInterval: pc.PollInterval,
+		Watch: pc.Watch, DecisionLog: decisionLog, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
 		Labels: map[string]string{"app": "mhg", "version": Version},
 	})
 	if err != nil {
-		if cfg.Policy.BundleURL != "" {
-			return nil, &SettingError{Setting: "policy.bundle_url", Err: err}
+		switch {
+		case pc.BundleURL != "":
+			return &SettingError{Setting: "policy.bundle_url", Err: err}
+		case pc.Dir != "":
+			return &SettingError{Setting: "policy.dir", Value: pc.Dir, Err: err}
 		}
-		if cfg.Policy.Dir != "" {
-			return nil, &SettingError{Setting: "policy.dir", Value: cfg.Policy.Dir, Err: err}
-		}
-		return nil, fmt.Errorf("built-in policies: %w", err)
+		return fmt.Errorf("built-in policies: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.policy.Close(); return nil })
-	// No policy at all makes the gateway unready; a failed reload that
-	// left the last good revision serving only degrades it, or one bad
-	// edit would take every replica out of the load balancer.
-	checks = append(checks,
-		fhirapi.Check{Name: "policy", Essential: true, Fn: func(context.Context) error {
+	return nil
+}
+
+// policyChecks: no policy at all makes the gateway unready; a failed
+// reload that left the last good revision serving only degrades it, or one
+// bad edit would take every replica out of the load balancer.
+func (s *Server) policyChecks() []fhirapi.Check {
+	return []fhirapi.Check{
+		{Name: "policy", Essential: true, Fn: func(context.Context) error {
 			if err := s.policy.Ready(); errors.Is(err, authz.ErrNoPolicy) {
 				return err
 			}
 			return nil
 		}},
-		fhirapi.Check{Name: "policy-reload", Fn: func(context.Context) error { return s.policy.Ready() }},
-	)
-
-	// One Redis client serves the cache and the audit stream.
-	var redisStore *cache.RedisStore
-	if cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0 {
-		redisStore, err = cache.NewRedisStore(cfg.Redis, cache.RedisOptions{Logger: s.log})
-		if err != nil {
-			return nil, fmt.Errorf("redis: %w", err)
-		}
-		s.closers = append(s.closers, func(context.Context) error { return redisStore.Close() })
+		{Name: "policy-reload", Fn: func(context.Context) error { return s.policy.Ready() }},
 	}
-	if !cfg.Cache.Disabled {
-		copts := cache.Options{Logger: s.log}
-		if redisStore != nil {
-			copts.Store = redisStore
-		}
-		s.cache, err = cache.FromConfig(cfg, copts)
-		if err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
-		}
-		s.closers = append(s.closers, func(context.Context) error { return s.cache.Close() })
-		// Check asks Redis once through the breaker, so an idle replica
-		// notices when Redis is back.
-		checks = append(checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
-	}
+}
 
-	ids, err := idCodec(cfg)
+// openRedis opens the Redis client when one is configured, or returns nil.
+func (s *Server) openRedis() (*cache.RedisStore, error) {
+	if s.cfg.Redis.URL == "" && len(s.cfg.Redis.Addrs) == 0 {
+		return nil, nil
+	}
+	rs, err := cache.NewRedisStore(s.cfg.Redis, cache.RedisOptions{Logger: s.log,
+		TracerProvider: s.telemetry.TracerProvider(), MeterProvider: s.telemetry.MeterProvider()})
+	if err != nil {
+		// The URL is not repeated: it may carry a password.
+		setting := "redis.url"
+		if s.cfg.Redis.URL == "" {
+			setting = "redis.addrs"
+		}
+		return nil, &SettingError{Setting: setting, Err: err}
+	}
+	s.closers = append(s.closers, func(context.Context) error { return rs.Close() })
+	return rs, nil
+}
+
+// openCache builds the cache, over Redis when there is one; none when
+// cache.disabled.
+func (s *Server) openCache(redisStore *cache.RedisStore) error {
+	if s.cfg.Cache.Disabled {
+		return nil
+	}
+	copts := cache.Options{Logger: s.log, MeterProvider: s.telemetry.MeterProvider(), TracerProvider: s.telemetry.TracerProvider()}
+	if redisStore != nil {
+		copts.Store = redisStore
+	}
+	if kf := s.cfg.Cache.KeyFile; kf != "" {
+		keys, err := cache.LoadKeys(kf)
+		if err != nil {
+			return &SettingError{Setting: "cache.key_file", Value: kf, Err: err}
+		}
+		copts.Keys = keys
+	}
+	var err error
+	if s.cache, err = cache.FromConfig(s.cfg.Cache, s.cfg.Redis, copts); err != nil {
+		return &SettingError{Setting: "cache", Err: err}
+	}
+	s.closers = append(s.closers, func(context.Context) error { return s.cache.Close() })
+	return nil
+}
+
+func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engine, opts Options) (*federate.Service, error) {
+	ids, err := idCodec(s.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -182,59 +263,53 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if opts.WrapDecider != nil {
 		decider = opts.WrapDecider(decider)
 	}
+	fc := s.cfg.Federation
 	fedOpts := federate.Options{
 		Sources: sources, Mapper: engine, Decider: decider, IDs: ids,
-		Deadline: cfg.Federation.Deadline, SourceTimeout: cfg.Federation.SourceTimeout, Logger: s.log,
+		Deadline: fc.Deadline, SourceTimeout: fc.SourceTimeout, Logger: s.log,
 	}
 	if s.cache != nil {
 		fedOpts.Cache = s.cache
 	}
-	fed, err := federate.New(fedOpts)
-	if err != nil {
-		return nil, err
-	}
+	return federate.New(fedOpts)
+}
 
-	auditOpts := audit.Options{Path: cfg.Audit.Log, Logger: s.log, Instruments: s.telemetry.Instruments(),
+func (s *Server) openAudit(redisStore *cache.RedisStore) error {
+	ac := s.cfg.Audit
+	auditOpts := audit.Options{Path: ac.Log, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
 		Observer: audit.Observer{Instance: instanceName()}}
-	if cfg.Audit.RedisStream != "" {
+	if ac.RedisStream != "" {
 		if redisStore == nil {
-			return nil, errors.New("audit.redis_stream: needs redis.url (or redis.addrs) to be set")
+			return &SettingError{Setting: "audit.redis_stream", Value: ac.RedisStream, Err: errors.New("needs redis.url (or redis.addrs) to be set")}
 		}
-		auditOpts.Redis, auditOpts.RedisStream = redisStore.Client(), cfg.Audit.RedisStream
+		auditOpts.Redis, auditOpts.RedisStream = redisStore.Client(), ac.RedisStream
 	}
-	s.audit, err = audit.New(auditOpts)
-	if err != nil {
-		return nil, auditLogError(cfg.Audit.Log, err)
+	var err error
+	if s.audit, err = audit.New(auditOpts); err != nil {
+		return auditLogError(ac.Log, err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.audit.Close() })
-	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
+	return nil
+}
 
-	s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log})
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
-
+// newHandler builds the HTTP surface over the federation. The patient
+// summary finds one person in several sources through the identifier
+// registry: the mapping's entries plus what config adds.
+func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, checks []fhirapi.Check, opts Options) (*fhirapi.Handler, error) {
 	var auditor fhirapi.Auditor = s.audit
 	if opts.Auditor != nil {
 		auditor = opts.Auditor
 	}
-	// The patient summary finds one person in several sources through the
-	// identity registry: the mapping's defaults plus what config adds.
-	extra := make([]federate.IdentifierSystem, 0, len(cfg.Federation.Identifiers))
-	for _, id := range cfg.Federation.Identifiers {
-		extra = append(extra, federate.IdentifierSystem{ID: id.ID, Systems: id.Systems, Prefix: id.Prefix,
-			Types: id.Types, Country: id.Country, Scope: id.Scope, Partners: id.Partners})
-	}
-	registry, err := federate.NewIdentityRegistry(federate.WithIdentifierSystems(federate.DefaultIdentifierSystems(engine), extra...))
+	registry, err := engine.IdentifierRegistry(s.cfg.Federation.Identifiers...)
 	if err != nil {
-		return nil, fmt.Errorf("federation.identifiers: %w", err)
+		return nil, &SettingError{Setting: "federation.identifiers", Err: err}
 	}
 	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry})
 	if err != nil {
 		return nil, err
 	}
-	s.handler, err = fhirapi.New(fhirapi.Options{
+	cfg := s.cfg
+	return fhirapi.New(fhirapi.Options{
 		Operations: fhirapi.PatientOperations(linker),
 		Notifier:   audit.NewNotifier(audit.NotifierOptions{URL: cfg.Audit.NotifyURL, Logger: s.log}),
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
@@ -244,10 +319,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // Handler is the gateway's HTTP handler.
@@ -273,7 +344,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ln = fhirapi.Listener(ln)
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.Server.ReadTimeout,
 		WriteTimeout:      s.cfg.Server.WriteTimeout,
@@ -324,18 +395,18 @@ func (s *Server) Close(ctx context.Context) error {
 func idCodec(cfg config.Config) (*federate.IDCodec, error) {
 	if cfg.IDs.KeyFile == "" {
 		if !cfg.Auth.Dev {
-			return nil, errors.New("ids.key_file: a key of at least 32 random bytes is needed outside the development default")
+			return nil, &SettingError{Setting: "ids.key_file", Err: errors.New("a key of at least 32 random bytes is needed outside the development default (auth.dev)")}
 		}
 		sum := sha256.Sum256([]byte("mhg development gateway id key; not for real data"))
 		return federate.NewIDCodec(sum[:])
 	}
 	b, err := os.ReadFile(cfg.IDs.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("ids.key_file: %w", err)
+		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
 	c, err := federate.NewIDCodec(b)
 	if err != nil {
-		return nil, fmt.Errorf("ids.key_file: %w", err)
+		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
 	return c, nil
 }

@@ -14,11 +14,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // Bundle serves the resources of a directory tree of FHIR files: *.json
@@ -46,6 +48,7 @@ type Bundle struct {
 	byIdentifier map[string][]int
 	// "Type\x00patient id": resources of Type about that Patient.
 	byPatient map[string][]int
+	metrics   *instruments
 }
 
 // OpenBundle reads and indexes the directory of a "bundle" source: spec.Dir
@@ -113,14 +116,18 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 		return nil, fmt.Errorf("source %s: %w", spec.ID, err)
 	}
 
+	metrics, err := newInstruments(opts.MeterProvider, spec.ID)
+	if err != nil {
+		return nil, err
+	}
 	b := &Bundle{
-		id: spec.ID, country: spec.Country, profile: spec.Profile,
+		id: spec.ID, country: spec.Country, profile: spec.Profile, metrics: metrics,
 		byKey:        map[string]int{},
 		byType:       map[string][]int{},
 		byIdentifier: map[string][]int{},
 		byPatient:    map[string][]int{},
 	}
-	log := opts.logger().With("source", spec.ID)
+	log := opts.logger().With(string(telemetry.AttrSourceID), spec.ID)
 	from := map[int]string{}
 	for fi, rs := range parsed {
 		for _, r := range rs {
@@ -314,6 +321,13 @@ func (b *Bundle) Check(context.Context) error { return nil }
 // Read returns the resource of that type and id, or an error wrapping
 // ErrNotFound.
 func (b *Bundle) Read(ctx context.Context, resourceType, id string) (Resource, error) {
+	start := time.Now()
+	r, err := b.read(ctx, resourceType, id)
+	b.metrics.called(ctx, start, err)
+	return r, err
+}
+
+func (b *Bundle) read(ctx context.Context, resourceType, id string) (Resource, error) {
 	if err := ctx.Err(); err != nil {
 		return Resource{}, fmt.Errorf("source %s: read %s: %w", b.id, resourceType, ctxError(ctx))
 	}
@@ -332,6 +346,13 @@ var ignoredParams = map[string]bool{"_count": true, "_format": true, "_pretty": 
 // in load order (files in lexical order, entries in file order). No
 // parameter means every resource of the type.
 func (b *Bundle) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
+	start := time.Now()
+	rs, err := b.search(ctx, resourceType, params)
+	b.metrics.called(ctx, start, err)
+	return rs, err
+}
+
+func (b *Bundle) search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), ctxError(ctx))
 	}

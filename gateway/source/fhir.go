@@ -19,6 +19,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 const (
@@ -50,6 +51,7 @@ type FHIR struct {
 	maxBytes             int64
 	backoff, maxBackoff  time.Duration
 	breaker              *gobreaker.CircuitBreaker[struct{}]
+	metrics              *instruments
 	log                  *slog.Logger
 	now                  func() time.Time
 }
@@ -68,8 +70,13 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 	if err != nil {
 		return nil, err
 	}
+	metrics, err := newInstruments(opts.MeterProvider, spec.ID)
+	if err != nil {
+		return nil, err
+	}
 	s := &FHIR{
-		id: spec.ID, country: spec.Country, profile: spec.Profile,
+		metrics: metrics,
+		id:      spec.ID, country: spec.Country, profile: spec.Profile,
 		base:          base,
 		client:        opts.HTTPClient,
 		authorization: authz,
@@ -79,7 +86,7 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 		maxBytes:      spec.MaxResponseBytes,
 		backoff:       firstPositive(opts.RetryBackoff, defaultRetryBackoff),
 		maxBackoff:    firstPositive(opts.MaxRetryBackoff, defaultMaxRetryBackoff),
-		log:           opts.logger().With("source", spec.ID),
+		log:           opts.logger().With(string(telemetry.AttrSourceID), spec.ID),
 		now:           opts.now(),
 	}
 	if s.maxPages <= 0 {
@@ -102,6 +109,7 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(failures) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			s.log.Warn("source circuit breaker", "from", from.String(), "to", to.String())
+			s.metrics.breakerState(context.Background(), to.String())
 		},
 		// Only the source's own trouble counts: a 404, a refused request or
 		// a bad resource says nothing about whether the source is up.
@@ -111,6 +119,7 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 		// A caller that gave up says nothing about the source either.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 	})
+	s.metrics.breakerState(context.Background(), s.breaker.State().String())
 	return s, nil
 }
 
@@ -279,10 +288,12 @@ func (s *FHIR) Check(ctx context.Context) error {
 
 // call runs one logical operation (all its retries and pages) under the
 // source's deadline and through its breaker.
-func (s *FHIR) call(ctx context.Context, op, resourceType string, fn func(context.Context) error) error {
+func (s *FHIR) call(ctx context.Context, op, resourceType string, fn func(context.Context) error) (err error) {
+	start := time.Now()
+	defer func() { s.metrics.called(ctx, start, err) }()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := s.breaker.Execute(func() (struct{}, error) { return struct{}{}, fn(ctx) })
+	_, err = s.breaker.Execute(func() (struct{}, error) { return struct{}{}, fn(ctx) })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		s.log.Debug("source call refused by open breaker", "op", op, "type", resourceType)
 		return fmt.Errorf("circuit breaker open: %w", ErrUnavailable)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/migrant-health/mhg/gateway/config"
 )
 
@@ -61,6 +63,10 @@ type Options struct {
 	MaxRetryBackoff time.Duration
 	// Now reads the clock for Retry-After dates. Nil means time.Now.
 	Now func() time.Time
+	// MeterProvider records every source's calls, errors and breaker state
+	// (MetricRequests, MetricErrors, MetricDuration, MetricBreakerState).
+	// Nil means the global OpenTelemetry meter provider.
+	MeterProvider metric.MeterProvider
 }
 
 const (

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 	"net"
 	"net/http"
 	"net/url"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -43,7 +43,7 @@ func newHTTPClient(sourceID string, base *url.URL) *http.Client {
 	// back just before the request leaves.
 	instrumented := otelhttp.NewTransport(restoreURL{next: tr},
 		otelhttp.WithPropagators(propagation.TraceContext{}),
-		otelhttp.WithSpanOptions(trace.WithAttributes(attribute.String("mhg.source.id", sourceID))),
+		otelhttp.WithSpanOptions(trace.WithAttributes(telemetry.AttrSourceID.String(sourceID))),
 	)
 	return &http.Client{
 		Transport: redactURL{next: instrumented, basePath: strings.TrimSuffix(base.EscapedPath(), "/")},

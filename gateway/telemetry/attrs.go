@@ -19,7 +19,8 @@ const (
 	AttrSourceCountry attribute.Key = "mhg.source.country"
 	// AttrProfile is a national profile id (de-basis, us-core, ...).
 	AttrProfile attribute.Key = "mhg.profile"
-	// AttrDecision is a policy verdict: "allow" or "deny".
+	// AttrDecision is a policy verdict: "allow" or "deny" ("error" in
+	// metrics, for a decision that failed and so denied).
 	AttrDecision attribute.Key = "mhg.decision"
 	// AttrDecisionID is the policy decision id, as in the decision log.
 	AttrDecisionID attribute.Key = "mhg.decision.id"
@@ -34,6 +35,8 @@ const (
 	AttrPhase attribute.Key = "mhg.phase"
 	// AttrCount is a count of resources, sources or entries.
 	AttrCount attribute.Key = "mhg.count"
+	// AttrFailed is a count of items that failed (resources not mapped).
+	AttrFailed attribute.Key = "mhg.failed"
 	// AttrCacheHit says whether a cache lookup hit.
 	AttrCacheHit attribute.Key = "mhg.cache.hit"
 	// AttrCacheKind is a cache kind (res, srch, rslv).
@@ -227,13 +230,14 @@ var allowList = map[attribute.Key]check{
 	AttrSourceID:         str(shapeSourceID),
 	AttrSourceCountry:    str(shapeCountry),
 	AttrProfile:          str(shapeSlug),
-	AttrDecision:         oneOf("allow", "deny"),
+	AttrDecision:         oneOf("allow", "deny", "error"),
 	AttrDecisionID:       str(shapeToken),
 	AttrRuleIDs:          strs(shapeToken),
 	AttrRuleID:           str(shapeToken),
 	AttrPolicyRevision:   str(shapeToken),
 	AttrPhase:            oneOf("query", "release"),
 	AttrCount:            isInt,
+	AttrFailed:           isInt,
 	AttrCacheHit:         isBool,
 	AttrCacheKind:        str(shapeSlug),
 	AttrResourceType:     str(shapeResType),
@@ -273,47 +277,34 @@ var allowList = map[attribute.Key]check{
 	// Keys other gateway packages used before these constants existed
 	// (cache, authz, federate, source spans, metrics and logs). They are
 	// held to the same value shapes; new code uses the Attr constants.
-	"source.id":             str(shapeSourceID),
-	"cache.kind":            str(shapeSlug),
-	"cache.hit":             isBool,
-	"cache.op":              str(shapeSlug),
-	"cache.keys":            isInt,
-	"cache.hits":            isInt,
-	"mhg.authz.phase":       oneOf("query", "release"),
-	"mhg.authz.allow":       isBool,
-	"mhg.authz.revision":    str(shapeToken),
-	"mhg.authz.decision_id": str(shapeToken),
-	"mhg.authz.reasons":     strs(shapeToken),
-	"mhg.failed":            isInt,
-	"phase":                 oneOf("query", "release"),
-	"outcome":               str(shapeSlug),
-	"rule":                  str(shapeToken),
-	"stage":                 str(shapeSlug),
-	"source":                str(shapeSourceID),
-	"resource_type":         str(shapeResType),
-	"type":                  str(shapeResType),
-	"error_class":           str(shapeTypeName),
-	"decision_id":           str(shapeToken),
-	"revision":              str(shapeToken),
-	"previous":              str(shapeToken),
-	"hash":                  str(shapeToken),
-	"kind":                  str(shapeSlug),
-	"op":                    str(shapeSlug),
-	"count":                 isInt,
-	"attempt":               isInt,
-	"max_pages":             isInt,
-	"duration":              isNumber,
-	"method":                oneOf(httpMethods...),
-	"route":                 isRoute,
-	"status":                isInt,
-	"duration_ms":           isNumber,
-	"files":                 isInt,
-	"resources":             isInt,
-	"panic_type":            str(shapeTypeName),
-	"code":                  str(shapeSlug),
-	"timeout":               str(shapeProtoDur),
-	"from":                  oneOf("closed", "half-open", "open"),
-	"to":                    oneOf("closed", "half-open", "open"),
+	"cache.op":      str(shapeSlug),
+	"cache.keys":    isInt,
+	"cache.hits":    isInt,
+	"stage":         str(shapeSlug),
+	"resource_type": str(shapeResType),
+	"type":          str(shapeResType),
+	"error_class":   str(shapeTypeName),
+	"decision_id":   str(shapeToken),
+	"revision":      str(shapeToken),
+	"previous":      str(shapeToken),
+	"hash":          str(shapeToken),
+	"kind":          str(shapeSlug),
+	"op":            str(shapeSlug),
+	"count":         isInt,
+	"attempt":       isInt,
+	"max_pages":     isInt,
+	"duration":      isNumber,
+	"method":        oneOf(httpMethods...),
+	"route":         isRoute,
+	"status":        isInt,
+	"duration_ms":   isNumber,
+	"files":         isInt,
+	"resources":     isInt,
+	"panic_type":    str(shapeTypeName),
+	"code":          str(shapeSlug),
+	"timeout":       str(shapeProtoDur),
+	"from":          oneOf("closed", "half-open", "open"),
+	"to":            oneOf("closed", "half-open", "open"),
 }
 
 // AllowedKeys returns the keys of the allow-list, for documentation and for

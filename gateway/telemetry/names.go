@@ -14,26 +14,18 @@ import (
 const (
 	SpanAuthzDecide     = "authz.decide"
 	SpanSourceFetch     = "source.fetch"
-	SpanSourceSearch    = "source.search"
-	SpanSourceCheck     = "source.check"
 	SpanCacheGet        = "cache.get"
-	SpanCacheSet        = "cache.set"
 	SpanCacheGetMany    = "cache.get_many"
 	SpanMappingApply    = "mapping.apply"
 	SpanAuditWrite      = "audit.write"
-	SpanFederateFanout  = "federate.fanout"
 	SpanFederateResolve = "federate.resolve"
 	SpanFederateSummary = "federate.summary"
-	SpanPolicyReload    = "policy.reload"
 )
 
 // Span event names that pass; other event names are exported as
 // RedactedEventName (their allowed attributes are kept).
 const (
-	EventException    = "exception"
-	EventRetry        = "retry"
-	EventBreakerOpen  = "breaker.open"
-	EventCacheDegrade = "cache.degraded"
+	EventException = "exception"
 )
 
 // RedactedSpanName and RedactedEventName replace names that are not known to
@@ -44,14 +36,13 @@ const (
 )
 
 var knownSpans = map[string]bool{
-	SpanAuthzDecide: true, SpanSourceFetch: true, SpanSourceSearch: true, SpanSourceCheck: true,
-	SpanCacheGet: true, SpanCacheSet: true, SpanCacheGetMany: true, SpanMappingApply: true, SpanAuditWrite: true,
-	SpanFederateFanout: true, SpanFederateResolve: true, SpanFederateSummary: true,
-	SpanPolicyReload: true,
+	SpanAuthzDecide: true, SpanSourceFetch: true,
+	SpanCacheGet: true, SpanCacheGetMany: true, SpanMappingApply: true, SpanAuditWrite: true,
+	SpanFederateResolve: true, SpanFederateSummary: true,
 }
 
 var knownEvents = map[string]bool{
-	EventException: true, EventRetry: true, EventBreakerOpen: true, EventCacheDegrade: true,
+	EventException: true,
 }
 
 // redisScope is the instrumentation scope of redisotel; its span names are

@@ -146,7 +146,7 @@ func TestRedactEventsLinksStatus(t *testing.T) {
 		err := errors.New("source de-sample: Patient Maria Lopez born 1980-01-02 not found")
 		s.RecordError(err, trace.WithAttributes(telemetry.AttrSourceID.String("de-sample")))
 		s.AddEvent("Maria Lopez", trace.WithAttributes(attribute.String("patient.id", "8de41d0d")))
-		s.AddEvent(telemetry.EventRetry, trace.WithAttributes(telemetry.AttrCount.Int(2)))
+		s.AddEvent(telemetry.EventException, trace.WithAttributes(telemetry.AttrCount.Int(2)))
 		s.AddLink(trace.Link{SpanContext: linked, Attributes: []attribute.KeyValue{
 			attribute.String("patient.id", "8de41d0d"), telemetry.AttrSourceID.String("nl-sample"),
 		}})
@@ -174,7 +174,7 @@ func TestRedactEventsLinksStatus(t *testing.T) {
 	if s.Events[1].Name != telemetry.RedactedEventName || len(s.Events[1].Attributes) != 0 || s.Events[1].DroppedAttributeCount != 1 {
 		t.Errorf("event 1 = %+v, want a redacted name, no attributes, 1 dropped", s.Events[1])
 	}
-	if s.Events[2].Name != telemetry.EventRetry || len(s.Events[2].Attributes) != 1 {
+	if s.Events[2].Name != telemetry.EventException || len(s.Events[2].Attributes) != 1 {
 		t.Errorf("event 2 = %+v, want retry with mhg.count", s.Events[2])
 	}
 	if len(s.Links) != 1 {

@@ -80,7 +80,6 @@ type Provider struct {
 	mp       *sdkmetric.MeterProvider
 	reg      *prometheus.Registry
 	metrics  http.Handler
-	inst     *Instruments
 	exporter string
 }
 
@@ -150,19 +149,11 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Provider, 
 		// Exemplars would carry the attributes the filter removed.
 		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
 	)
-	inst, err := NewInstruments(mp)
-	if err != nil {
-		_ = tp.Shutdown(ctx)
-		_ = mp.Shutdown(ctx)
-		return nil, err
-	}
-
 	p := &Provider{
 		tp:       tp,
 		mp:       mp,
 		reg:      reg,
 		metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		inst:     inst,
 		exporter: name,
 	}
 	if !opts.NoGlobal {
@@ -183,9 +174,6 @@ func (p *Provider) TracerProvider() trace.TracerProvider { return p.tp }
 // MeterProvider returns the meter provider.
 func (p *Provider) MeterProvider() metric.MeterProvider { return p.mp }
 
-// Instruments returns the gateway's metric instruments on this provider.
-func (p *Provider) Instruments() *Instruments { return p.inst }
-
 // Exporter names the trace exporter in use: ExporterNone, ExporterConsole,
 // ExporterOTLP or ExporterCustom.
 func (p *Provider) Exporter() string { return p.exporter }
@@ -194,14 +182,6 @@ func (p *Provider) Exporter() string { return p.exporter }
 // registry of the provider's own (Go and process collectors included), for
 // GET /metrics.
 func (p *Provider) MetricsHandler() http.Handler { return p.metrics }
-
-// ForceFlush exports the spans that ended but are still batched.
-func (p *Provider) ForceFlush(ctx context.Context) error {
-	if err := p.tp.ForceFlush(ctx); err != nil {
-		return fmt.Errorf("telemetry: flush: %w", err)
-	}
-	return nil
-}
 
 // Shutdown flushes and stops tracing and metrics. It is safe to call more
 // than once.
@@ -219,9 +199,6 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // Tracer returns a tracer from the global provider (installed by Setup), for
 // the gateway's own spans: telemetry.Tracer("github.com/migrant-health/mhg/gateway/authz").
 func Tracer(name string) trace.Tracer { return otel.Tracer(name) }
-
-// Meter returns a meter from the global provider (installed by Setup).
-func Meter(name string) metric.Meter { return otel.Meter(name) }
 
 // Propagator returns the gateway's propagator: W3C trace context, and W3C
 // baggage restricted to allow-listed members, so that neither a client's

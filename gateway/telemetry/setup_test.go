@@ -143,7 +143,11 @@ func TestOTLPHTTPIsRedacted(t *testing.T) {
 	_, span := p.TracerProvider().Tracer("t").Start(context.Background(), telemetry.SpanSourceFetch)
 	span.SetAttributes(attribute.String("url.query", "name=Lopez"), telemetry.AttrSourceID.String("nl-sample"))
 	span.End()
-	if err := p.ForceFlush(context.Background()); err != nil {
+	flusher, ok := p.TracerProvider().(interface{ ForceFlush(context.Context) error })
+	if !ok {
+		t.Fatal("the tracer provider cannot flush")
+	}
+	if err := flusher.ForceFlush(context.Background()); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
 
@@ -178,16 +182,6 @@ func TestOTLPHTTPIsRedacted(t *testing.T) {
 func TestMetricsAreFiltered(t *testing.T) {
 	p := setup(t, config.Telemetry{SampleRatio: 1}, telemetry.Options{Environ: []string{}})
 	ctx := context.Background()
-	inst := p.Instruments()
-	inst.Decision(ctx, "release", false, []string{"consent.deny", "agreement.scope"})
-	inst.Decision(ctx, "query", true, nil)
-	inst.CacheLookup(ctx, "res", true)
-	inst.CacheLookup(ctx, "res", false)
-	inst.SourceCall(ctx, "de-sample", 20*time.Millisecond, context.DeadlineExceeded)
-	inst.BreakerState(ctx, "de-sample", telemetry.BreakerOpen)
-	inst.AuditWrite(ctx, "file", "success", time.Millisecond, nil)
-	inst.AuditWrite(ctx, "redis", "success", 0, errors.New("down"))
-
 	c, err := p.MeterProvider().Meter("t").Int64Counter("test.requests")
 	if err != nil {
 		t.Fatal(err)
@@ -203,16 +197,6 @@ func TestMetricsAreFiltered(t *testing.T) {
 	p.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		`mhg_authz_decisions_total{mhg_decision="deny",mhg_phase="release",mhg_rule_id="consent.deny"`,
-		`mhg_authz_decisions_total{mhg_decision="deny",mhg_phase="release",mhg_rule_id="agreement.scope"`,
-		`mhg_authz_decisions_total{mhg_decision="allow",mhg_phase="query"`,
-		`mhg_cache_lookups_total{mhg_cache_hit="true",mhg_cache_kind="res"`,
-		`mhg_cache_lookups_total{mhg_cache_hit="false",mhg_cache_kind="res"`,
-		`mhg_source_errors_total{error_type="deadline_exceeded",mhg_source_id="de-sample"`,
-		`mhg_source_duration_seconds_bucket{mhg_source_id="de-sample"`,
-		`mhg_source_breaker_state{mhg_source_id="de-sample"`,
-		`mhg_audit_records_total{mhg_outcome="success"`,
-		`mhg_audit_failures_total{error_type="error",mhg_audit_sink="redis"`,
 		`test_requests_total{http_response_status_code="200",http_route="/fhir/Patient/:id"`,
 		`go_goroutines`,
 	} {
@@ -220,25 +204,10 @@ func TestMetricsAreFiltered(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if !strings.Contains(body, `mhg_source_breaker_state{mhg_source_id="de-sample",otel_scope_name=`) {
-		t.Errorf("breaker gauge missing")
-	}
 	for _, phi := range []string{"8de41d0d", "patient_id", "url_path"} {
 		if strings.Contains(body, phi) {
 			t.Errorf("metrics hold %q", phi)
 		}
-	}
-}
-
-func TestNilInstrumentsAreNoops(t *testing.T) {
-	var i *telemetry.Instruments
-	i.Decision(context.Background(), "query", true, nil)
-	i.CacheLookup(context.Background(), "res", true)
-	i.SourceCall(context.Background(), "x", 0, nil)
-	i.BreakerState(context.Background(), "x", telemetry.BreakerClosed)
-	i.AuditWrite(context.Background(), "file", "success", 0, nil)
-	if telemetry.GlobalInstruments() == nil {
-		t.Error("GlobalInstruments() = nil")
 	}
 }
 

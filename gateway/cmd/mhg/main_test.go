@@ -167,8 +167,10 @@ func startServe(t *testing.T, dir string, env ...string) *running {
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			line := strings.TrimSpace(sc.Text())
-			if _, addr, ok := strings.Cut(line, "(listening on "); ok && r.base == "" {
-				r.base = "http://" + strings.TrimSuffix(addr, ")")
+			// mhg ... serving FHIR R4 at URL (listening on ADDR; traces: X)
+			if _, rest, ok := strings.Cut(line, "(listening on "); ok && r.base == "" {
+				addr, _, _ := strings.Cut(strings.TrimSuffix(rest, ")"), ";")
+				r.base = "http://" + addr
 			}
 			if tok, ok := strings.CutPrefix(line, "TOKEN="); ok {
 				r.token = tok

@@ -144,7 +144,8 @@ func session(h *telemetrytest.Harness) {
 	))
 	dec.End()
 	h.Logger.InfoContext(ctx, "decided", slog.String("patient.family", "Conroy"), slog.String(string(telemetry.AttrPhase), "release"))
-	h.Provider.Instruments().Decision(ctx, "release", true, []string{"consent.permit"})
+	decisions, _ := h.Provider.MeterProvider().Meter("session").Int64Counter("mhg.authz.decisions")
+	decisions.Add(ctx, 1, metric.WithAttributes(telemetry.AttrPhase.String("release"), telemetry.AttrDecision.String("allow")))
 	root.End()
 }
 

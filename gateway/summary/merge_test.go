@@ -1,11 +1,9 @@
-package federate
+package summary
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 )
 
 func obj(t *testing.T, js string) object {
@@ -17,18 +15,20 @@ func obj(t *testing.T, js string) object {
 	return o
 }
 
-func src(id, country string) Source {
-	return &federatetest.Source{SourceID: id, SourceCountry: country}
+func src(id, country string) Source { return Source{ID: id, Country: country} }
+
+// identifiersFunc adapts a function to Identifiers.
+type identifiersFunc func(system, value string, types []string, country string) (string, bool, bool)
+
+func (f identifiersFunc) Classify(system, value string, types []string, country string) (string, bool, bool) {
+	return f(system, value, types, country)
 }
 
 func TestMergePatients(t *testing.T) {
-	reg, err := NewIdentityRegistry([]IdentifierSystem{
-		{ID: "passport", Prefix: passportPrefix, Scope: ScopeCrossBorder},
-		{ID: "nl-bsn", Systems: []string{"http://fhir.nl/fhir/NamingSystem/bsn"}, Country: "NL", Scope: ScopeDomestic},
+	// Passports cross borders; every other identifier is domestic.
+	reg := identifiersFunc(func(system, value string, _ []string, _ string) (string, bool, bool) {
+		return system + "|" + value, strings.HasPrefix(system, "http://hl7.org/fhir/sid/passport-"), true
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	de, nl, ua := src("de", "DE"), src("nl", "NL"), src("ua", "UA")
 	cit := func(c string) string {
 		return `{"url":"http://hl7.org/fhir/StructureDefinition/patient-citizenship","extension":[{"url":"code","valueCodeableConcept":{"coding":[{"system":"urn:iso:std:iso:3166","code":"` + c + `"}]}}]}`

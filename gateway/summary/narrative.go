@@ -1,4 +1,4 @@
-package federate
+package summary
 
 import (
 	"fmt"
@@ -203,11 +203,11 @@ func sourcesText(origins []origin) string {
 	seen := map[string]bool{}
 	var parts []string
 	for _, o := range origins {
-		if seen[o.src.ID()] {
+		if seen[o.src.ID] {
 			continue
 		}
-		seen[o.src.ID()] = true
-		parts = append(parts, o.src.Country()+" ("+o.src.ID()+")")
+		seen[o.src.ID] = true
+		parts = append(parts, o.src.Country+" ("+o.src.ID+")")
 	}
 	return strings.Join(parts, ", ")
 }
@@ -240,7 +240,7 @@ func sectionNarrative(p narrative.Phrases, items []*item, missing string) string
 }
 
 // missingNote renders the sources that could not contribute, or "".
-func missingNote(p narrative.Phrases, warnings []Warning, byID map[string]Source) string {
+func missingNote(p narrative.Phrases, warnings []Warning) string {
 	if len(warnings) == 0 {
 		return ""
 	}
@@ -256,11 +256,7 @@ func missingNote(p narrative.Phrases, warnings []Warning, byID map[string]Source
 		case WarnAmbiguous:
 			key = "missing.ambiguous"
 		}
-		country := ""
-		if s, ok := byID[w.Source]; ok {
-			country = s.Country()
-		}
-		b.WriteString("<li>" + esc(p.Text(key, "source", w.Source, "country", country)) + "</li>")
+		b.WriteString("<li>" + esc(p.Text(key, "source", w.Source, "country", w.Country)) + "</li>")
 	}
 	b.WriteString("</ul>")
 	return b.String()
@@ -300,7 +296,7 @@ func patientNarrative(p narrative.Phrases, pat object, parts []patientPart, conf
 		for _, c := range conflicts {
 			var vals []string
 			for _, v := range c.values {
-				vals = append(vals, v.value+" ("+v.src.Country()+", "+v.src.ID()+")")
+				vals = append(vals, v.value+" ("+v.src.Country+", "+v.src.ID+")")
 			}
 			b.WriteString("<li>" + esc(p.Text("conflict.values", "field", p.Text(c.field), "values", strings.Join(vals, "; "))) + "</li>")
 		}

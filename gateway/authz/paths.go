@@ -4,18 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/migrant-health/mhg/conformance/r4"
 )
 
-// ErrPath: an obligation names an element path Enforce cannot read.
-var ErrPath = errors.New("invalid element path")
-
-// Enforce is Apply for a resource in R4 JSON: it parses the resource with
-// the R4 codec, carries out the redact and label obligations and returns
-// the resource to release, in the codec's canonical JSON. Notify
-// obligations are the caller's (they need the audit and notification
-// machinery) and are ignored here.
+// ErrPath: an obligation names an element path Apply cannot read.
 //
 // Redact paths name elements from the resource type down, dot separated:
 // "Patient.address", "Condition.note". "extension('url')" names the
@@ -23,21 +14,8 @@ var ErrPath = errors.New("invalid element path")
 // repetitions with a filter on one of their fields: "[field=value]"
 // matches those whose field equals value, "[field!=value]" those whose
 // field differs; "Patient.identifier[system!=https://...]" removes every
-// identifier but one kind. Paths for another resource type are skipped. A
-// list left empty by a redaction is removed, as FHIR JSON has no empty
-// lists; a primitive goes with its extensions. A redaction that removed
-// something adds the v3-ObservationValue REDACTED label. Label obligations
-// add their codings to meta.security unless already there.
-func Enforce(resource []byte, obligations []Obligation) ([]byte, error) {
-	cr, err := r4.Parse(resource)
-	if err != nil {
-		return nil, fmt.Errorf("enforce: %w: %v", ErrNotAResource, err)
-	}
-	if err := Apply(cr, obligations); err != nil {
-		return nil, fmt.Errorf("enforce: %w", err)
-	}
-	return r4.Marshal(cr)
-}
+// identifier but one kind.
+var ErrPath = errors.New("invalid element path")
 
 type pathStep struct {
 	name   string

@@ -1,13 +1,10 @@
-package federate
+package mappings
 
 import (
 	"errors"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/migrant-health/mhg/gateway/federate/federatetest"
-	"github.com/migrant-health/mhg/mappings"
 )
 
 func TestNewIdentityRegistryRejects(t *testing.T) {
@@ -29,14 +26,14 @@ func TestNewIdentityRegistryRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := good
 			tt.edit(&s)
-			_, err := NewIdentityRegistry([]IdentifierSystem{s})
+			_, err := NewIdentifierRegistry([]IdentifierSystem{s})
 			if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
 		})
 	}
 	t.Run("contradictions are all reported", func(t *testing.T) {
-		_, err := NewIdentityRegistry([]IdentifierSystem{
+		_, err := NewIdentifierRegistry([]IdentifierSystem{
 			good, good,
 			{ID: "y", Systems: []string{"http://x.example/id"}, Scope: ScopeNone},
 			{ID: "p1", Prefix: "http://p.example/", Scope: ScopeCrossBorder},
@@ -50,12 +47,12 @@ func TestNewIdentityRegistryRejects(t *testing.T) {
 	})
 }
 
-func TestDefaultIdentifierSystems(t *testing.T) {
-	eng, err := mappings.Load()
+func TestEngineIdentifierRegistry(t *testing.T) {
+	eng, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := NewIdentityRegistry(DefaultIdentifierSystems(eng))
+	reg, err := eng.IdentifierRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,22 +69,18 @@ func TestDefaultIdentifierSystems(t *testing.T) {
 			t.Errorf("%s: scope %q, want %q", id, scope[id], want)
 		}
 	}
-	// A mapper without a registry gives passports alone.
-	if got := DefaultIdentifierSystems(federatetest.Mapper{}); len(got) != 1 || got[0].Scope != ScopeCrossBorder || got[0].Prefix != passportPrefix {
-		t.Fatalf("fallback %+v", got)
-	}
 }
 
-func TestLinkIdentifier(t *testing.T) {
-	eng, _ := mappings.Load()
-	systems := WithIdentifierSystems(DefaultIdentifierSystems(eng),
+func TestIdentifierMatch(t *testing.T) {
+	eng, _ := Load()
+	systems := WithIdentifierSystems(eng.IdentifierSystems(),
 		// A deployment's additions: a UNHCR case number crosses borders, and
 		// a bilateral agreement lets Germany use the Dutch BSN.
 		IdentifierSystem{ID: "unhcr-case", Systems: []string{"https://unhcr.example/progres/case"}, Scope: ScopeCrossBorder},
 		IdentifierSystem{ID: "nl-bsn", Systems: []string{"http://fhir.nl/fhir/NamingSystem/bsn", "urn:oid:2.16.840.1.113883.2.4.6.3"},
 			Country: "NL", Scope: ScopeDomestic, Partners: []string{"DE"}},
 	)
-	reg, err := NewIdentityRegistry(systems)
+	reg, err := NewIdentifierRegistry(systems)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +125,14 @@ func TestLinkIdentifier(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id, ok := reg.linkIdentifier(tt.system, tt.value, tt.types, tt.home)
+			id, ok := reg.Match(tt.system, tt.value, tt.types, tt.home)
 			if ok != tt.ok {
 				t.Fatalf("ok %v, want %v", ok, tt.ok)
 			}
 			if !ok {
 				return
 			}
-			if id.key != tt.key || !slices.Equal(id.forms, tt.forms) || !slices.Equal(id.countries, tt.countries) {
+			if id.Key != tt.key || !slices.Equal(id.Forms, tt.forms) || !slices.Equal(id.Countries, tt.countries) {
 				t.Fatalf("got %+v\nwant key %q forms %q countries %q", id, tt.key, tt.forms, tt.countries)
 			}
 		})

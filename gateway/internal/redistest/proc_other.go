@@ -1,6 +1,6 @@
 //go:build !linux
 
-package cache
+package redistest
 
 import "syscall"
 

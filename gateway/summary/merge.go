@@ -1,33 +1,26 @@
-package federate
+package summary
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/migrant-health/mhg/conformance"
-	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/mappings"
 )
 
-// object is a resource or element as decoded JSON (numbers as json.Number,
-// so decimals keep their precision).
-type object = map[string]any
-
 // Extension URLs the Patient merge treats element by element.
 const (
-	extCitizenship   = "http://hl7.org/fhir/StructureDefinition/patient-citizenship"
-	extNationality   = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
-	extBirthPlace    = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
-	extInterpreter   = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
-	extDataAbsent    = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
-	systemISO3166    = conformance.SystemISO3166
-	systemRFC3986    = "urn:ietf:rfc:3986"
-	systemLOINC      = "http://loinc.org"
-	systemEmptyReasn = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+	extCitizenship        = "http://hl7.org/fhir/StructureDefinition/patient-citizenship"
+	extNationality        = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
+	extBirthPlace         = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+	extInterpreter        = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
+	extDataAbsent         = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+	systemISO3166         = conformance.SystemISO3166
+	systemRFC3986         = "urn:ietf:rfc:3986"
+	systemConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+	systemActCode         = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	systemLOINC           = "http://loinc.org"
+	systemEmptyReasn      = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 )
 
 // origin is one national original behind an entry of the document.
@@ -54,57 +47,6 @@ type item struct {
 type lossNote struct {
 	origin origin
 	issue  mappings.Issue
-}
-
-// decodeEntry renders a released entry as a JSON object.
-func decodeEntry(e Entry) (object, error) {
-	b, err := r4.Marshal(e.Resource)
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", e.Type, err)
-	}
-	return decodeObject(b)
-}
-
-func decodeObject(b []byte) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var o object
-	if err := dec.Decode(&o); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
-func getStr(o object, k string) string {
-	s, _ := o[k].(string)
-	return s
-}
-
-func getObj(o object, k string) object {
-	m, _ := o[k].(map[string]any)
-	return m
-}
-
-func getList(o object, k string) []any {
-	l, _ := o[k].([]any)
-	return l
-}
-
-func objects(v any) []object {
-	l, _ := v.([]any)
-	out := make([]object, 0, len(l))
-	for _, e := range l {
-		if m, ok := e.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// canonical is a stable text form of a JSON value, for equality.
-func canonical(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // conflict is an element the sources disagree on, each value with its
@@ -151,11 +93,30 @@ type patientPart struct {
 //
 // Every disagreement is returned as a conflict, shown side by side in the
 // Patient's narrative and the document's OperationOutcome.
-func mergePatients(id, requesterCountry string, parts []patientPart, reg *IdentityRegistry) (object, []conflict) {
+func mergePatients(id, requesterCountry string, parts []patientPart, reg Identifiers) (object, []conflict) {
 	out := object{"resourceType": "Patient", "id": id}
-	var conflicts []conflict
+	out["meta"] = mergeMeta(parts)
+	exts, conflicts := mergeExtensions(parts)
+	if len(exts) > 0 {
+		out["extension"] = exts
+	}
+	out["identifier"] = mergeIdentifiers(id, requesterCountry, parts, reg)
+	for _, k := range []string{"name", "telecom", "address", "contact", "generalPractitioner"} {
+		if l := mergeRepeating(parts, k); len(l) > 0 {
+			out[k] = l
+		}
+	}
+	if comm := mergeCommunication(parts); len(comm) > 0 {
+		out["communication"] = comm
+	}
+	conflicts = append(conflicts, mergeBirthDate(out, parts)...)
+	conflicts = append(conflicts, mergeSingleValued(out, parts)...)
+	return out, conflicts
+}
 
-	// meta: the MHP profile and every security label the parts carry.
+// mergeMeta claims the MHP profile and every security label the parts
+// carry.
+func mergeMeta(parts []patientPart) object {
 	meta := object{"profile": []any{conformance.ProfilePatient}}
 	var labels []any
 	for _, p := range parts {
@@ -164,10 +125,16 @@ func mergePatients(id, requesterCountry string, parts []patientPart, reg *Identi
 	if len(labels) > 0 {
 		meta["security"] = labels
 	}
-	out["meta"] = meta
+	return meta
+}
 
-	// Extensions by url.
+// mergeExtensions merges the extensions by url: citizenships and
+// nationalities are the union by country, the country of birth is kept
+// when the sources agree, an interpreter is required when any source says
+// so, and other extensions are the union.
+func mergeExtensions(parts []patientPart) ([]any, []conflict) {
 	var exts []any
+	var conflicts []conflict
 	var citizenship, nationality, others []any
 	var birthPlaces []sourcedValue
 	birthPlaceExt := map[string]any{}
@@ -213,12 +180,13 @@ func mergePatients(id, requesterCountry string, parts []patientPart, reg *Identi
 	} else if interpreter["false"] {
 		exts = append(exts, object{"url": extInterpreter, "valueBoolean": false})
 	}
-	exts = append(exts, others...)
-	if len(exts) > 0 {
-		out["extension"] = exts
-	}
+	return append(exts, others...), conflicts
+}
 
-	// Identifiers.
+// mergeIdentifiers keeps the gateway pseudonym, the identifiers that cross
+// borders, and the others only from sources of the requester's country;
+// the forms of one identifier (OID and URL systems) are kept once.
+func mergeIdentifiers(id, requesterCountry string, parts []patientPart, reg Identifiers) []any {
 	ids := []any{object{"use": "secondary", "system": conformance.SIDGatewayPseudonym, "value": id}}
 	seenID := map[string]bool{}
 	for _, p := range parts {
@@ -231,14 +199,15 @@ func mergePatients(id, requesterCountry string, parts []patientPart, reg *Identi
 			for _, c := range objects(getObj(ident, "type")["coding"]) {
 				types = append(types, getStr(c, "system")+"|"+getStr(c, "code"))
 			}
-			lid, ok := reg.linkIdentifier(sys, val, types, p.src.Country())
-			crosses := ok && lid.countries == nil
-			if !crosses && p.src.Country() != requesterCountry {
-				continue
+			key, crosses, ok := sys+"|"+val, false, false
+			if reg != nil && sys != "" && val != "" {
+				var k string
+				if k, crosses, ok = reg.Classify(sys, val, types, p.src.Country); ok {
+					key = k
+				}
 			}
-			key := sys + "|" + val
-			if ok {
-				key = lid.key
+			if !crosses && p.src.Country != requesterCountry {
+				continue
 			}
 			if seenID[key] {
 				continue
@@ -247,24 +216,24 @@ func mergePatients(id, requesterCountry string, parts []patientPart, reg *Identi
 			ids = append(ids, ident)
 		}
 	}
-	out["identifier"] = ids
+	return ids
+}
 
-	// Repeating elements: the union.
-	for _, k := range []string{"name", "telecom", "address", "contact", "generalPractitioner"} {
-		var l []any
-		for _, p := range parts {
-			l = appendUnique(l, getList(p.res, k)...)
-		}
-		if len(l) > 0 {
-			out[k] = l
-		}
+// mergeRepeating is the union of a repeating element.
+func mergeRepeating(parts []patientPart, k string) []any {
+	var l []any
+	for _, p := range parts {
+		l = appendUnique(l, getList(p.res, k)...)
 	}
-	if comm := mergeCommunication(parts); len(comm) > 0 {
-		out["communication"] = comm
-	}
+	return l
+}
 
-	// Single-valued elements: kept when the sources agree.
-	conflicts = append(conflicts, mergeBirthDate(out, parts)...)
+// mergeSingleValued keeps a single-valued element (gender, marital status,
+// multiple birth, deceased) when the sources agree, with the extension of
+// the first source that gives it; a disagreement is a conflict and the
+// element is left out.
+func mergeSingleValued(out object, parts []patientPart) []conflict {
+	var conflicts []conflict
 	for _, f := range []struct{ key, field string }{
 		{"gender", "field.gender"},
 		{"maritalStatus", ""},
@@ -302,7 +271,7 @@ func mergePatients(id, requesterCountry string, parts []patientPart, reg *Identi
 			conflicts = append(conflicts, *c)
 		}
 	}
-	return out, conflicts
+	return conflicts
 }
 
 // agreed returns the value every source gives, or the conflict when they
@@ -489,229 +458,4 @@ func appendUnique(list []any, vals ...any) []any {
 		}
 	}
 	return list
-}
-
-// dupRule says when two records of one type, from different sources, are
-// the same clinical fact.
-type dupRule struct {
-	// code is the element (or choice stem) holding the CodeableConcept
-	// that names the fact; two records share at least one coding.
-	code string
-	// date is the element or choice stem that dates the fact; "" when a
-	// fact has no date of its own (an allergy).
-	date string
-	// partial lets dates of different precision match when one is a form
-	// of the other (a chronic condition recorded from 2016 and 2016-05).
-	// Otherwise dates must match to the day.
-	partial bool
-	// veto are elements whose values, when both records have them and
-	// they differ, keep the records apart.
-	veto []string
-}
-
-// dupRules define the duplicate key per type. Two records are one fact
-// when they share a coding of the code, their dates match and no veto
-// element differs.
-var dupRules = map[string]dupRule{
-	// The same vaccination recorded in two countries: vaccine and day; a
-	// different lot number or status is another event.
-	"Immunization": {code: "vaccineCode", date: "occurrence", veto: []string{"lotNumber", "status", "doseQuantity"}},
-	"Condition": {code: "code", date: "onset", partial: true,
-		veto: []string{"clinicalStatus", "verificationStatus", "severity", "abatementDateTime", "abatementString"}},
-	"AllergyIntolerance": {code: "code",
-		veto: []string{"clinicalStatus", "verificationStatus", "criticality", "type"}},
-	"MedicationStatement": {code: "medication", date: "effective", veto: []string{"status", "dosage"}},
-	"MedicationRequest":   {code: "medication", date: "authoredOn", veto: []string{"status", "dosageInstruction"}},
-	"Observation":         {code: "code", date: "effective", veto: []string{"status", "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "component"}},
-	"Procedure":           {code: "code", date: "performed", veto: []string{"status"}},
-}
-
-// concept returns the CodeableConcept at an element or choice stem.
-func concept(o object, stem string) object {
-	if c := getObj(o, stem); c != nil {
-		return c
-	}
-	return getObj(o, stem+"CodeableConcept")
-}
-
-func codingKeys(c object) []string {
-	var out []string
-	for _, cd := range objects(c["coding"]) {
-		if s, code := getStr(cd, "system"), getStr(cd, "code"); s != "" && code != "" {
-			out = append(out, s+"|"+code)
-		}
-	}
-	return out
-}
-
-// factDate returns the date of a record at an element or choice stem, cut
-// to the day.
-func factDate(o object, stem string) string {
-	if stem == "" {
-		return ""
-	}
-	d := getStr(o, stem)
-	for _, suffix := range []string{"DateTime", "Date", "Instant", "String"} {
-		if d == "" {
-			d = getStr(o, stem+suffix)
-		}
-	}
-	if d == "" {
-		d = getStr(getObj(o, stem+"Period"), "start")
-	}
-	if len(d) > 10 {
-		d = d[:10]
-	}
-	return d
-}
-
-// duplicates reports whether b is the same fact as a.
-func (r dupRule) duplicates(a, b object) bool {
-	ka, kb := codingKeys(concept(a, r.code)), codingKeys(concept(b, r.code))
-	shared := false
-	for _, k := range ka {
-		if slices.Contains(kb, k) {
-			shared = true
-			break
-		}
-	}
-	if !shared {
-		return false
-	}
-	da, db := factDate(a, r.date), factDate(b, r.date)
-	if da != db && !(r.partial && da != "" && db != "" && (datePrefix(da, db) || datePrefix(db, da))) {
-		return false
-	}
-	for _, v := range r.veto {
-		va, oka := a[v]
-		vb, okb := b[v]
-		if oka && okb && canonical(va) != canonical(vb) {
-			return false
-		}
-	}
-	return true
-}
-
-// foldDuplicates folds records of the same fact into one item: items arrive in
-// source order, each joins the first group whose every member it
-// duplicates (so a chain of near matches never merges two distinct facts),
-// and each group keeps the most complete record, with the codings of all
-// and every original as origin. aliases maps the id of each folded record
-// to the id kept.
-func foldDuplicates(items []*item) (out []*item, aliases map[string]string) {
-	aliases = map[string]string{}
-	type group struct{ members []*item }
-	var groups []*group
-	for _, it := range items {
-		rule, ok := dupRules[it.typ]
-		var home *group
-		if ok && !it.sensitive {
-			for _, g := range groups {
-				if g.members[0].typ != it.typ || g.members[0].sensitive {
-					continue
-				}
-				all := true
-				for _, m := range g.members {
-					if !rule.duplicates(m.res, it.res) {
-						all = false
-						break
-					}
-				}
-				if all {
-					home = g
-					break
-				}
-			}
-		}
-		if home == nil {
-			home = &group{}
-			groups = append(groups, home)
-		}
-		home.members = append(home.members, it)
-	}
-	for _, g := range groups {
-		if len(g.members) == 1 {
-			out = append(out, g.members[0])
-			continue
-		}
-		rule := dupRules[g.members[0].typ]
-		best := g.members[0]
-		for _, m := range g.members[1:] {
-			if richer(m.res, best.res, rule) {
-				best = m
-			}
-		}
-		kept := &item{typ: best.typ, id: best.id, res: best.res, sensitive: best.sensitive}
-		kept.origins = append(kept.origins, best.origins...)
-		kept.loss = append(kept.loss, best.loss...)
-		code := concept(kept.res, rule.code)
-		for _, m := range g.members {
-			if m == best {
-				continue
-			}
-			kept.origins = append(kept.origins, m.origins...)
-			kept.loss = append(kept.loss, m.loss...)
-			aliases[m.typ+"/"+m.id] = kept.typ + "/" + kept.id
-			// Every national code stays beside the others.
-			if code != nil {
-				code["coding"] = appendUnique(getList(code, "coding"), getList(concept(m.res, rule.code), "coding")...)
-			}
-		}
-		out = append(out, kept)
-	}
-	return out, aliases
-}
-
-// richer reports whether record a should be kept over b: a primary source
-// over a secondary record, then the more precise date, then more elements.
-func richer(a, b object, r dupRule) bool {
-	pa, pb := a["primarySource"] == true, b["primarySource"] == true
-	if pa != pb {
-		return pa
-	}
-	if la, lb := len(factDate(a, r.date)), len(factDate(b, r.date)); la != lb {
-		return la > lb
-	}
-	return len(a) > len(b)
-}
-
-// rewriteReferences makes every reference of a resource resolve inside the
-// document: a reference to any linked record of the patient names the
-// merged Patient, one to a folded duplicate names the record kept, one to
-// a resource in the document stays, and any other loses its reference but
-// keeps (or gets) a display, so that no reference points outside.
-func rewriteReferences(v any, patients map[string]bool, patientRef string, inDoc map[string]bool, aliases map[string]string, omitted func(typ string) string) {
-	switch t := v.(type) {
-	case map[string]any:
-		if ref, ok := t["reference"].(string); ok {
-			typ, _, _ := strings.Cut(ref, "/")
-			switch {
-			case patients[ref]:
-				t["reference"] = patientRef
-			case aliases[ref] != "":
-				t["reference"] = aliases[ref]
-			case inDoc[ref], strings.HasPrefix(ref, "#"):
-			default:
-				delete(t, "reference")
-				if getStr(t, "display") == "" {
-					t["display"] = omitted(typ)
-				}
-			}
-		}
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if k == "reference" {
-				continue
-			}
-			rewriteReferences(t[k], patients, patientRef, inDoc, aliases, omitted)
-		}
-	case []any:
-		for _, e := range t {
-			rewriteReferences(e, patients, patientRef, inDoc, aliases, omitted)
-		}
-	}
 }
