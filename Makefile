@@ -16,7 +16,10 @@ FUZZTIME    ?= 20s
 
 all: build
 
+## build: the first build compiles every dependency, which takes minutes on
+## a small machine: say so, or a newcomer thinks `make run` hung.
 build:
+	@echo "mhg: building $(BIN) (the first build compiles every dependency and takes a few minutes)"
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./gateway/cmd/mhg
 
 ## run: the embedded default (in-process cache, sample national sources,
@@ -27,12 +30,13 @@ run: build
 	MHG_POLICY_DECISION_LOG=$${MHG_POLICY_DECISION_LOG:-.mhg/decisions.jsonl} ./$(BIN) serve
 
 ## test: unit and integration tests with the race detector. The Redis tests
-## start their own redis-server (or use REDIS_URL); the FHIR client test
-## runs the pinned npm client from conformance/clients; the console's
+## start their own redis-server (or use REDIS_URL); the FHIR client tests
+## run the pinned npm client from conformance/clients, and the console's
 ## browser tests drive Debian's chromium with axe-core pinned in
-## gateway/console/testdata/browser.
+## gateway/console/testdata/browser; both must be there (plain `go test`
+## skips them when they are not).
 test: clients browser-deps
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -49,24 +49,35 @@ func (e *Engine) MapAll(profile string, in []byte, opts Options) (Result, error)
 	}
 	var all Result
 	for i, en := range head.Entry {
-		at := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
 		if len(en.Resource) == 0 {
 			continue
 		}
-		res, err := e.Map(profile, en.Resource, opts)
-		if err != nil {
-			all.Issues = append(all.Issues, Issue{Severity: sevError, Code: codeNotSupported, Path: at, Message: err.Error()})
-			continue
-		}
+		res := e.MapEntry(profile, i, en.Resource, opts)
 		all.Outputs = append(all.Outputs, res.Outputs...)
-		for _, is := range res.Issues {
-			if _, rest, ok := strings.Cut(is.Path, "."); ok {
-				is.Path = at + "." + rest
-			} else {
-				is.Path = at
-			}
-			all.Issues = append(all.Issues, is)
-		}
+		all.Issues = append(all.Issues, res.Issues...)
 	}
 	return all, nil
+}
+
+// MapEntry maps the resource of entry i of a Bundle, as MapAll does with
+// each: an entry that cannot be mapped gives an error issue at
+// Bundle.entry[i].resource, and the paths of its issues are prefixed with
+// that location. opts.ResolveReference should resolve the Bundle's
+// fullUrls (MapAll builds it from the entries; a caller streaming a Bundle
+// builds it in a first pass).
+func (e *Engine) MapEntry(profile string, i int, resource []byte, opts Options) Result {
+	at := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
+	res, err := e.Map(profile, resource, opts)
+	if err != nil {
+		return Result{Issues: []Issue{{Severity: sevError, Code: codeNotSupported, Path: at, Message: err.Error()}}}
+	}
+	for j, is := range res.Issues {
+		if _, rest, ok := strings.Cut(is.Path, "."); ok {
+			is.Path = at + "." + rest
+		} else {
+			is.Path = at
+		}
+		res.Issues[j] = is
+	}
+	return res
 }

@@ -65,7 +65,8 @@ type IdentifierSystem struct {
 	// the country of the record (or of the requester, for an identifier
 	// the requester gives).
 	Country string `yaml:"country"`
-	// Scope is ScopeCrossBorder, ScopeDomestic or ScopeNone.
+	// Scope is cross-border, domestic or none (ScopeCrossBorder,
+	// ScopeDomestic, ScopeNone).
 	Scope string `yaml:"scope"`
 	// Partners are countries, besides Country, whose sources may be asked
 	// with a domestic identifier (an agreement lets a partner use it).

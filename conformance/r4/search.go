@@ -1,6 +1,11 @@
 package r4
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // FHIR search values escape ',', '|', '$' and '\' with a backslash
 // (R4 search, "Escaping Search Parameters"). These helpers are the one
@@ -56,3 +61,49 @@ func SplitToken(s string) (system, value string, hasSystem bool) {
 
 // TokenValue renders system|value as a token search value, escaped.
 func TokenValue(system, value string) string { return Escape(system) + "|" + Escape(value) }
+
+// MaxSearchValue bounds one search value, in bytes: far above any real
+// system URI and identifier together.
+const MaxSearchValue = 1024
+
+// CheckToken reports why s is not a token search value the gateway can
+// pass on ("system|value", "|value" or "value"), or nil. The value part must
+// not be empty (a bare "system|" would match every identifier of the
+// system), there is at most one unescaped '|', no dangling backslash and no
+// control character. Messages never quote s.
+func CheckToken(s string) error {
+	if err := checkSearchValue(s); err != nil {
+		return err
+	}
+	parts := SplitEscaped(s, '|')
+	switch {
+	case len(parts) > 2:
+		return errors.New("has more than one unescaped '|' (want system|value)")
+	case parts[len(parts)-1] == "":
+		return errors.New("has no value after the system (want system|value)")
+	}
+	return nil
+}
+
+// checkSearchValue checks what every search value must hold to: bounded,
+// no control characters, no backslash that escapes nothing.
+func checkSearchValue(s string) error {
+	if len(s) > MaxSearchValue {
+		return fmt.Errorf("is longer than %d bytes", MaxSearchValue)
+	}
+	escaped := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return errors.New("holds a control character")
+		}
+		escaped = c == '\\' && !escaped
+	}
+	if escaped {
+		return errors.New("ends in a backslash that escapes nothing")
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("is not UTF-8")
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package r4
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -48,6 +49,47 @@ func FuzzSplitToken(f *testing.F) {
 		s2, v2, ok2 := SplitToken(TokenValue(s, v))
 		if !ok2 || s2 != s || v2 != v {
 			t.Fatalf("%q -> %q|%q does not round-trip (%q|%q)", in, s, v, s2, v2)
+		}
+	})
+}
+
+func TestCheckToken(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"http://s|v": true, "|v": true, "v": true, `a\|b|c`: true, `s|v\|w`: true, "s|ü": true,
+		"a|b|c": false, "s|v|": false, "s|": false, "|": false, "": false, `v\`: false,
+		"a\x00b": false, "a\nb": false, "s|\x7f": false, "\xff": false,
+		strings.Repeat("a", MaxSearchValue): true, strings.Repeat("a", MaxSearchValue+1): false,
+	} {
+		if err := CheckToken(in); (err == nil) != ok {
+			t.Errorf("CheckToken(%q) = %v, want ok=%v", in, err, ok)
+		} else if err != nil && strings.Contains(err.Error(), in) && len(in) > 1 {
+			t.Errorf("CheckToken(%q) quotes its input: %v", in, err)
+		}
+	}
+}
+
+// FuzzCheckToken: what CheckToken accepts splits into a system and a
+// non-empty value that render back to an equivalent token.
+func FuzzCheckToken(f *testing.F) {
+	for _, s := range []string{"s|v", `a\|b|c`, "|", `\`, "x", "a|b|c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if CheckToken(in) != nil {
+			return
+		}
+		s, v, hasSystem := SplitToken(in)
+		if v == "" {
+			t.Fatalf("%q accepted with an empty value", in)
+		}
+		again := v
+		if hasSystem {
+			again = TokenValue(s, v)
+		} else {
+			again = Escape(v)
+		}
+		if err := CheckToken(again); err != nil {
+			t.Fatalf("%q accepted, its re-rendering %q refused: %v", in, again, err)
 		}
 	})
 }

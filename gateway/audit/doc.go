@@ -15,7 +15,9 @@
 // "event"}, where hash is the SHA-256 of the record without its hash and
 // prev the previous record's hash, fsyncs it before Record returns, and
 // continues the chain across restarts. A record that cannot be written is
-// an error wrapping ErrUnavailable, and the caller must not release data.
+// an error wrapping ErrUnavailable, and the caller must not release data;
+// Check fails from then on, probing the file until writes work again, so
+// readiness follows the log.
 // Verify checks a log and names the first broken record. An optional Redis
 // Stream receives a copy of every record, which also anchors the head of
 // the chain outside the file. Search answers auditors' queries from an

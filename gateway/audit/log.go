@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,10 +35,33 @@ var (
 	ErrClosed = errors.New("audit: log closed")
 	// ErrCorrupt is wrapped by New when the existing file's chain is broken;
 	// the gateway refuses to append to a log it cannot vouch for.
-	ErrCorrupt = errors.New("audit: existing log is corrupt")
-	// ErrLocked is wrapped by New when another process holds the file.
-	ErrLocked = errors.New("audit: log in use by another process")
+	ErrCorrupt = errors.New("the hash chain of the existing log is broken")
+	// ErrLocked is wrapped by New when another process holds the file; the
+	// error is a *LockedError.
+	ErrLocked = errors.New("in use by another process")
 )
+
+// LockedError says that another process holds the log (errors.Is(err,
+// ErrLocked)), and which one where the system tells.
+type LockedError struct {
+	// PID is the process holding the lock; 0 when the system does not say.
+	PID int
+	// Err is the error of the lock attempt.
+	Err error
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("in use by another mhg process (pid %d)", e.PID)
+	}
+	return "in use by another mhg process"
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Unwrap returns the lock attempt's error.
+func (e *LockedError) Unwrap() error { return e.Err }
 
 // Options configure New.
 type Options struct {
@@ -95,7 +119,10 @@ type Log struct {
 	last   string
 	size   int64
 	failed error // set when a failed write could not be undone
-	index  index
+	// lastErr is the outcome of the last write (nil: it worked); Check
+	// reports it, and probes the file until a write works again.
+	lastErr error
+	index   index
 }
 
 // file is what the log needs of its file; tests substitute one that fails.
@@ -111,8 +138,11 @@ type file interface {
 
 var _ file = (*os.File)(nil)
 
-// pending is one record on its way through the writer.
+// pending is one record on its way through the writer, or a probe.
 type pending struct {
+	// probe asks the writer whether the file takes writes now, without
+	// writing a record (Check).
+	probe bool
 	event []byte
 	at    time.Time
 	done  chan error
@@ -128,9 +158,11 @@ const maxBatch = 256
 
 // New opens (or creates) the log, verifies the whole existing chain and
 // builds the search index from it, so the chain continues across restarts.
+// Its errors say what is wrong with the file without repeating its path,
+// which the caller names together with the setting it came from.
 func New(opts Options) (*Log, error) {
 	if opts.Path == "" {
-		return nil, errors.New("audit: no log path")
+		return nil, errors.New("no log path")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -149,16 +181,17 @@ func New(opts Options) (*Log, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
-		return nil, fmt.Errorf("audit: create log directory: %w", err)
+		return nil, fmt.Errorf("cannot create its directory: %w", err)
 	}
 	f, err := os.OpenFile(opts.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("audit: open log: %w", err)
+		return nil, fmt.Errorf("cannot open it: %w", err)
 	}
 	unlock, err := lockFile(f)
 	if err != nil {
+		pid := lockHolder(f)
 		f.Close()
-		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, opts.Path, err)
+		return nil, &LockedError{PID: pid, Err: err}
 	}
 	l := &Log{opts: opts, metrics: metrics, f: f, unlock: unlock, reqs: make(chan *pending, maxBatch), done: make(chan struct{})}
 	if err := l.load(); err != nil {
@@ -173,7 +206,7 @@ func New(opts Options) (*Log, error) {
 // load verifies the existing file and indexes it.
 func (l *Log) load() error {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("audit: read log: %w", err)
+		return fmt.Errorf("cannot read it: %w", err)
 	}
 	rep, err := chain.Scan(l.f, func(rec chain.Record, off int64, n int) {
 		l.index.add(rec.Seq, off, n, rec.Event)
@@ -182,15 +215,15 @@ func (l *Log) load() error {
 		torn := rep.Broken != nil && rep.Broken.Reason == chain.ReasonTorn
 		if !torn || !l.opts.RepairTornTail {
 			if rep.Broken != nil {
-				return fmt.Errorf("%w: %s: %w", ErrCorrupt, l.opts.Path, err)
+				return fmt.Errorf("%w at %s", ErrCorrupt, rep.Broken)
 			}
-			return err
+			return fmt.Errorf("cannot read it: %w", err)
 		}
 		if terr := l.f.Truncate(rep.Broken.Offset); terr != nil {
-			return fmt.Errorf("audit: cut torn record: %w", terr)
+			return fmt.Errorf("cannot cut off its torn last record: %w", terr)
 		}
 		if serr := l.f.Sync(); serr != nil {
-			return fmt.Errorf("audit: cut torn record: %w", serr)
+			return fmt.Errorf("cannot cut off its torn last record: %w", serr)
 		}
 		l.opts.Logger.Warn("audit log: cut off an unterminated last record",
 			slog.Int64(string(telemetry.AttrAuditSeq), int64(rep.LastSeq+1)))
@@ -198,7 +231,7 @@ func (l *Log) load() error {
 	l.seq, l.last = rep.LastSeq, rep.LastHash
 	end, err := l.f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return fmt.Errorf("audit: read log: %w", err)
+		return fmt.Errorf("cannot read it: %w", err)
 	}
 	l.size = end
 	return nil
@@ -285,8 +318,57 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
-		l.writeBatch(batch)
+		records := batch[:0]
+		var probes []*pending
+		for _, p := range batch {
+			if p.probe {
+				probes = append(probes, p)
+			} else {
+				records = append(records, p)
+			}
+		}
+		if len(records) > 0 {
+			l.writeBatch(records)
+		}
+		for _, p := range probes {
+			p.done <- l.probe()
+		}
 	}
+}
+
+// probeBytes is what a probe appends and cuts off again: a block's worth,
+// so that it needs a new block as a record may (a full disk often still
+// has room in the file's last block), and no newline, so that if the
+// process dies before the cut the file ends in what the chain reads as a
+// torn write, which is what it is.
+var probeBytes = []byte(strings.Repeat(" ", 4096))
+
+// probe tells whether the file takes writes again after a failed one, by
+// appending probeBytes, syncing and cutting them off. With no failure
+// since the last write it touches nothing.
+func (l *Log) probe() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, l.failed)
+	}
+	if l.lastErr == nil {
+		return nil
+	}
+	err := l.write(probeBytes)
+	if terr := l.f.Truncate(l.size); terr != nil {
+		l.failed = fmt.Errorf("probe write could not be undone: %w", errors.Join(err, terr))
+		return fmt.Errorf("%w: %w", ErrUnavailable, l.failed)
+	}
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		l.lastErr = err
+		return fmt.Errorf("%w: write %s: %w", ErrUnavailable, l.opts.Path, err)
+	}
+	l.lastErr = nil
+	return nil
 }
 
 func (l *Log) writeBatch(batch []*pending) {
@@ -323,6 +405,7 @@ func (l *Log) writeBatch(batch []*pending) {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			l.failed = fmt.Errorf("write failed and could not be undone: %w", errors.Join(err, terr))
 		}
+		l.lastErr = err
 		for _, p := range batch {
 			p.done <- fmt.Errorf("%w: write %s: %w", ErrUnavailable, l.opts.Path, err)
 		}
@@ -335,6 +418,7 @@ func (l *Log) writeBatch(batch []*pending) {
 		p.done <- nil
 	}
 	l.seq, l.last, l.size = seq, prev, l.size+int64(len(buf))
+	l.lastErr = nil
 }
 
 func (l *Log) write(b []byte) error {
@@ -376,21 +460,37 @@ func (l *Log) Head() (seq uint64, hash string) {
 	return l.seq, l.last
 }
 
-// Check reports whether Record can be expected to work, for readiness:
-// nil unless the log is closed or a failed write could not be undone.
-func (l *Log) Check(context.Context) error {
+// Check reports whether Record can be expected to work, for readiness. It
+// fails from the moment a write fails; after that every Check asks the
+// file again (it appends a few bytes and cuts them off, in turn with the
+// records), so readiness comes back by itself once writes work, without
+// waiting for a request to write a record. It fails for good once the log
+// is closed or a failed write could not be undone.
+func (l *Log) Check(ctx context.Context) error {
+	l.mu.RLock()
+	failed, lastErr := l.failed, l.lastErr
+	l.mu.RUnlock()
+	if failed != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, failed)
+	}
+	p := &pending{probe: true, done: make(chan error, 1)}
 	l.closeMu.RLock()
-	closed := l.closed
-	l.closeMu.RUnlock()
-	if closed {
+	if l.closed {
+		l.closeMu.RUnlock()
 		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.failed != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, l.failed)
+	if lastErr == nil {
+		l.closeMu.RUnlock()
+		return nil
 	}
-	return nil
+	select {
+	case l.reqs <- p:
+	case <-ctx.Done():
+		l.closeMu.RUnlock()
+		return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
+	}
+	l.closeMu.RUnlock()
+	return <-p.done
 }
 
 // Close waits for queued records, then closes the file. Record fails with

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -311,6 +312,53 @@ func TestWriteFailureIsUnavailableAndUndone(t *testing.T) {
 	}
 }
 
+// TestCheckReportsTheLastWrite: readiness follows the outcome of the last
+// write, at once, and comes back by itself once writes work again, with no
+// record written to find out (a replica out of the load balancer gets no
+// requests that would write one).
+func TestCheckReportsTheLastWrite(t *testing.T) {
+	for _, fault := range []struct {
+		name        string
+		write, sync bool
+	}{{"disk full", true, false}, {"fsync fails", false, true}} {
+		t.Run(fault.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			l := openLog(t, path, Options{})
+			ff := &faultyFile{File: l.f.(*os.File)}
+			l.f = ff
+			recordN(t, l, 2)
+			before, _ := os.ReadFile(path)
+			ctx := context.Background()
+
+			ff.set(fault.write, fault.sync, false)
+			if _, err := l.Record(ctx, entryFor(OutcomeSuccess)); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Record = %v, want ErrUnavailable", err)
+			}
+			for i := range 3 {
+				if err := l.Check(ctx); !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("Check #%d = %v while writes fail, want ErrUnavailable", i+1, err)
+				}
+			}
+
+			ff.set(false, false, false)
+			if err := l.Check(ctx); err != nil {
+				t.Fatalf("Check = %v once writes work again", err)
+			}
+			if seq, _ := l.Head(); seq != 2 {
+				t.Errorf("Head seq = %d: the checks wrote records", seq)
+			}
+			after, _ := os.ReadFile(path)
+			if !bytes.Equal(before, after) {
+				t.Errorf("the checks left %d bytes behind", len(after)-len(before))
+			}
+			recordN(t, l, 1)
+			if rep, err := verifyFile(t, path); err != nil || rep.Records != 3 {
+				t.Errorf("Verify = %+v, %v; want 3 intact records", rep, err)
+			}
+		})
+	}
+}
+
 func TestClosedFileIsUnavailable(t *testing.T) {
 	l := openLog(t, filepath.Join(t.TempDir(), "audit.jsonl"), Options{})
 	recordN(t, l, 1)
@@ -394,6 +442,9 @@ func TestNewRefuses(t *testing.T) {
 				l.Close()
 			}
 			t.Errorf("second New = %v, want ErrLocked", err)
+		} else if locked := (*LockedError)(nil); !errors.As(err, &locked) || (runtime.GOOS == "linux" && locked.PID != os.Getpid()) {
+			// The lock is this process's own, through another open file.
+			t.Errorf("second New names pid %d as the holder, want %d", locked.PID, os.Getpid())
 		}
 	})
 }

@@ -31,6 +31,30 @@ type tokenClaims struct {
 	Extensions   *tokenExt       `json:"extensions,omitempty"`
 }
 
+// UnmarshalJSON refuses exp, nbf and iat that are not JSON numbers. RFC
+// 7519 NumericDate is a number; jwt's NumericDate would also take a string
+// holding one, which no conforming issuer writes.
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &dates); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if len(d.raw) > 0 && string(d.raw) != "null" && d.raw[0] != '-' && (d.raw[0] < '0' || d.raw[0] > '9') {
+			return errors.New(d.name + " is not a NumericDate (a JSON number)")
+		}
+	}
+	type plain tokenClaims // without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
 // tokenExt is the IHE IUA "extensions" claim; only ihe_iua.purpose_of_use
 // is read.
 type tokenExt struct {

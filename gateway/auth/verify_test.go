@@ -7,7 +7,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +65,19 @@ func TestVerify(t *testing.T) {
 	v := newVerifier(t, fileConfig(t), VerifierOptions{})
 	good := goodClaims()
 	at := func(d time.Duration) int64 { return testNow.Add(d).Unix() }
+	// keyServer is where forged tokens point jku and x5u: it serves the
+	// forger's key, and must never be asked.
+	var keyRequests atomic.Int32
+	keyServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		keyRequests.Add(1)
+		_, _ = w.Write(jwksJSON(t, jwkEntry{kid: ec.kid, key: rogueEC.public()}))
+	}))
+	t.Cleanup(func() {
+		keyServer.Close()
+		if n := keyRequests.Load(); n != 0 {
+			t.Errorf("the verifier fetched keys from a token's header URL %d times", n)
+		}
+	})
 
 	tests := []struct {
 		name  string
@@ -233,6 +250,30 @@ func TestVerify(t *testing.T) {
 		{"exp not a number", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodES256, ec, with(good, map[string]any{"exp": "tomorrow"}), nil)
 		}, ReasonMalformed},
+		// RFC 7519 NumericDate is a JSON number; a string holding one is
+		// not a date.
+		{"exp a numeric string", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodES256, ec, with(good, map[string]any{"exp": strconv.FormatInt(at(5*time.Minute), 10)}), nil)
+		}, ReasonMalformed},
+		{"nbf a numeric string", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodES256, ec, with(good, map[string]any{"nbf": strconv.FormatInt(at(-time.Minute), 10)}), nil)
+		}, ReasonMalformed},
+		{"iat a numeric string", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodES256, ec, with(good, map[string]any{"iat": strconv.FormatInt(at(-time.Minute), 10)}), nil)
+		}, ReasonMalformed},
+		// Keys come from the configured key set only: headers that point
+		// elsewhere are ignored, on good tokens and forged ones alike.
+		{"jku, x5u and jwk headers on a good token ignored", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodES256, ec, good, map[string]any{
+				"jku": keyServer.URL + "/jwks", "x5u": keyServer.URL + "/cert.pem", "jwk": map[string]any{"kty": "EC"},
+			})
+		}, ""},
+		{"forged token pointing jku at the forger's keys", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodES256, signingKey{ec.kid, rogueEC.signer}, good, map[string]any{"jku": keyServer.URL + "/jwks"})
+		}, ReasonSignature},
+		{"forged token with an unknown kid pointing x5u at the forger's certificate", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodES256, rogueEC, good, map[string]any{"x5u": keyServer.URL + "/cert.pem"})
+		}, ReasonUnknownKey},
 		{"two purposes", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodES256, ec, with(good, map[string]any{"purpose_of_use": []string{"TREAT", "ETREAT"}}), nil)
 		}, ReasonClaim},

@@ -1,15 +1,20 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // faultCache is a Cache over its own Redis at addr with a quick breaker.
@@ -222,4 +227,58 @@ func (f *failingStore) Set(ctx context.Context, name string, v []byte, ttl time.
 		return err
 	}
 	return f.Store.Set(ctx, name, v, ttl, tags)
+}
+
+// TestRedisClientLogsAreStructured: what the Redis client itself says
+// (dial failures, pool events) goes to the gateway's JSON log, not to
+// stderr as plain text lines.
+func TestRedisClientLogsAreStructured(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens there now
+	var buf syncBuffer
+	logger := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(&buf, nil)))
+	s, err := NewRedisStore(config.Redis{URL: "redis://" + addr + "/0", Timeout: 50 * time.Millisecond}, RedisOptions{Logger: logger, NoTelemetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Get(context.Background(), "k"); err == nil {
+		t.Fatal("Get against no Redis succeeded")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "failed to dial") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "failed to dial") {
+		t.Fatalf("the Redis client's dial failure is not in the JSON log: %q", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

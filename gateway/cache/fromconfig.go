@@ -55,7 +55,7 @@ func FromConfig(cc config.Cache, rc config.Redis, opts Options) (*Cache, error) 
 		owned = true
 		var err error
 		if useRedis {
-			opts.Store, err = NewRedisStore(rc, RedisOptions{TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider})
+			opts.Store, err = NewRedisStore(rc, RedisOptions{Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider})
 		} else {
 			opts.Store, err = NewMemoryStore(MemoryOptions{MaxBytes: cc.MaxBytes})
 		}

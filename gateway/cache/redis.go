@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // DefaultRedisTimeout bounds each Redis command on the request path when
@@ -45,7 +47,32 @@ type RedisOptions struct {
 	MeterProvider metric.MeterProvider
 	// NoTelemetry leaves the client uninstrumented (benchmarks).
 	NoTelemetry bool
+	// Logger receives what the Redis client library says by itself (dial
+	// failures, pool and failover events), as warnings. go-redis has one
+	// logger per process, so the last store given one sets it for all.
+	// Nil leaves the library's own, which prints plain text to stderr.
+	Logger *slog.Logger
 }
+
+// redisLog routes go-redis's own messages to a structured logger. They
+// name addresses, counts and errors of the connection, never a command's
+// keys or values; the text goes under "error" as a LogSafeError, so the
+// allow-list handler prints it.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	msg := strings.Join(strings.Fields(fmt.Sprintf(format, v...)), " ")
+	if len(msg) > 512 {
+		msg = msg[:512]
+	}
+	l.log.WarnContext(ctx, "redis client", slog.Any(telemetry.LogError, redisMessage(msg)))
+}
+
+// redisMessage is a message of the Redis client library, safe to log.
+type redisMessage string
+
+func (m redisMessage) Error() string      { return string(m) }
+func (m redisMessage) LogMessage() string { return string(m) }
 
 // RedisStore is a Store on a go-redis UniversalClient: standalone,
 // Sentinel or Cluster. It needs Redis 7 or newer (EXPIRE NX/GT).
@@ -121,6 +148,9 @@ func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
 		client = redis.NewClient(base)
 	default:
 		return nil, errors.New("redis: neither url nor addrs is set")
+	}
+	if opts.Logger != nil {
+		redis.SetLogger(redisLog{opts.Logger})
 	}
 	s := &RedisStore{client: client, timeout: timeout, admin: admin, owned: true}
 	if !opts.NoTelemetry {

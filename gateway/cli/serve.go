@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os/signal"
 	"syscall"
 
@@ -26,7 +25,8 @@ func newServe() *cobra.Command {
 			defer stop()
 			srv, err := server.New(ctx, cfg, server.Options{Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr()})
 			if err != nil {
-				return fmt.Errorf("start: %w", err)
+				// The error names the setting at fault: one line.
+				return err
 			}
 			return srv.Run(ctx)
 		},

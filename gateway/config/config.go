@@ -33,6 +33,8 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry" envPrefix:"TELEMETRY_"`
 	// Audit holds where AuditEvent records go.
 	Audit Audit `yaml:"audit" envPrefix:"AUDIT_"`
+	// ToMHP bounds the $to-mhp conversion operation.
+	ToMHP ToMHP `yaml:"to_mhp" envPrefix:"TO_MHP_"`
 	// IDs holds the key that makes gateway resource ids opaque.
 	IDs IDs `yaml:"ids" envPrefix:"IDS_"`
 	// Log holds logging settings.
@@ -151,8 +153,9 @@ type SourceAuth struct {
 	Type string `yaml:"type"`
 	// TokenFile holds the bearer token, read at start.
 	TokenFile string `yaml:"token_file"`
-	// Username and PasswordFile are used by "basic".
-	Username     string `yaml:"username"`
+	// Username is the user name of "basic".
+	Username string `yaml:"username"`
+	// PasswordFile holds the password of "basic", read at start.
 	PasswordFile string `yaml:"password_file"`
 }
 
@@ -288,6 +291,26 @@ type Audit struct {
 	NotifyURL string `yaml:"notify_url" env:"NOTIFY_URL"`
 }
 
+// ToMHP bounds POST $to-mhp, which converts whatever a client sends: no
+// request may use up the gateway.
+type ToMHP struct {
+	// MaxBundleBytes is the largest Bundle accepted (413 above it). A
+	// Bundle is streamed through temporary files, so memory stays flat
+	// whatever its size; a single resource, a Parameters body and each
+	// Bundle entry are held whole and bounded by server.max_body_bytes.
+	MaxBundleBytes int64 `yaml:"max_bundle_bytes" env:"MAX_BUNDLE_BYTES"`
+	// MaxEntries is the most entries one Bundle may hold (413 above).
+	MaxEntries int `yaml:"max_entries" env:"MAX_ENTRIES"`
+	// MaxOutputBytes bounds the converted answer (413 above it).
+	MaxOutputBytes int64 `yaml:"max_output_bytes" env:"MAX_OUTPUT_BYTES"`
+	// MaxConcurrent is how many conversions run at once; more get 429.
+	MaxConcurrent int `yaml:"max_concurrent" env:"MAX_CONCURRENT"`
+	// SpoolDir holds the temporary files of conversions in progress,
+	// removed as their request ends. Empty means the system's temporary
+	// directory.
+	SpoolDir string `yaml:"spool_dir" env:"SPOOL_DIR"`
+}
+
 // IDs holds the key that makes gateway resource ids opaque.
 type IDs struct {
 	// KeyFile holds at least 32 random bytes. Every replica must share it,
@@ -315,8 +338,9 @@ type Console struct {
 	// OneTimeLink prints a one-time sign-in link at start-up even outside
 	// the development default. False: only with auth.dev.
 	OneTimeLink bool `yaml:"one_time_link" env:"ONE_TIME_LINK"`
-	// Org and Country describe console users whose token names neither.
-	Org     string `yaml:"org" env:"ORG"`
+	// Org is the organisation of console users whose token names none.
+	Org string `yaml:"org" env:"ORG"`
+	// Country is the country of console users whose token names none.
 	Country string `yaml:"country" env:"COUNTRY"`
 	// IdleTimeout ends an unused session. Zero means 30m.
 	IdleTimeout time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT"`
@@ -327,10 +351,10 @@ type Console struct {
 	// key, a signed bundle). Empty means .mhg/published.
 	PublishDir string `yaml:"publish_dir" env:"PUBLISH_DIR"`
 	// SigningKeyFile holds the key that signs published bundles (PEM
-	// private key, or an HMAC secret); SigningAlg its algorithm (RS256
-	// when empty). Empty: no bundle, only the patch.
+	// private key, or an HMAC secret). Empty: no bundle, only the patch.
 	SigningKeyFile string `yaml:"signing_key_file" env:"SIGNING_KEY_FILE"`
-	SigningAlg     string `yaml:"signing_alg" env:"SIGNING_ALG"`
+	// SigningAlg is the algorithm of the signing key; empty means RS256.
+	SigningAlg string `yaml:"signing_alg" env:"SIGNING_ALG"`
 	// Approvals is how many different legal users approve a draft before
 	// it is published; 0 or 1 is the author alone.
 	Approvals int `yaml:"approvals" env:"APPROVALS"`
@@ -340,16 +364,18 @@ type Console struct {
 type ConsoleOIDC struct {
 	// Issuer is the provider's issuer URL.
 	Issuer string `yaml:"issuer" env:"ISSUER"`
-	// ClientID and ClientSecretFile identify the console; no secret file
-	// is a public client (PKCE alone).
-	ClientID         string `yaml:"client_id" env:"CLIENT_ID"`
+	// ClientID is the console's client id at the provider.
+	ClientID string `yaml:"client_id" env:"CLIENT_ID"`
+	// ClientSecretFile holds the client secret; empty is a public client
+	// (PKCE alone).
 	ClientSecretFile string `yaml:"client_secret_file" env:"CLIENT_SECRET_FILE"`
 	// Scopes are asked for besides openid; empty means profile and email.
 	Scopes []string `yaml:"scopes" env:"SCOPES" envSeparator:","`
-	// RoleClaim, OrgClaim and CountryClaim name the claims with the
-	// console roles (legal, auditor), organisation and country; empty
-	// means roles, org and country. A dotted name reaches into objects.
-	RoleClaim    string `yaml:"role_claim" env:"ROLE_CLAIM"`
-	OrgClaim     string `yaml:"org_claim" env:"ORG_CLAIM"`
+	// RoleClaim names the claim with the console roles (legal, auditor);
+	// empty means roles. A dotted name reaches into objects.
+	RoleClaim string `yaml:"role_claim" env:"ROLE_CLAIM"`
+	// OrgClaim names the claim with the user's organisation; empty means org.
+	OrgClaim string `yaml:"org_claim" env:"ORG_CLAIM"`
+	// CountryClaim names the claim with the user's country; empty means country.
 	CountryClaim string `yaml:"country_claim" env:"COUNTRY_CLAIM"`
 }

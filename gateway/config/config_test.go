@@ -138,6 +138,33 @@ func TestValidateReportsFieldErrors(t *testing.T) {
 	}
 }
 
+// TestToMHPBoundsMustBePositive: each $to-mhp bound is checked on its own
+// and named in full, so a start-up error points at the one setting.
+func TestToMHPBoundsMustBePositive(t *testing.T) {
+	for _, tt := range []struct {
+		field string
+		set   func(*ToMHP)
+	}{
+		{"to_mhp.max_bundle_bytes", func(m *ToMHP) { m.MaxBundleBytes = 0 }},
+		{"to_mhp.max_entries", func(m *ToMHP) { m.MaxEntries = -1 }},
+		{"to_mhp.max_output_bytes", func(m *ToMHP) { m.MaxOutputBytes = 0 }},
+		{"to_mhp.max_concurrent", func(m *ToMHP) { m.MaxConcurrent = 0 }},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			cfg := Default()
+			tt.set(&cfg.ToMHP)
+			err := cfg.Validate()
+			var fe FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("want a FieldError naming %s, got %v", tt.field, err)
+			}
+		})
+	}
+	if cfg := Default(); cfg.Validate() != nil {
+		t.Fatalf("the defaults must validate: %v", cfg.Validate())
+	}
+}
+
 func TestRedisURLNotEchoed(t *testing.T) {
 	cfg := Default()
 	cfg.Redis.URL = "http://user:secret@host"

@@ -70,6 +70,7 @@ func Default() Config {
 		Match:     Match{Rate: 30, Burst: 10, DefaultCount: 10},
 		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
 		Audit:     Audit{Log: ".mhg/audit.jsonl"},
+		ToMHP:     ToMHP{MaxBundleBytes: 64 << 20, MaxEntries: 20_000, MaxOutputBytes: 128 << 20, MaxConcurrent: 2},
 		Log:       Log{Level: "info", Format: "json"},
 	}
 }
@@ -175,6 +176,7 @@ func (c *Config) Validate() error {
 	c.Cache.validate(p)
 	c.Federation.validate(p)
 	c.Telemetry.validate(p)
+	c.ToMHP.validate(p)
 	c.Log.validate(p)
 	c.Console.validate(p)
 	c.Match.validate(p)
@@ -373,6 +375,20 @@ func (fed Federation) validate(p *problems) {
 			if !countryPattern.MatchString(c) {
 				p.bad(f+".partners", "want ISO 3166-1 alpha-2 codes, got %q", c)
 			}
+		}
+	}
+}
+
+func (t ToMHP) validate(p *problems) {
+	for _, n := range []struct {
+		field string
+		v     int64
+	}{
+		{"to_mhp.max_bundle_bytes", t.MaxBundleBytes}, {"to_mhp.max_entries", int64(t.MaxEntries)},
+		{"to_mhp.max_output_bytes", t.MaxOutputBytes}, {"to_mhp.max_concurrent", int64(t.MaxConcurrent)},
+	} {
+		if n.v <= 0 {
+			p.bad(n.field, "must be positive")
 		}
 	}
 }

@@ -172,7 +172,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 			return nil, &DeniedError{Reasons: dedupe(all)}
 		}
 		system, value, ok := r4.SplitToken(q.Identifier)
-		if !ok || system == "" || value == "" {
+		if !ok || system == "" || value == "" || r4.CheckToken(q.Identifier) != nil {
 			return nil, fmt.Errorf("%w: identifier must be system|value", ErrInvalid)
 		}
 		id, ok := l.ids.Match(system, value, nil, req.Requester.Country)

@@ -24,6 +24,11 @@ func (s *Service) SearchPatients(ctx context.Context, req Request, identifier st
 	if identifier == "" {
 		return res, fmt.Errorf("%w: identifier is required", ErrInvalid)
 	}
+	// What a source cannot read is the client's mistake, not the source's
+	// failure: refused before any source is asked.
+	if err := r4.CheckToken(identifier); err != nil {
+		return res, fmt.Errorf("%w: identifier: the value %v", ErrInvalid, err)
+	}
 	params := url.Values{"identifier": {identifier}}
 	err := s.fanOut(ctx, req, res, s.sources, func(ctx context.Context, src Source, part *Result) ([]Entry, error) {
 		set, err := s.fetchMapped(ctx, req, src, cache.KindSearch, canonicalParams("Patient", params), nil,

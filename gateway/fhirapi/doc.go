@@ -1,7 +1,12 @@
 // Package fhirapi is the gateway's HTTP surface: the Gin routes of the FHIR
 // R4 REST API under /fhir, health and readiness, content negotiation,
 // search-parameter parsing, Bundles and the one place where errors become
-// OperationOutcomes with the right status.
+// OperationOutcomes with the right status (Listener extends that to the
+// few answers Go's HTTP server gives before any handler runs).
+//
+// POST $to-mhp converts what the client sends, within ToMHPLimits: a
+// Bundle streams through spool files entry by entry, so a request costs
+// disk, not memory.
 //
 // It holds no business logic: who may see what is federate's and authz's,
 // and this package only turns HTTP into requests to them and their results

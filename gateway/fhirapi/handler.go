@@ -73,6 +73,8 @@ type Options struct {
 	MaxHeaderBytes int
 	// Mapper serves POST /fhir/$to-mhp; nil disables it.
 	Mapper Mapper
+	// ToMHP bounds $to-mhp; see ToMHPLimits for the zero values.
+	ToMHP ToMHPLimits
 	// AuditSearch serves GET /fhir/AuditEvent to auditors; nil disables it.
 	AuditSearch AuditSearcher
 	// Policy serves the admin policy routes ($explain, status); nil
@@ -106,6 +108,8 @@ type Handler struct {
 	engine *gin.Engine
 	log    *slog.Logger
 	ops    map[string]Operation
+	// converting holds a token per $to-mhp conversion running.
+	converting chan struct{}
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -140,8 +144,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.MatchDefaultCount <= 0 {
 		opts.MatchDefaultCount = 10
 	}
+	opts.ToMHP.defaults()
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}}
+	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}, converting: make(chan struct{}, opts.ToMHP.MaxConcurrent)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -168,10 +173,12 @@ func New(opts Options) (*Handler, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	// The router's own trailing-slash redirect answers before any
+	// middleware, in HTML and without X-Request-Id; NoRoute redirects
+	// instead, through the middleware.
+	e.RedirectTrailingSlash = false
 	e.Use(h.recover, otelgin.Middleware("mhg", otelgin.WithSpanNameFormatter(spanName)), h.requestID, h.limits, h.logRequests)
-	e.NoRoute(func(c *gin.Context) {
-		h.fail(c, errorf(http.StatusNotFound, "not-found", "no such endpoint"))
-	})
+	e.NoRoute(h.noRoute)
 	e.NoMethod(func(c *gin.Context) {
 		h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "method %s is not supported here; this gateway is read-only", c.Request.Method))
 	})
@@ -197,6 +204,29 @@ func New(opts Options) (*Handler, error) {
 		telemetry.AllowRoutes(r.Method + " " + r.Path)
 	}
 	return h, nil
+}
+
+// noRoute answers 404, or redirects a path with a trailing slash to the
+// same path without it (the query kept; never to another host).
+func (h *Handler) noRoute(c *gin.Context) {
+	p := c.Request.URL.EscapedPath()
+	if len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasPrefix(p, "//") {
+		loc := strings.TrimRight(p, "/")
+		if q := c.Request.URL.RawQuery; q != "" {
+			loc += "?" + q
+		}
+		status := http.StatusMovedPermanently
+		if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
+			status = http.StatusPermanentRedirect
+		}
+		c.Header("Location", loc)
+		h.write(c, status, mustJSON(Outcome{ResourceType: "OperationOutcome", Issue: []Issue{{
+			Severity: "information", Code: "informational", Diagnostics: "FHIR URLs have no trailing slash; see Location",
+		}}}))
+		c.Abort()
+		return
+	}
+	h.fail(c, errorf(http.StatusNotFound, "not-found", "no such endpoint"))
 }
 
 // ServeHTTP serves the gateway's routes.
@@ -275,12 +305,17 @@ func (h *Handler) limits(c *gin.Context) {
 		h.fail(c, errorf(http.StatusRequestHeaderFieldsTooLarge, "too-long", "request headers larger than %d bytes", h.opts.MaxHeaderBytes))
 		return
 	}
-	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.fail(c, errorf(http.StatusRequestEntityTooLarge, "too-long", "request body larger than %d bytes", h.opts.MaxBodyBytes))
+	maxBody := h.opts.MaxBodyBytes
+	if h.opts.Mapper != nil && isToMHP(c) {
+		// A Bundle to convert is streamed, not held: it has its own bound.
+		maxBody = max(maxBody, h.opts.ToMHP.MaxBundleBytes)
+	}
+	if r.ContentLength > maxBody {
+		h.fail(c, errorf(http.StatusRequestEntityTooLarge, "too-long", "request body larger than %d bytes", maxBody))
 		return
 	}
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(c.Writer, r.Body, h.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(c.Writer, r.Body, maxBody)
 	}
 	c.Next()
 }

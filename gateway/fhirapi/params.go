@@ -36,6 +36,19 @@ var typeParams = map[string][]string{
 // type the gateway serves.
 var clinicalParams = []string{"patient", "subject"}
 
+// tokenParams are the search parameters of type token (system|value).
+var tokenParams = map[string]bool{"identifier": true, "purpose": true, "outcome": true}
+
+// checkToken answers 400 for a token search value the gateway cannot read,
+// before any source is asked: the client's mistake is never a source's
+// failure. The message names the parameter, never the value.
+func checkToken(name, v string) *Error {
+	if err := r4.CheckToken(v); err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "parameter %s: the value %s", name, err)
+	}
+	return nil
+}
+
 // resultParams are parameters that shape results rather than select them.
 var resultParams = map[string]bool{
 	"_count": true, "_offset": true, "_summary": true, "_elements": true,
@@ -125,6 +138,11 @@ func parseSearch(resourceType string, q url.Values, strict bool, defCount, maxCo
 		// a source is sent them as they are.
 		if len(r4.SplitEscaped(v, ',')) > 1 {
 			return sp, errorf(http.StatusBadRequest, "not-supported", "OR searches (comma-separated values) are not supported on %s", name)
+		}
+		if tokenParams[name] {
+			if e := checkToken(name, v); e != nil {
+				return sp, e
+			}
 		}
 		if name == "subject" {
 			ref, ok := strings.CutPrefix(v, "Patient/")

@@ -300,30 +300,39 @@ func (h *Handler) searchOutcome(warnings []federate.Warning, ignored []string, l
 	return &Outcome{ResourceType: "OperationOutcome", Issue: issues}
 }
 
-// finish audits the request, then answers. Data is released only once its
-// AuditEvent is written: if the audit log fails, the client gets 503.
+// finish audits the request, then answers. No answer about patient data,
+// allowed or refused, leaves before its AuditEvent is written: if the
+// audit log fails, the client gets 503 whatever the answer would have been.
 func (h *Handler) finish(c *gin.Context, req federate.Request, res *federate.Result, err error, status int, body []byte) {
+	h.finishWith(c, req, res, err, status, nil, func() { h.write(c, status, body) })
+}
+
+// finishWith is finish for answers that send themselves: amend (when not
+// nil) adds to the AuditEvent entry, and send writes the answer once it is
+// audited.
+func (h *Handler) finishWith(c *gin.Context, req federate.Request, res *federate.Result, err error, status int, amend func(*audit.Entry), send func()) {
 	var e *Error
 	if err != nil {
 		e = asError(err)
 		status = e.Status
 	}
 	entry := h.auditEntry(c, req, res, status)
+	if amend != nil {
+		amend(&entry)
+	}
 	auditID, aerr := h.opts.Auditor.Record(c.Request.Context(), entry)
 	if aerr != nil {
 		h.log.ErrorContext(c.Request.Context(), "audit record not written", "route", c.FullPath(), "error.type", telemetry.ErrorType(aerr))
-		if e == nil {
-			h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
-				Message: "the audit log is unavailable; no data is released without an audit record", Err: aerr})
-			return
-		}
+		h.fail(c, &Error{Status: http.StatusServiceUnavailable, Code: "transient",
+			Message: "the audit log is unavailable; no answer about patient data leaves without an audit record", Err: aerr})
+		return
 	}
 	if e != nil {
 		h.fail(c, e)
 		return
 	}
 	h.notify(c, auditID, entry, res)
-	h.write(c, status, body)
+	send()
 }
 
 // notify hands the notify obligations of a released request to the

@@ -247,6 +247,11 @@ func (h *Handler) summary(c *gin.Context, l *federate.Linker, id string) {
 	case id == "" && identifier == "":
 		h.fail(c, errorf(http.StatusBadRequest, "required", "Patient/$summary needs identifier=system|value"))
 		return
+	case identifier != "":
+		if e := checkToken("identifier", identifier); e != nil {
+			h.fail(c, e)
+			return
+		}
 	}
 	var claims []string
 	if profile != "" {

@@ -115,6 +115,19 @@ func TestAuditLogDownWithholdsData(t *testing.T) {
 			t.Fatalf("%s with the audit log down: %d %s", path, r.status, r.body)
 		}
 	}
+	// Refusals too: no answer about patient data, allowed or refused,
+	// leaves without its AuditEvent.
+	refusals := []struct{ path, token string }{
+		{"/Patient/" + pid, g.token(t, "US", "clinician", "TREAT")},
+		{"/Patient?identifier=" + aminaPassport, g.token(t, "DE", "clinician", "HLEGAL")},
+		{"/AuditEvent?patient=Patient/" + pid, clin},
+	}
+	for _, rf := range refusals {
+		r := g.get(t, rf.path, rf.token)
+		if r.status != 503 || r.outcomeCode(t) != "transient" {
+			t.Fatalf("refusal of %s with the audit log down: %d %s", rf.path, r.status, r.body)
+		}
+	}
 	if r := g.get(t, "/metadata", ""); r.status != 200 {
 		t.Fatalf("metadata: %d", r.status)
 	}

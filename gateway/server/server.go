@@ -77,8 +77,13 @@ type Server struct {
 
 // New builds a gateway from cfg. Everything that can be checked before the
 // first request is: sources open, policies compile, keys load.
-func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err error) {
-	s = &Server{cfg: cfg, stdout: opts.Stdout}
+//
+// An error names the setting at fault and its cause in one line; whatever
+// was built before it is closed again.
+func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err error) {
+	// s is not the named result: a failed New returns nil, and the deferred
+	// cleanup must still reach what was built.
+	s := &Server{cfg: cfg, stdout: opts.Stdout}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
@@ -125,7 +130,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Server, err e
 	}
 	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
 	if s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log}); err != nil {
-		return nil, err
+		return nil, &SettingError{Setting: "auth", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
 	if s.handler, err = s.newHandler(fed, engine, checks, opts); err != nil {
@@ -147,7 +152,7 @@ func (s *Server) openTelemetry(ctx context.Context, opts Options) error {
 		Logger: s.log, Environ: opts.Environ, Stdout: s.stdout, ServiceVersion: Version,
 	})
 	if err != nil {
-		return fmt.Errorf("telemetry: %w", err)
+		return &SettingError{Setting: "telemetry", Err: err}
 	}
 	s.closers = append(s.closers, s.telemetry.Shutdown)
 	return nil
@@ -157,11 +162,11 @@ func (s *Server) openTelemetry(ctx context.Context, opts Options) error {
 func (s *Server) openSources() ([]federate.Source, []fhirapi.Check, error) {
 	var sources []federate.Source
 	var checks []fhirapi.Check
-	for _, spec := range s.cfg.Sources {
+	for i, spec := range s.cfg.Sources {
 		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: s.cfg.Federation.SourceTimeout,
 			MeterProvider: s.telemetry.MeterProvider()})
 		if err != nil {
-			return nil, nil, fmt.Errorf("source %s: %w", spec.ID, err)
+			return nil, nil, &SettingError{Setting: fmt.Sprintf("sources[%d]", i), Err: err}
 		}
 		sources = append(sources, src)
 		checks = append(checks, fhirapi.Check{Name: "source:" + spec.ID, Fn: src.Check})
@@ -174,7 +179,7 @@ func (s *Server) openPolicy() error {
 	if s.cfg.Policy.DecisionLog != "" {
 		f, err := openAppend(s.cfg.Policy.DecisionLog)
 		if err != nil {
-			return fmt.Errorf("policy.decision_log: %w", err)
+			return &SettingError{Setting: "policy.decision_log", Value: s.cfg.Policy.DecisionLog, Err: err}
 		}
 		decisionLog = f
 		s.closers = append(s.closers, func(context.Context) error { return f.Close() })
@@ -187,7 +192,13 @@ func (s *Server) openPolicy() error {
 		Labels: map[string]string{"app": "mhg", "version": Version},
 	})
 	if err != nil {
-		return fmt.Errorf("policy: %w", err)
+		switch {
+		case pc.BundleURL != "":
+			return &SettingError{Setting: "policy.bundle_url", Err: err}
+		case pc.Dir != "":
+			return &SettingError{Setting: "policy.dir", Value: pc.Dir, Err: err}
+		}
+		return fmt.Errorf("built-in policies: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.policy.Close(); return nil })
 	return nil
@@ -213,10 +224,15 @@ func (s *Server) openRedis() (*cache.RedisStore, error) {
 	if s.cfg.Redis.URL == "" && len(s.cfg.Redis.Addrs) == 0 {
 		return nil, nil
 	}
-	rs, err := cache.NewRedisStore(s.cfg.Redis, cache.RedisOptions{
+	rs, err := cache.NewRedisStore(s.cfg.Redis, cache.RedisOptions{Logger: s.log,
 		TracerProvider: s.telemetry.TracerProvider(), MeterProvider: s.telemetry.MeterProvider()})
 	if err != nil {
-		return nil, err
+		// The URL is not repeated: it may carry a password.
+		setting := "redis.url"
+		if s.cfg.Redis.URL == "" {
+			setting = "redis.addrs"
+		}
+		return nil, &SettingError{Setting: setting, Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { return rs.Close() })
 	return rs, nil
@@ -232,9 +248,16 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	if redisStore != nil {
 		copts.Store = redisStore
 	}
+	if kf := s.cfg.Cache.KeyFile; kf != "" {
+		keys, err := cache.LoadKeys(kf)
+		if err != nil {
+			return &SettingError{Setting: "cache.key_file", Value: kf, Err: err}
+		}
+		copts.Keys = keys
+	}
 	var err error
 	if s.cache, err = cache.FromConfig(s.cfg.Cache, s.cfg.Redis, copts); err != nil {
-		return fmt.Errorf("cache: %w", err)
+		return &SettingError{Setting: "cache", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.cache.Close() })
 	return nil
@@ -277,13 +300,13 @@ func (s *Server) openAudit(redisStore *cache.RedisStore) error {
 		Observer: audit.Observer{Instance: instanceName()}}
 	if ac.RedisStream != "" {
 		if redisStore == nil {
-			return errors.New("audit.redis_stream: needs redis.url (or redis.addrs) to be set")
+			return &SettingError{Setting: "audit.redis_stream", Value: ac.RedisStream, Err: errors.New("needs redis.url (or redis.addrs) to be set")}
 		}
 		auditOpts.Redis, auditOpts.RedisStream = redisStore.Client(), ac.RedisStream
 	}
 	var err error
 	if s.audit, err = audit.New(auditOpts); err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return auditLogError(ac.Log, err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.audit.Close() })
 	return nil
@@ -299,7 +322,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 	}
 	registry, err := engine.IdentifierRegistry(s.cfg.Federation.Identifiers...)
 	if err != nil {
-		return nil, fmt.Errorf("federation.identifiers: %w", err)
+		return nil, &SettingError{Setting: "federation.identifiers", Err: err}
 	}
 	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry})
 	if err != nil {
@@ -312,6 +335,8 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
+		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
+			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
 		MatchLimiter:      ratelimit.New(ratelimit.Options{PerMinute: cfg.Match.Rate, Burst: cfg.Match.Burst}),
 		MatchDefaultCount: cfg.Match.DefaultCount,
@@ -384,13 +409,19 @@ func (s *Server) Handler() http.Handler { return s.root }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		_ = s.Close(context.Background())
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return &SettingError{Setting: "listen", Value: s.cfg.Listen, Err: err}
 	}
 	return s.Serve(ctx, ln)
 }
 
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = fhirapi.Listener(ln)
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout,
@@ -443,18 +474,18 @@ func (s *Server) Close(ctx context.Context) error {
 func idCodec(cfg config.Config) (*federate.IDCodec, error) {
 	if cfg.IDs.KeyFile == "" {
 		if !cfg.Auth.Dev {
-			return nil, errors.New("ids.key_file: a key of at least 32 random bytes is needed outside the development default")
+			return nil, &SettingError{Setting: "ids.key_file", Err: errors.New("a key of at least 32 random bytes is needed outside the development default (auth.dev)")}
 		}
 		sum := sha256.Sum256([]byte("mhg development gateway id key; not for real data"))
 		return federate.NewIDCodec(sum[:])
 	}
 	b, err := os.ReadFile(cfg.IDs.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("ids.key_file: %w", err)
+		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
 	c, err := federate.NewIDCodec(b)
 	if err != nil {
-		return nil, fmt.Errorf("ids.key_file: %w", err)
+		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
 	return c, nil
 }

@@ -2,12 +2,15 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/migrant-health/mhg/conformance"
 	"github.com/migrant-health/mhg/conformance/r4"
@@ -115,5 +118,147 @@ func TestToMHP(t *testing.T) {
 				t.Fatalf("%d, want %d: %.500s", r.status, tt.status, r.body)
 			}
 		})
+	}
+}
+
+// TestToMHPIsDecidedByPolicy: converting is a policy decision like every
+// other route, refused to those the policy refuses, and audited.
+func TestToMHPIsDecidedByPolicy(t *testing.T) {
+	g := startGateway(t, nil, Options{})
+	patient, err := os.ReadFile("../federate/testdata/uk-core-patients.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, country, role, purpose string
+		status                       int
+		rule                         string
+	}{
+		{"clinician for treatment", "DE", "clinician", "TREAT", 200, ""},
+		{"legal proceedings", "DE", "clinician", "HLEGAL", 403, "firewall.query.purpose-forbidden"},
+		{"a country in no agreement", "US", "clinician", "TREAT", 403, "conversion.country-not-in-network"},
+		{"an auditor", "DE", "auditor", "HCOMPL", 403, "role.auditor.audit-records-only"},
+		{"a researcher", "DE", "researcher", "HRESCH", 403, "role.not-allowed-for-class"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := g.post(t, "/$to-mhp?profile=uk-core", g.token(t, tc.country, tc.role, tc.purpose), "application/fhir+json", patient)
+			if r.status != tc.status {
+				t.Fatalf("%d, want %d: %.300s", r.status, tc.status, r.body)
+			}
+			if tc.rule != "" && !strings.Contains(string(r.body), tc.rule) {
+				t.Fatalf("the refusal does not name %s: %s", tc.rule, r.body)
+			}
+		})
+	}
+	// Each conversion and refusal is in the audit log, with its outcome.
+	b, err := os.ReadFile(g.cfg.Audit.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"to-mhp"`); n < 5 {
+		t.Fatalf("%d AuditEvents name the to-mhp operation, want 5:\n%.2000s", n, b)
+	}
+}
+
+// TestToMHPBounds: past each bound a clean 413 or 429 OperationOutcome,
+// decided before the first byte of the answer.
+func TestToMHPBounds(t *testing.T) {
+	uk, err := os.ReadFile("../federate/testdata/uk-core-patients.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct {
+		Entry []json.RawMessage `json:"entry"`
+	}
+	if err := json.Unmarshal(uk, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	n := len(bundle.Entry)
+	g := startGateway(t, func(c *config.Config) {
+		c.ToMHP.MaxEntries = n
+		c.ToMHP.MaxOutputBytes = 64 << 10
+		c.ToMHP.MaxConcurrent = 1
+		c.Server.MaxBodyBytes = 64 << 10
+		c.ToMHP.MaxBundleBytes = 1 << 20
+	}, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	const fhirJSON = "application/fhir+json"
+
+	if r := g.post(t, "/$to-mhp?profile=uk-core", tok, fhirJSON, uk); r.status != 200 {
+		t.Fatalf("a Bundle within the bounds: %d %.300s", r.status, r.body)
+	}
+	// One entry more than the bound.
+	more := append(append([]json.RawMessage{}, bundle.Entry...), bundle.Entry[0])
+	tooMany, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "collection", "entry": more})
+	if r := g.post(t, "/$to-mhp?profile=uk-core", tok, fhirJSON, tooMany); r.status != 413 || r.outcomeCode(t) != "too-long" {
+		t.Fatalf("%d entries: %d %.300s", len(more), r.status, r.body)
+	}
+	// As many entries as allowed, but an answer larger than the bound.
+	var big []json.RawMessage
+	for len(big) < n {
+		big = append(big, bundle.Entry[2])
+	}
+	bigOut, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "collection", "entry": big})
+	g2 := startGateway(t, func(c *config.Config) { c.ToMHP.MaxOutputBytes = 4 << 10 }, Options{})
+	if r := g2.post(t, "/$to-mhp?profile=uk-core", g2.token(t, "DE", "clinician", "TREAT"), fhirJSON, bigOut); r.status != 413 || r.outcomeCode(t) != "too-long" {
+		t.Fatalf("an answer over the output bound: %d %.300s", r.status, r.body)
+	}
+	// A body over the Bundle bound.
+	huge := `{"resourceType":"Bundle","type":"collection","entry":[` + strings.Repeat(`{"resource":{"resourceType":"Basic","code":{"text":"x"}}},`, 30<<10) + `]}`
+	if r := g.post(t, "/$to-mhp?profile=uk-core", tok, fhirJSON, []byte(huge)); r.status != 413 {
+		t.Fatalf("a body over the Bundle bound: %d %.300s", r.status, r.body)
+	}
+	// A single resource over server.max_body_bytes: only Bundles stream.
+	single := `{"resourceType":"Patient","id":"p","name":[{"text":"` + strings.Repeat("a", 100<<10) + `"}]}`
+	if r := g.post(t, "/$to-mhp?profile=uk-core", tok, fhirJSON, []byte(single)); r.status != 413 {
+		t.Fatalf("a single resource over the bound: %d %.300s", r.status, r.body)
+	}
+
+	// While one conversion runs (its body still arriving), a second gets
+	// 429. The first asks for 100 Continue, which the gateway sends when
+	// the conversion, holding its slot, starts reading the body: only then
+	// is the second sent, so the two cannot swap places.
+	pr, pw := io.Pipe()
+	defer pw.Close() // a failure below leaves no request hanging
+	holding := make(chan struct{})
+	first := make(chan int, 1)
+	go func() {
+		trace := &httptrace.ClientTrace{Got100Continue: func() { close(holding) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+			http.MethodPost, g.base+"/$to-mhp?profile=uk-core", pr)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", fhirJSON)
+		req.Header.Set("Expect", "100-continue")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	select {
+	case <-holding:
+	case st := <-first:
+		t.Fatalf("the first conversion ended before reading its body: %d", st)
+	case <-time.After(time.Minute):
+		t.Fatal("the first conversion never started reading its body")
+	}
+	if _, err := pw.Write(uk[:10]); err != nil {
+		t.Fatal(err)
+	}
+	r := g.post(t, "/$to-mhp?profile=uk-core", tok, fhirJSON, uk)
+	if r.status != 429 || r.outcomeCode(t) != "throttled" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a second conversion while the first ran: want 429 throttled with Retry-After, got %d %v %.300s", r.status, r.header, r.body)
+	}
+	if _, err := pw.Write(uk[10:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if st := <-first; st != 200 {
+		t.Fatalf("the first conversion: %d", st)
+	}
+	if r := g.post(t, "/$to-mhp?profile=uk-core", tok, fhirJSON, uk); r.status != 200 {
+		t.Fatalf("after the first ended: %d", r.status)
 	}
 }

@@ -546,7 +546,7 @@ func TestFHIRTimeouts(t *testing.T) {
 }
 
 func TestFHIRBreaker(t *testing.T) {
-	var mode atomic.Value // "fail", "404" or "ok"
+	var mode atomic.Value // "fail", "404", "400" or "ok"
 	mode.Store("fail")
 	var calls atomic.Int32
 	patient := readTestdataRaw("r4/patient-example.json")
@@ -557,6 +557,8 @@ func TestFHIRBreaker(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 		case "404":
 			w.WriteHeader(http.StatusNotFound)
+		case "400":
+			w.WriteHeader(http.StatusBadRequest)
 		default:
 			_, _ = w.Write([]byte(patient))
 		}
@@ -574,6 +576,16 @@ func TestFHIRBreaker(t *testing.T) {
 	}
 	if s.State() != "closed" {
 		t.Fatalf("404s opened the breaker: %s", s.State())
+	}
+	// A request the source refuses says nothing about whether it is up.
+	mode.Store("400")
+	for range 5 {
+		if err := read(); !errors.Is(err, ErrRejected) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if s.State() != "closed" {
+		t.Fatalf("400s opened the breaker: %s", s.State())
 	}
 
 	mode.Store("fail")

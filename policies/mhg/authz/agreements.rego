@@ -36,7 +36,7 @@ basis contains "access.gateway-local" if {
 
 deny contains "access.source-required" if {
 	not input.source
-	not data_class in local_classes
+	not data_class in sourceless_classes
 }
 
 # Agreements between the two countries, whatever the purpose.

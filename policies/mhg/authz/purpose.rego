@@ -27,8 +27,9 @@ firewalled if {
 
 # The data class: S for firewalled data, audit for audit records, aggregate
 # for statistics, admin for administration of the gateway (admin.rego),
-# policy for the legal team's workbench (console.rego), C for every other
-# (clinical, person-level) resource.
+# policy for the legal team's workbench (console.rego), conversion for
+# $to-mhp (conversion.rego), C for every other (clinical, person-level)
+# resource.
 data_class := "S" if {
 	firewalled
 } else := "audit" if {
@@ -39,6 +40,8 @@ data_class := "S" if {
 	admin_operation
 } else := "policy" if {
 	workbench_operation
+} else := "conversion" if {
+	conversion_operation
 } else := "C"
 
 class_rules := data.data.classes[data_class]
