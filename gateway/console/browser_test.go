@@ -38,13 +38,23 @@ type run struct {
 
 func newRun(t *testing.T, h *harness) *run {
 	t.Helper()
+	// Without the browser or axe-core the test is skipped, so that `go
+	// test ./...` passes on a fresh clone; `make test` sets
+	// MHG_REQUIRE_CLIENTS=1 after installing axe-core (and .ci/run
+	// installs chromium), which makes their absence a failure.
+	missing := t.Skipf
+	if os.Getenv("MHG_REQUIRE_CLIENTS") != "" {
+		missing = t.Fatalf
+	}
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatal("chromium is not installed (apt-get install chromium; .ci/run does)")
+		missing("chromium is not installed (apt-get install chromium; .ci/run does)")
+		return nil
 	}
 	axe, err := os.ReadFile(axeScript)
 	if err != nil {
-		t.Fatalf("axe-core is not installed: run `make browser-deps` (make test does): %v", err)
+		missing("axe-core is not installed: run `make browser-deps` (make test does): %v", err)
+		return nil
 	}
 	shots := os.Getenv("MHG_SCREENSHOTS")
 	if shots == "" {
