@@ -358,12 +358,24 @@ func (s *Server) openConsole() error {
 	if s.console, err = console.New(opts); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(console.Prefix+"/", s.console)
-	mux.Handle(console.Prefix, s.console)
-	mux.Handle("/", s.handler)
-	s.root = mux
+	s.root = consoleSplit{console: s.console, fhir: s.handler}
 	return nil
+}
+
+// consoleSplit sends /console and everything under it to the console and
+// every other path, untouched, to the FHIR routes. It is not an
+// http.ServeMux on purpose: a ServeMux answers unclean paths ("..", "//")
+// with its own redirect before the FHIR routes can refuse them with an
+// OperationOutcome.
+type consoleSplit struct{ console, fhir http.Handler }
+
+func (h consoleSplit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if p == console.Prefix || strings.HasPrefix(p, console.Prefix+"/") {
+		h.console.ServeHTTP(w, r)
+		return
+	}
+	h.fhir.ServeHTTP(w, r)
 }
 
 // consoleOptions reads the console section and the files it names.
