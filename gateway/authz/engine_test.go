@@ -281,12 +281,16 @@ func readFile(t *testing.T, dir, name string) string {
 	return string(b)
 }
 
+// waitFor polls cond until it holds. The bound is generous on purpose: a
+// reload runs the whole Rego test suite, which takes tens of seconds on a
+// loaded machine under the race detector; the bound only stops a test that
+// would never finish.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatal("condition not met within 2m")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
