@@ -12,7 +12,7 @@ CLIENTS     := conformance/clients
 BROWSER     := gateway/console/testdata/browser
 FUZZTIME    ?= 20s
 
-.PHONY: all build run test test-short lint bench fuzz clients browser-deps clean
+.PHONY: all build run test test-deps test-short lint bench fuzz clients browser-deps clean
 
 all: build
 
@@ -35,11 +35,16 @@ run: build
 ## browser tests drive Debian's chromium with axe-core pinned in
 ## gateway/console/testdata/browser; both must be there (plain `go test`
 ## skips them when they are not).
-test: clients browser-deps
+test: test-deps clients browser-deps
 	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+## test-deps: redis-server, Node.js/npm and chromium from Debian's packages
+## when missing (scripts/test-deps).
+test-deps:
+	./scripts/test-deps
 
 clients: $(CLIENTS)/node_modules/.installed
 
