@@ -268,11 +268,11 @@ func nationalSources(t testing.TB) (de, nl, us *nationalServer, edit func(*confi
 	de, nl, us = newNationalServer(t, "de-sample"), newNationalServer(t, "nl-sample"), newNationalServer(t, "us-sample")
 	edit = func(c *config.Config) {
 		c.Sources = []config.Source{
-			{ID: "de-kbv", Country: "DE", Profile: "de-basis", Kind: config.KindFHIR, BaseURL: de.URL, Timeout: 800 * time.Millisecond},
-			{ID: "nl-lsp", Country: "NL", Profile: "nl-core", Kind: config.KindFHIR, BaseURL: nl.URL, Timeout: 800 * time.Millisecond},
-			{ID: "us-ehr", Country: "US", Profile: "us-core", Kind: config.KindFHIR, BaseURL: us.URL, Timeout: 800 * time.Millisecond},
+			{ID: "de-kbv", Country: "DE", Profile: "de-basis", Kind: config.KindFHIR, BaseURL: de.URL, Timeout: sourceTimeout},
+			{ID: "nl-lsp", Country: "NL", Profile: "nl-core", Kind: config.KindFHIR, BaseURL: nl.URL, Timeout: sourceTimeout},
+			{ID: "us-ehr", Country: "US", Profile: "us-core", Kind: config.KindFHIR, BaseURL: us.URL, Timeout: sourceTimeout},
 		}
-		c.Federation.SourceTimeout = 800 * time.Millisecond
+		c.Federation.SourceTimeout = sourceTimeout
 		c.Cache.Disabled = true
 	}
 	return

@@ -22,12 +22,19 @@ import (
 // nationalServer is a national FHIR REST server for tests: it serves the
 // sample data of one built-in source over real HTTP (read, search with
 // paging, metadata), counts the requests it gets, and can be told to fail.
+// sourceTimeout is the per-source timeout of the tests' gateways: long
+// enough that a healthy test source answers within it on a loaded machine
+// under the race detector, short enough that a "slow" one (30s) is cut
+// off quickly.
+const sourceTimeout = 3 * time.Second
+
 type nationalServer struct {
 	*httptest.Server
 	requests atomic.Int64
 	// mode: "" normal, "500", "slow", "garbage", "invalid"
 	mode atomic.Value
-	// slowFor is how long "slow" waits; zero means 3s.
+	// slowFor is how long "slow" waits (or until the caller gives up);
+	// zero means 30s, far past any source timeout the tests configure.
 	slowFor time.Duration
 }
 
@@ -49,7 +56,7 @@ func newNationalServer(t testing.TB, sample string) *nationalServer {
 		case "slow":
 			d := ns.slowFor
 			if d == 0 {
-				d = 3 * time.Second
+				d = 30 * time.Second
 			}
 			select {
 			case <-time.After(d):

@@ -336,11 +336,8 @@ func provsOfType(d doc, typ string) []string {
 
 func TestSummaryPartialFailure(t *testing.T) {
 	srcs := newSummarySources(t)
-	g := startGateway(t, srcs.config(false, 600*time.Millisecond), Options{})
+	g := startGateway(t, srcs.config(false, sourceTimeout), Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
-	for _, s := range []*nationalServer{srcs.ua, srcs.nl, srcs.de} {
-		s.slowFor = 2 * time.Second
-	}
 	typeLevel := "/Patient/$summary?identifier=" + url.QueryEscape(aminaPassport)
 	pid := ""
 	{
