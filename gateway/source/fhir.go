@@ -219,15 +219,18 @@ func (s *FHIR) Read(ctx context.Context, resourceType, id string) (Resource, err
 // on the source's host, at most MaxPages of them. It returns the entries of
 // resourceType in match mode, in the source's order; _include results and
 // OperationOutcome entries are dropped. When more pages remain past the
-// bound it returns what it gathered with an error wrapping ErrTruncated.
+// bound it returns what it gathered with a *PartialError wrapping
+// ErrTruncated that says how many pages were read.
 func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
 	if !resourceTypePattern.MatchString(resourceType) {
 		return nil, fmt.Errorf("source %s: search: invalid resource type: %w", s.id, ErrRejected)
 	}
 	var out []Resource
-	truncated := false
+	// stopped is set when the search ends before the source's last page;
+	// what was read is returned with it.
+	var stopped *PartialError
 	err := s.call(ctx, "search", resourceType, func(ctx context.Context) error {
-		out, truncated = nil, false
+		out, stopped = nil, nil
 		u := s.base.JoinPath(resourceType)
 		u.RawQuery = params.Encode()
 		seen := map[string]bool{u.String(): true}
@@ -256,7 +259,7 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 				return nil
 			}
 			if page >= s.maxPages {
-				truncated = true
+				stopped = &PartialError{Pages: page + 1, Cause: ErrTruncated}
 				return nil
 			}
 			seen[nu.String()] = true
@@ -266,9 +269,9 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 	if err != nil {
 		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, err)
 	}
-	if truncated {
-		s.log.Warn("search truncated at the page bound", "type", resourceType, "max_pages", s.maxPages)
-		return out, fmt.Errorf("source %s: search %s: more than %d next links: %w", s.id, resourceType, s.maxPages, ErrTruncated)
+	if stopped != nil {
+		s.log.Warn("search stopped before the last page", "type", resourceType, "pages", stopped.Pages, "error.type", telemetry.ErrorType(stopped.Cause))
+		return out, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, stopped)
 	}
 	return out, nil
 }

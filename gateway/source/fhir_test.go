@@ -258,6 +258,9 @@ func TestFHIRPaging(t *testing.T) {
 		if !errors.Is(err, ErrTruncated) {
 			t.Fatalf("err = %v, want ErrTruncated", err)
 		}
+		if pe, ok := AsPartial(err); !ok || pe.Pages != 3 {
+			t.Errorf("err = %v, want a PartialError saying 3 pages were read", err)
+		}
 		if len(got) != 15 || f.calls() != 3 {
 			t.Errorf("got %d resources from %d pages, want 15 from 3 (first page + 2 next links)", len(got), f.calls())
 		}
