@@ -11,6 +11,9 @@ import (
 const (
 	// WarnTruncated: the source had more pages than its page bound.
 	WarnTruncated = "truncated"
+	// WarnNextLink: a page's next link could not be followed (it leaves
+	// the source's server).
+	WarnNextLink = "next-link"
 )
 
 // partialStop is why, and after how many pages, a source's search stopped
@@ -24,7 +27,11 @@ type partialStop struct {
 // kept, from one that failed. The error it returns is nil for the first.
 func partialOf(err error) (*partialStop, error) {
 	if pe, ok := source.AsPartial(err); ok {
-		return &partialStop{pages: pe.Pages, code: WarnTruncated}, nil
+		code := WarnTruncated
+		if errors.Is(pe, source.ErrNextLink) {
+			code = WarnNextLink
+		}
+		return &partialStop{pages: pe.Pages, code: code}, nil
 	}
 	if errors.Is(err, source.ErrTruncated) {
 		// A source that says it stopped at its bound but not after how

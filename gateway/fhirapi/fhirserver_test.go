@@ -47,8 +47,8 @@ func newFHIRServer(t *testing.T, pageSize int, resources ...string) *fhirServer 
 	for _, js := range resources {
 		var head struct {
 			ResourceType, ID string
-			Subject      struct{ Reference string }
-			Patient      struct{ Reference string }
+			Subject          struct{ Reference string }
+			Patient          struct{ Reference string }
 		}
 		if err := json.Unmarshal([]byte(js), &head); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,9 @@ func sourceIssue(w federate.Warning, what string) Issue {
 	case federate.WarnTruncated:
 		return Issue{Severity: "warning", Code: "incomplete",
 			Diagnostics: fmt.Sprintf("source %s: %s truncated after %s; the source has more, which are missing", w.Source, what, pages(w.Pages))}
+	case federate.WarnNextLink:
+		return Issue{Severity: "warning", Code: "incomplete",
+			Diagnostics: fmt.Sprintf("source %s: %s stop after %s; its next page link leads away from the source and was not followed", w.Source, what, pages(w.Pages))}
 	case "timeout":
 		return Issue{Severity: "warning", Code: "timeout",
 			Diagnostics: fmt.Sprintf("source %s could not contribute (%s); %s from it are missing", w.Source, w.Code, what)}

@@ -216,11 +216,14 @@ func (s *FHIR) Read(ctx context.Context, resourceType, id string) (Resource, err
 }
 
 // Search does GET [base]/[type]?params and follows the Bundle's next links
-// on the source's host, at most MaxPages of them. It returns the entries of
+// on the source's server, at most MaxPages of them; a next link written
+// with another host name for the same base is rebased onto the configured
+// base (nextPage). It returns the entries of
 // resourceType in match mode, in the source's order; _include results and
 // OperationOutcome entries are dropped. When more pages remain past the
-// bound it returns what it gathered with a *PartialError wrapping
-// ErrTruncated that says how many pages were read.
+// bound, or a next link cannot be followed, it returns what it gathered
+// with a *PartialError (wrapping ErrTruncated or ErrNextLink) that says how
+// many pages were read.
 func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
 	if !resourceTypePattern.MatchString(resourceType) {
 		return nil, fmt.Errorf("source %s: search: invalid resource type: %w", s.id, ErrRejected)
@@ -247,12 +250,12 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 			if next == "" {
 				return nil
 			}
-			nu, err := u.Parse(next)
+			nu, err := nextPage(u, s.base, next)
 			if err != nil {
-				return fmt.Errorf("page %d: next link is not a URL: %w", page+1, ErrInvalidResponse)
-			}
-			if !sameOrigin(nu, s.base) {
-				return fmt.Errorf("page %d: next link points to another host: %w", page+1, ErrInvalidResponse)
+				// What was read is kept; the warning says the rest is
+				// missing.
+				stopped = &PartialError{Pages: page + 1, Cause: ErrNextLink}
+				return nil
 			}
 			if seen[nu.String()] {
 				// A server that links a page to itself would page forever.

@@ -476,6 +476,8 @@ func documentIssues(warnings []Warning, conflicts []conflict, items []*item, lin
 			code = "timeout"
 		case "truncated":
 			code, msg = "incomplete", "had more records than the gateway reads (%s"+pagesRead(w.Pages)+"); some may be missing"
+		case "next-link":
+			code, msg = "incomplete", "gave a next page link that leads away from it (%s"+pagesRead(w.Pages)+"); some records may be missing"
 		case WarnAmbiguous:
 			code, msg = "multiple-matches", "holds more than one person for the identifiers used (%s); none of its records were linked"
 		}
