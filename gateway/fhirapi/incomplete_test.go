@@ -27,6 +27,7 @@ func TestTruncatedSearchIsIncomplete(t *testing.T) {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
 	fhirJSON(t, r)
+	checkFullURLs(t, r, "http://gw.test/fhir")
 	if got := len(matches(r)); got != 6 {
 		t.Errorf("%d conditions, want the 6 of the 3 pages read", got)
 	}
@@ -71,6 +72,7 @@ func TestNextLinksOfAnotherForm(t *testing.T) {
 				t.Fatalf("status %d: %s", r.status, r.body)
 			}
 			fhirJSON(t, r)
+			checkFullURLs(t, r, "http://gw.test/fhir")
 			if got := len(matches(r)); got != tt.want {
 				t.Errorf("%d conditions, want %d", got, tt.want)
 			}

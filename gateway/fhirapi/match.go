@@ -185,7 +185,7 @@ func (h *Handler) match(c *gin.Context) {
 		b.Entry = append(b.Entry, bundleEntry{FullURL: h.opts.BaseURL + "/Patient/" + en.ID, Resource: js, Search: s})
 	}
 	if oo := h.matchOutcome(res.Warnings); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	h.finish(c, req, res, nil, http.StatusOK, mustJSON(b))
 }

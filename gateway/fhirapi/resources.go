@@ -255,7 +255,7 @@ func (h *Handler) searchset(typ string, q map[string][]string, sp searchParams, 
 		}
 	}
 	if oo := h.searchOutcome(res.Warnings, sp.Ignored, loss); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	return mustJSON(b), nil
 }
