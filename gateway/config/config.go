@@ -317,6 +317,12 @@ type IDs struct {
 	// or ids differ between replicas. Empty means a key derived for the
 	// development default, which is only fit for a demo.
 	KeyFile string `yaml:"key_file" env:"KEY_FILE"`
+	// TableTTL is how long the id table keeps the upstream id behind a
+	// long gateway id (an upstream id too long to seal into 64
+	// characters) after the id was last minted; every search or read
+	// that returns the resource mints it again. The table lives in Redis
+	// when one is configured, else in-process. Zero means 720h (30 days).
+	TableTTL time.Duration `yaml:"table_ttl" env:"TABLE_TTL"`
 }
 
 // Log holds logging settings.

@@ -72,6 +72,7 @@ func Default() Config {
 		Audit:     Audit{Log: ".mhg/audit.jsonl"},
 		ToMHP:     ToMHP{MaxBundleBytes: 64 << 20, MaxEntries: 20_000, MaxOutputBytes: 128 << 20, MaxConcurrent: 2},
 		Log:       Log{Level: "info", Format: "json"},
+		IDs:       IDs{TableTTL: 30 * 24 * time.Hour},
 	}
 }
 
@@ -180,6 +181,9 @@ func (c *Config) Validate() error {
 	c.Log.validate(p)
 	c.Console.validate(p)
 	c.Match.validate(p)
+	if c.IDs.TableTTL < 0 {
+		p.bad("ids.table_ttl", "cannot be negative")
+	}
 	return errors.Join(p.errs...)
 }
 

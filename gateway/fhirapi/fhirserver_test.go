@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -228,4 +227,3 @@ func conditionJSON(id, patient string) string {
 	return fmt.Sprintf(`{"resourceType":"Condition","id":%q,"subject":{"reference":"Patient/%s"},"code":{"text":"asthma"}}`, id, patient)
 }
 
-var _ = url.Values{}
