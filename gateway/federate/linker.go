@@ -95,6 +95,9 @@ type link struct {
 	entries []Entry
 	// how says how the record was linked to the person.
 	how linkHow
+	// ids are the Patient's identifiers as the source gave them, before
+	// release redaction (identifiersOf).
+	ids []patientID
 }
 
 // linkHow says how one record was linked (summary.LinkedBy).
@@ -287,6 +290,9 @@ func personsOf(items []mapped) map[string]*person {
 // policy refuses it, and then nothing of that source is used, not even to
 // find the person elsewhere.
 func (l *Linker) release(ctx context.Context, req Request, res *Result, src Source, p *person) (*link, error) {
+	// Release redaction works on the Patient in place: what may find the
+	// person elsewhere is taken first.
+	ids := patientIdentifiers(p.patient.res)
 	out, err := l.svc.release(ctx, req, src, []mapped{p.patient}, res)
 	if err != nil || len(out) == 0 {
 		return nil, err
@@ -295,7 +301,7 @@ func (l *Linker) release(ctx context.Context, req Request, res *Result, src Sour
 	if err != nil {
 		return nil, fmt.Errorf("%w: patient id of another source", source.ErrInvalidResponse)
 	}
-	return &link{src: src, upstream: upstream, patient: out[0], derived: p.derived}, nil
+	return &link{src: src, upstream: upstream, patient: out[0], derived: p.derived, ids: ids}, nil
 }
 
 // resolution is the state of one identity resolution.
@@ -318,11 +324,14 @@ type resolution struct {
 
 func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
 
-// identifiersOf lists the identifiers of a released Patient that may find
-// the person elsewhere and have not been asked with yet.
+// identifiersOf lists the identifiers of a linked Patient that may find
+// the person elsewhere and have not been asked with yet: those the source
+// gave (before release redaction, which decides what the requester sees,
+// not what the gateway may link with) that the identifier registry lets
+// the gateway use in some source.
 func (r *resolution) identifiersOf(ln *link) []linkID {
 	var out []linkID
-	for _, id := range patientIdentifiers(ln.patient.Resource) {
+	for _, id := range ln.ids {
 		lid, ok := r.l.ids.Match(id.system, id.value, id.types, ln.src.Country())
 		if ok && !r.used[lid.Key] {
 			out = append(out, lid)

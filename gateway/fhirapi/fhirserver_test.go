@@ -226,4 +226,3 @@ func patientJSON(id, passport string) string {
 func conditionJSON(id, patient string) string {
 	return fmt.Sprintf(`{"resourceType":"Condition","id":%q,"subject":{"reference":"Patient/%s"},"code":{"text":"asthma"}}`, id, patient)
 }
-
