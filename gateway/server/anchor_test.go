@@ -53,4 +53,3 @@ func TestSummaryAnchoredAbroad(t *testing.T) {
 		})
 	}
 }
-
