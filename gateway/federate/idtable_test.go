@@ -136,3 +136,28 @@ func TestLongIDsAcrossReplicas(t *testing.T) {
 		t.Fatalf("another key resolved the id: %v", err)
 	}
 }
+
+// Any legal FHIR id from any source (ids of at most 16 characters) gets a
+// gateway id of at most 64 characters that decodes back to it.
+func FuzzIDRoundTrip(f *testing.F) {
+	c := testCodec(f)
+	for _, s := range []string{"p1", id48, id64, "8de41d0d-0ae7-4cb6-97e2-900b07a1e4f7", strings.Repeat(".", 64)} {
+		f.Add("abcdefghijklmnop", s)
+	}
+	f.Fuzz(func(t *testing.T, source, id string) {
+		if !fhirID.MatchString(id) || source == "" || len(source) > 16 || strings.Trim(source, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return
+		}
+		gw, err := c.Encode(source, "Condition", id)
+		if err != nil {
+			t.Fatalf("Encode(%q, %q): %v", source, id, err)
+		}
+		if !fhirID.MatchString(gw) {
+			t.Fatalf("gateway id %q", gw)
+		}
+		src, up, err := c.Decode("Condition", gw)
+		if err != nil || src != source || up != id {
+			t.Fatalf("Decode(%q) = %q, %q, %v; want %q, %q", gw, src, up, err, source, id)
+		}
+	})
+}
