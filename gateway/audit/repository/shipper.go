@@ -77,7 +77,9 @@ type ShipperOptions struct {
 	// meter provider.
 	MeterProvider metric.MeterProvider
 	// Shipped, when set, is called after each batch the repository has
-	// taken, with the records in it (the checkpointer's hook).
+	// taken, with the records in it, and with none when Run finds nothing
+	// to ship (the Checkpointer's hook). An error fails the batch, which
+	// is then sent again.
 	Shipped func(ctx context.Context, recs []chain.Record) error
 }
 
@@ -277,6 +279,13 @@ func (s *Shipper) Run(ctx context.Context) error {
 			continue
 		default:
 			pause = s.opts.Interval
+			if s.opts.Shipped != nil {
+				// Idle: a checkpoint that was not yet due may be now.
+				if err := s.opts.Shipped(ctx, nil); err != nil && ctx.Err() == nil {
+					s.setErr(err)
+					s.opts.Logger.WarnContext(ctx, "audit shipper: checkpoint failed", slog.Any("error", err))
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
