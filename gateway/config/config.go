@@ -312,6 +312,17 @@ type Audit struct {
 	// repository: past it the gateway fails closed (503, /readyz not
 	// ready) until shipping catches up. Zero means 100000.
 	MaxUnshipped int `yaml:"max_unshipped" env:"MAX_UNSHIPPED"`
+	// CheckpointKeyFile holds the note signer key (`mhg audit keygen`)
+	// that signs this replica's Merkle checkpoints in the repository.
+	// Empty means no checkpoints: the chains alone, which cannot show a
+	// cut tail.
+	CheckpointKeyFile string `yaml:"checkpoint_key_file" env:"CHECKPOINT_KEY_FILE"`
+	// CheckpointFile, when set, also receives every signed checkpoint
+	// (appended), a second copy for an independent party to keep.
+	CheckpointFile string `yaml:"checkpoint_file" env:"CHECKPOINT_FILE"`
+	// CheckpointInterval is the least time between two checkpoints. Zero
+	// means 10s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval" env:"CHECKPOINT_INTERVAL"`
 }
 
 // ToMHP bounds POST $to-mhp, which converts whatever a client sends: no

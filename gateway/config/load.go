@@ -335,6 +335,12 @@ func (a Audit) validate(p *problems) {
 	if a.MaxUnshipped < 0 {
 		p.bad("audit.max_unshipped", "cannot be negative")
 	}
+	if a.CheckpointInterval < 0 {
+		p.bad("audit.checkpoint_interval", "cannot be negative")
+	}
+	if a.CheckpointKeyFile != "" && a.DatabaseURL == "" {
+		p.bad("audit.checkpoint_key_file", "checkpoints are stored in the repository: set audit.database_url too")
+	}
 	if strings.ContainsAny(a.Instance, " \t\n/") {
 		p.bad("audit.instance", "no spaces or slashes, got %q", a.Instance)
 	}

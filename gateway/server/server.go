@@ -345,9 +345,23 @@ func (s *Server) openRepository(ctx context.Context) error {
 		return &SettingError{Setting: "audit.database_url", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.repo.Close(); return nil })
-	s.shipper, err = repository.NewShipper(repository.ShipperOptions{Repository: s.repo, Path: ac.Log, Log: s.audit,
+	shipOpts := repository.ShipperOptions{Repository: s.repo, Path: ac.Log, Log: s.audit,
 		Instance: s.instance(), Batch: ac.ShipBatch, MaxUnshipped: ac.MaxUnshipped, Logger: s.log,
-		MeterProvider: s.telemetry.MeterProvider()})
+		MeterProvider: s.telemetry.MeterProvider()}
+	var checkpoints *repository.Checkpointer
+	if ac.CheckpointKeyFile != "" {
+		key, err := os.ReadFile(ac.CheckpointKeyFile)
+		if err != nil {
+			return &SettingError{Setting: "audit.checkpoint_key_file", Value: ac.CheckpointKeyFile, Err: err}
+		}
+		checkpoints, err = repository.NewCheckpointer(ctx, repository.CheckpointerOptions{Repository: s.repo,
+			Instance: s.instance(), SignerKey: string(key), Interval: ac.CheckpointInterval, File: ac.CheckpointFile, Logger: s.log})
+		if err != nil {
+			return &SettingError{Setting: "audit.checkpoint_key_file", Value: ac.CheckpointKeyFile, Err: err}
+		}
+		shipOpts.Shipped = checkpoints.Shipped
+	}
+	s.shipper, err = repository.NewShipper(shipOpts)
 	if err != nil {
 		return &SettingError{Setting: "audit.log", Value: ac.Log, Err: err}
 	}
@@ -362,7 +376,16 @@ func (s *Server) openRepository(ctx context.Context) error {
 		// (what is left is shipped at the next start).
 		stop()
 		<-done
-		_, _ = s.shipper.ShipOnce(ctx)
+		for {
+			if n, err := s.shipper.ShipOnce(ctx); n == 0 || err != nil {
+				break
+			}
+		}
+		if checkpoints != nil {
+			if err := checkpoints.Flush(ctx); err != nil {
+				s.log.Warn("audit checkpoints: last checkpoint not signed", slog.Any("error", err))
+			}
+		}
 		return s.shipper.Close()
 	})
 	s.auditor = gatedAuditor{Auditor: s.audit, gate: s.shipper.Gate}

@@ -108,13 +108,13 @@ type Checkpointer struct {
 	signer note.Signer
 
 	mu     sync.Mutex
-	tree   *compact.Range
+	tree   *compact.Range // nil until loaded
 	signed uint64
 	last   time.Time
 }
 
-// NewCheckpointer continues the replica's tree from its last checkpoint's
-// frontier and the records stored after it.
+// NewCheckpointer makes a checkpointer for the replica's tree, which it
+// continues from the repository when first used.
 func NewCheckpointer(ctx context.Context, opts CheckpointerOptions) (*Checkpointer, error) {
 	if opts.Repository == nil || opts.Instance == "" {
 		return nil, errors.New("audit checkpoints: repository and instance are required")
@@ -129,36 +129,44 @@ func NewCheckpointer(ctx context.Context, opts CheckpointerOptions) (*Checkpoint
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Checkpointer{opts: opts, signer: signer, tree: rangeFactory.NewEmptyRange(0)}
+	return &Checkpointer{opts: opts, signer: signer}, nil
+}
+
+// load continues the tree from the last checkpoint's frontier and the
+// records stored after it; it runs on first use, so a database that is
+// away at start-up does not stop the gateway (the spool waits).
+func (c *Checkpointer) load(ctx context.Context) error {
+	tree := rangeFactory.NewEmptyRange(0)
 	var (
 		size     int64
 		frontier []string
+		signed   uint64
 	)
-	err = opts.Repository.pool.QueryRow(ctx, `SELECT tree_size, frontier FROM audit_checkpoints
-WHERE instance = $1 ORDER BY tree_size DESC LIMIT 1`, opts.Instance).Scan(&size, &frontier)
+	err := c.opts.Repository.pool.QueryRow(ctx, `SELECT tree_size, frontier FROM audit_checkpoints
+WHERE instance = $1 ORDER BY tree_size DESC LIMIT 1`, c.opts.Instance).Scan(&size, &frontier)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
-		return nil, fmt.Errorf("%w: checkpoints: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: checkpoints: %w", ErrUnavailable, err)
 	default:
 		hashes := make([][]byte, len(frontier))
 		for i, h := range frontier {
 			if hashes[i], err = hex.DecodeString(h); err != nil {
-				return nil, fmt.Errorf("audit checkpoints: stored frontier: %w", err)
+				return fmt.Errorf("audit checkpoints: stored frontier: %w", err)
 			}
 		}
-		if c.tree, err = rangeFactory.NewRange(0, uint64(size), hashes); err != nil {
-			return nil, fmt.Errorf("audit checkpoints: stored frontier: %w", err)
+		if tree, err = rangeFactory.NewRange(0, uint64(size), hashes); err != nil {
+			return fmt.Errorf("audit checkpoints: stored frontier: %w", err)
 		}
-		c.signed = uint64(size)
+		signed = uint64(size)
 	}
-	err = opts.Repository.Records(ctx, opts.Instance, c.tree.End()+1, func(r chain.Record) error {
-		return c.append(r)
-	})
+	c.tree, c.signed = tree, signed
+	err = c.opts.Repository.Records(ctx, c.opts.Instance, tree.End()+1, c.append)
 	if err != nil {
-		return nil, err
+		c.tree = nil
+		return err
 	}
-	return c, nil
+	return nil
 }
 
 func (c *Checkpointer) append(r chain.Record) error {
@@ -176,6 +184,11 @@ func (c *Checkpointer) append(r chain.Record) error {
 func (c *Checkpointer) Shipped(ctx context.Context, recs []chain.Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.tree == nil {
+		if err := c.load(ctx); err != nil {
+			return err
+		}
+	}
 	for _, r := range recs {
 		if err := c.append(r); err != nil {
 			return err
@@ -192,6 +205,11 @@ func (c *Checkpointer) Shipped(ctx context.Context, recs []chain.Record) error {
 func (c *Checkpointer) Flush(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.tree == nil {
+		if err := c.load(ctx); err != nil {
+			return err
+		}
+	}
 	if c.tree.End() == c.signed {
 		return nil
 	}
