@@ -78,3 +78,18 @@ func TestCapabilityAgreesWithSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestEverySearchTypeServed: a type with search definitions is served, so
+// no definition is dead.
+func TestEverySearchTypeServed(t *testing.T) {
+	for _, typ := range search.Types() {
+		if !served(typ) {
+			t.Errorf("package search defines %s, which the gateway does not serve", typ)
+		}
+	}
+	for _, typ := range servedTypes {
+		if typ != "Patient" && search.Params(typ) == nil {
+			t.Errorf("%s is served without search definitions", typ)
+		}
+	}
+}
