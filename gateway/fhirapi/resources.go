@@ -10,12 +10,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/federate"
+	"github.com/migrant-health/mhg/gateway/search"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -212,6 +214,12 @@ func (h *Handler) search(c *gin.Context, typ string) {
 	if err != nil {
 		h.finish(c, req, res, err, 0, nil)
 		return
+	}
+	if sp.Query != nil {
+		// Criteria are evaluated on what the policy released (package
+		// search says why nothing is pushed down to the sources); the
+		// AuditEvent then counts what the search returned.
+		res.Entries = search.Apply(sp.Query, res.Entries, func(e federate.Entry) proto.Message { return r4.Resource(e.Resource) })
 	}
 	body, err := h.searchset(typ, q, sp, res)
 	if err != nil {

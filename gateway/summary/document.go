@@ -29,7 +29,7 @@ const WarnAmbiguous = "ambiguous"
 // sections appear.
 var Types = []string{
 	"Condition", "AllergyIntolerance", "MedicationStatement", "MedicationRequest",
-	"Immunization", "Observation", "Procedure",
+	"Immunization", "Observation", "DiagnosticReport", "Procedure",
 }
 
 // Source is a national source as the document names it.

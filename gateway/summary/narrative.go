@@ -132,6 +132,11 @@ func rowOf(it *item, p narrative.Phrases) row {
 		r.item = label(getObj(o, "code"))
 		r.status = statusText(getStr(o, "status"), p)
 		r.date = factDate(o, "performed")
+	case "DiagnosticReport":
+		r.item = label(getObj(o, "code"))
+		r.status = statusText(getStr(o, "status"), p)
+		r.date = factDate(o, "effective")
+		r.details = getStr(o, "conclusion")
 	default:
 		r.item = it.typ
 	}
