@@ -217,13 +217,14 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 	}, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 
-	clinical := []string{"Condition", "AllergyIntolerance", "MedicationRequest", "Immunization", "Observation", "Procedure", "DiagnosticReport"}
+	clinical := []string{"Condition", "AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Immunization",
+		"Observation", "Procedure", "DiagnosticReport", "DocumentReference"}
 	for _, src := range []struct {
 		id  string
 		srv *thirdPartyServer
-	}{{"de-mp", de}, {"nl-mp", nl}} {
+	}{{"de-mp", de}, {"nl-mp", nl}, {"ua-mp", ua}} {
 		for _, p := range readUpstream(t, src.srv.files) {
-			t.Run(src.id+"/"+p.id[:8], func(t *testing.T) {
+			t.Run(src.id+"/"+p.id[:min(8, len(p.id))], func(t *testing.T) {
 				pats, _ := searchAll(t, g, "/Patient?identifier="+url.QueryEscape(p.identifier), tok)
 				var gid string
 				for _, pat := range pats {
@@ -252,6 +253,10 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 					{"DiagnosticReport?date=ge2015", dateFrom("effectiveDateTime", "2015")},
 					{"Immunization?date=lt2016", func(r map[string]any) bool { return r["occurrenceDateTime"].(string) < "2016" }},
 					{"Condition?clinical-status=active", hasCode("clinicalStatus", "active")},
+					{"DocumentReference?type=http://loinc.org|18842-5", hasCode("type", "18842-5")},
+					{"DocumentReference?category=clinical-note&date=ge2019", func(r map[string]any) bool {
+						return hasCode("category", "clinical-note")(r) && r["date"].(string) >= "2019"
+					}},
 				} {
 					typ, q, _ := strings.Cut(tc.query, "?")
 					want := 0
@@ -263,6 +268,17 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 					got, _ := searchAll(t, g, "/"+typ+"?patient="+url.QueryEscape(gid)+"&"+q, tok)
 					if len(got) != want {
 						t.Errorf("%s: %d, the fixture has %d", tc.query, len(got), want)
+					}
+				}
+				// Attachments are withheld: no document content, no
+				// link to the national server.
+				docs, _ := searchAll(t, g, "/DocumentReference?patient="+url.QueryEscape(gid), tok)
+				for _, d := range docs {
+					for _, c := range d["content"].([]any) {
+						att := c.(map[string]any)["attachment"].(map[string]any)
+						if att["url"] != nil || att["data"] != nil {
+							t.Errorf("DocumentReference %s passes on its attachment: %v", d["id"], att)
+						}
 					}
 				}
 				// The IPS summary's Results section holds the
