@@ -263,7 +263,7 @@ func (h *Handler) searchset(typ string, q map[string][]string, sp searchParams, 
 		}
 	}
 	if oo := h.searchOutcome(res.Warnings, sp.Ignored, loss); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	return mustJSON(b), nil
 }
@@ -290,12 +290,7 @@ func lossIssue(e federate.Entry, severity, code, path, msg string) Issue {
 func (h *Handler) searchOutcome(warnings []federate.Warning, ignored []string, loss []Issue) *Outcome {
 	var issues []Issue
 	for _, w := range warnings {
-		code := "transient"
-		if w.Code == "timeout" {
-			code = "timeout"
-		}
-		issues = append(issues, Issue{Severity: "warning", Code: code,
-			Diagnostics: fmt.Sprintf("source %s could not contribute (%s); results from it are missing", w.Source, w.Code)})
+		issues = append(issues, sourceIssue(w, "results"))
 	}
 	if len(ignored) > 0 {
 		issues = append(issues, Issue{Severity: "information", Code: "not-supported",

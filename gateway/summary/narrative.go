@@ -285,6 +285,8 @@ func missingNote(p narrative.Phrases, warnings []Warning) string {
 		switch w.Code {
 		case "timeout", "unavailable", "truncated":
 			key = "missing." + w.Code
+		case "next-link":
+			key = "missing.truncated"
 		case "invalid-response", "mapping":
 			key = "missing.invalid"
 		case WarnAmbiguous:
