@@ -29,7 +29,7 @@ type thirdPartyServer struct {
 // startThirdParty starts one server paging at pageSize entries. Without
 // node or the installed package the test is skipped (plain go test on a
 // fresh clone); under make test (MHG_REQUIRE_CLIENTS) that is a failure.
-func startThirdParty(t *testing.T, pageSize string, files ...string) *thirdPartyServer {
+func startThirdParty(t *testing.T, pageSize, linkHost string, files ...string) *thirdPartyServer {
 	t.Helper()
 	missing := t.Skip
 	if os.Getenv("MHG_REQUIRE_CLIENTS") != "" {
@@ -48,6 +48,9 @@ func startThirdParty(t *testing.T, pageSize string, files ...string) *thirdParty
 	}
 	s := &thirdPartyServer{}
 	args := []string{filepath.Join(dir, "server.mjs"), "--page-size", pageSize}
+	if linkHost != "" {
+		args = append(args, "--link-host", linkHost)
+	}
 	for _, f := range files {
 		p := filepath.Join("testdata", "fhirserver", f)
 		s.files = append(s.files, p)
@@ -168,14 +171,17 @@ func searchAll(t *testing.T, g *gateway, path, tok string) (entries []map[string
 		for _, e := range list {
 			em := e.(map[string]any)
 			res := em["resource"].(map[string]any)
+			full, _ := em["fullUrl"].(string)
 			if s, _ := em["search"].(map[string]any); s["mode"] == "outcome" {
+				if !strings.HasPrefix(full, "urn:uuid:") && !strings.HasPrefix(full, g.base+"/") {
+					t.Errorf("%s: the OperationOutcome entry has fullUrl %q", path, full)
+				}
 				for _, is := range res["issue"].([]any) {
 					d, _ := is.(map[string]any)["diagnostics"].(string)
 					warnings = append(warnings, d)
 				}
 				continue
 			}
-			full, _ := em["fullUrl"].(string)
 			if !strings.HasPrefix(full, g.base+"/") || !strings.HasSuffix(full, "/"+res["id"].(string)) {
 				t.Errorf("%s: entry %s has fullUrl %q", path, res["id"], full)
 			}
@@ -200,13 +206,16 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node servers")
 	}
-	de := startThirdParty(t, "20", "synthea-blair.json", "synthea-eboni.json")
-	nl := startThirdParty(t, "1", "synthea-judson.json")
-	ua := startThirdParty(t, "20", "ips-Bundle-IPS-examples-Bundle-01.json", "ips-Bundle-bundle-no-info-required-sections.json")
+	de := startThirdParty(t, "20", "", "synthea-blair.json", "synthea-eboni.json")
+	// The NL server is configured as localhost and writes 127.0.0.1 in
+	// its links (a host alias): it must still page fully.
+	nl := startThirdParty(t, "1", "127.0.0.1", "synthea-judson.json")
+	ua := startThirdParty(t, "20", "", "ips-Bundle-IPS-examples-Bundle-01.json", "ips-Bundle-bundle-no-info-required-sections.json")
+	nlBase := strings.Replace(nl.base, "127.0.0.1", "localhost", 1)
 	g := startGateway(t, func(c *config.Config) {
 		c.Sources = []config.Source{
 			{ID: "de-mp", Country: "DE", Profile: "us-core", Kind: config.KindFHIR, BaseURL: de.base, Timeout: 20 * time.Second},
-			{ID: "nl-mp", Country: "NL", Profile: "us-core", Kind: config.KindFHIR, BaseURL: nl.base, Timeout: 60 * time.Second, MaxPages: 500},
+			{ID: "nl-mp", Country: "NL", Profile: "us-core", Kind: config.KindFHIR, BaseURL: nlBase, Timeout: 60 * time.Second, MaxPages: 500},
 			{ID: "ua-mp", Country: "UA", Profile: "ips", Kind: config.KindFHIR, BaseURL: ua.base, Timeout: 20 * time.Second},
 		}
 		// Paging at 1 entry is some sixty round trips for a patient's
