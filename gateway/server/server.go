@@ -263,6 +263,15 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	copts := cache.Options{Logger: s.log, MeterProvider: s.telemetry.MeterProvider(), TracerProvider: s.telemetry.TracerProvider()}
 	if redisStore != nil {
 		copts.Store = redisStore
+		if ttl := s.cfg.Cache.LocalTTL; ttl > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			near, err := cache.NewNearStore(ctx, redisStore, cache.NearOptions{Client: redisStore.Client(), TTL: ttl, Logger: s.log})
+			cancel()
+			if err != nil {
+				return &SettingError{Setting: "cache.local_ttl", Err: err}
+			}
+			copts.Store = near
+		}
 	}
 	if kf := s.cfg.Cache.KeyFile; kf != "" {
 		keys, err := cache.LoadKeys(kf)
