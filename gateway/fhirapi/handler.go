@@ -121,7 +121,7 @@ var _ http.Handler = (*Handler)(nil)
 // servedTypes are the resource types the gateway reads and searches.
 var servedTypes = []string{
 	"Patient", "Condition", "AllergyIntolerance", "Immunization", "MedicationStatement",
-	"MedicationRequest", "Observation", "Procedure",
+	"MedicationRequest", "Observation", "Procedure", "DiagnosticReport", "DocumentReference",
 }
 
 var typeNamePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
