@@ -241,6 +241,11 @@ type Cache struct {
 	// keys for values (see the cache package). Empty means an ephemeral key,
 	// which only suits a single in-process replica.
 	KeyFile string `yaml:"key_file" env:"KEY_FILE"`
+	// LocalTTL, with Redis, keeps an in-process copy of what this replica
+	// reads from Redis for this long (at most). Every deletion
+	// (forget-patient, purges) is published on Redis and empties every
+	// replica's copy. Zero means no copy: every read asks Redis.
+	LocalTTL time.Duration `yaml:"local_ttl" env:"LOCAL_TTL"`
 }
 
 // Federation holds fan-out deadlines and limits.

@@ -365,6 +365,7 @@ func (c Cache) validate(p *problems) {
 	for _, d := range []namedDuration{
 		{"cache.resource_ttl", c.ResourceTTL}, {"cache.search_ttl", c.SearchTTL},
 		{"cache.resolve_ttl", c.ResolveTTL}, {"cache.negative_ttl", c.NegativeTTL},
+		{"cache.local_ttl", c.LocalTTL},
 	} {
 		if d.d < 0 {
 			p.bad(d.field, "cannot be negative")

@@ -205,7 +205,7 @@ func (s *Server) openPolicy() error {
 	s.policy, err = authz.New(authz.Options{
 		Dir: pc.Dir, BundleURL: pc.BundleURL, PollInterval: pc.PollInterval,
 		Watch: pc.Watch, DecisionLog: decisionLog, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
-		Labels: map[string]string{"app": "mhg", "version": Version},
+		Labels: map[string]string{"app": "mhg", "version": Version, "instance": s.instance()},
 	})
 	if err != nil {
 		switch {
@@ -263,6 +263,15 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	copts := cache.Options{Logger: s.log, MeterProvider: s.telemetry.MeterProvider(), TracerProvider: s.telemetry.TracerProvider()}
 	if redisStore != nil {
 		copts.Store = redisStore
+		if ttl := s.cfg.Cache.LocalTTL; ttl > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			near, err := cache.NewNearStore(ctx, redisStore, cache.NearOptions{Client: redisStore.Client(), TTL: ttl, Logger: s.log})
+			cancel()
+			if err != nil {
+				return &SettingError{Setting: "cache.local_ttl", Err: err}
+			}
+			copts.Store = near
+		}
 	}
 	if kf := s.cfg.Cache.KeyFile; kf != "" {
 		keys, err := cache.LoadKeys(kf)
@@ -393,6 +402,30 @@ func (s *Server) openRepository(ctx context.Context) error {
 		}
 		return s.shipper.Close()
 	})
+	if dl := s.cfg.Policy.DecisionLog; dl != "" {
+		// The decision log goes to the same repository, so the policy
+		// workbench replays every replica's decisions.
+		ds, err := repository.NewDecisionShipper(repository.DecisionShipperOptions{Repository: s.repo, Path: dl,
+			Instance: s.instance(), Logger: s.log})
+		if err != nil {
+			return &SettingError{Setting: "policy.decision_log", Value: dl, Err: err}
+		}
+		dctx, dstop := context.WithCancel(context.WithoutCancel(ctx))
+		ddone := make(chan struct{})
+		go func() {
+			defer close(ddone)
+			ds.Run(dctx)
+		}()
+		s.closers = append(s.closers, func(ctx context.Context) error {
+			dstop()
+			<-ddone
+			for {
+				if n, err := ds.ShipOnce(ctx); n == 0 || err != nil {
+					return nil
+				}
+			}
+		})
+	}
 	s.auditor = gatedAuditor{Auditor: s.audit, gate: s.shipper.Gate}
 	s.auditSearch = s.repo
 	return nil
@@ -513,6 +546,9 @@ func (s *Server) consoleOptions() (console.Options, error) {
 	}
 	if cfg.Policy.DecisionLog != "" {
 		opts.Decisions = authz.DecisionFile{Path: cfg.Policy.DecisionLog}
+		if s.repo != nil {
+			opts.Decisions = s.repo
+		}
 	}
 	if c.OIDC.ClientSecretFile != "" {
 		b, err := os.ReadFile(c.OIDC.ClientSecretFile)
