@@ -197,6 +197,8 @@ func errorClass(err error) string {
 	switch {
 	case errors.Is(err, source.ErrNotFound):
 		return "not-found"
+	case errors.Is(err, source.ErrThrottled):
+		return WarnThrottled
 	case errors.Is(err, source.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, source.ErrUnavailable):

@@ -197,7 +197,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 
 	if len(r.linked) == 0 {
 		if r.asked > 0 && r.failed == r.asked {
-			return nil, &SourcesFailedError{Timeout: r.timeouts == r.failed}
+			return nil, r.fails.err()
 		}
 		return nil, ErrNotFound
 	}
@@ -313,7 +313,8 @@ type resolution struct {
 	used map[string]bool
 	// asked, failed and timeouts count source answers, to tell "nobody
 	// answered" from "nobody knows the person".
-	asked, failed, timeouts int
+	asked, failed int
+	fails         failures
 }
 
 func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
@@ -487,9 +488,7 @@ func (r *resolution) count(err error) {
 	r.asked++
 	if err != nil {
 		r.failed++
-		if errorClass(err) == "timeout" {
-			r.timeouts++
-		}
+		r.fails.add(err)
 	}
 }
 
@@ -513,15 +512,12 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 	}
 	wg.Wait()
 	kept := lk.links[:0]
-	failed, timeouts := 0, 0
+	var fails failures
 	for i, ln := range lk.links {
 		res.absorb(&parts[i])
 		if errs[i] != nil {
-			failed++
+			fails.add(errs[i])
 			class := errorClass(errs[i])
-			if class == "timeout" {
-				timeouts++
-			}
 			l.svc.logger().WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), ln.src.ID(), "error_class", class)
 			res.warn(ln.src.ID(), class)
 			continue
@@ -529,7 +525,7 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 		kept = append(kept, ln)
 	}
 	if len(kept) == 0 {
-		return &SourcesFailedError{Timeout: timeouts == failed}
+		return fails.err()
 	}
 	lk.links = kept
 	return nil

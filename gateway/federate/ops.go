@@ -236,33 +236,32 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 		}()
 	}
 	wg.Wait()
-	failed, timeouts := 0, 0
+	var fails failures
 	for i := range outs {
 		o := &outs[i]
 		res.absorb(&o.part)
 		if o.err != nil {
-			failed++
+			fails.add(o.err)
 			class := errorClass(o.err)
-			if class == "timeout" {
-				timeouts++
-			}
 			s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), allowed[i].ID(), "error_class", class)
 			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
 			continue
 		}
 		res.Entries = append(res.Entries, o.entries...)
 	}
-	if failed == len(allowed) {
-		return &SourcesFailedError{Timeout: timeouts == failed}
+	if fails.n == len(allowed) {
+		return fails.err()
 	}
 	return nil
 }
 
 func sourceError(err error) error {
-	if errors.Is(err, source.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-		return &SourcesFailedError{Timeout: true}
+	var fails failures
+	fails.add(err)
+	if fails.timeouts > 0 {
+		return fails.err()
 	}
-	return fmt.Errorf("%w: %w", &SourcesFailedError{}, err)
+	return fmt.Errorf("%w: %w", fails.err(), err)
 }
 
 // release asks the release phase about every mapped resource and applies

@@ -84,9 +84,18 @@ func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 type SourcesFailedError struct {
 	// Timeout is set when every failure was a timeout.
 	Timeout bool
+	// Throttled is set when every source asked the gateway to wait longer
+	// than the request could (source.ErrThrottled).
+	Throttled bool
+	// RetryAfter is the shortest wait a throttled source asked for; zero
+	// when none said.
+	RetryAfter time.Duration
 }
 
 func (e *SourcesFailedError) Error() string {
+	if e.Throttled {
+		return "every permitted source asked the gateway to wait"
+	}
 	if e.Timeout {
 		return "every permitted source timed out"
 	}
@@ -220,7 +229,8 @@ type Entry struct {
 type Warning struct {
 	// Source is the source id.
 	Source string
-	// Code is timeout, unavailable, invalid-response, rejected or mapping.
+	// Code is timeout, unavailable, invalid-response, rejected, mapping,
+	// throttled (WarnThrottled), or one of the other Warn* codes.
 	Code string
 }
 

@@ -218,12 +218,7 @@ func (h *Handler) matchOutcome(warnings []federate.Warning) *Outcome {
 			issues = append(issues, Issue{Severity: "information", Code: "business-rule",
 				Diagnostics: "confidence below what the request needs: no single candidate is a certain match (onlyCertainMatches)"})
 		default:
-			code := "transient"
-			if w.Code == "timeout" {
-				code = "timeout"
-			}
-			issues = append(issues, Issue{Severity: "warning", Code: code,
-				Diagnostics: fmt.Sprintf("source %s could not contribute (%s); candidates from it are missing", w.Source, w.Code)})
+			issues = append(issues, warningIssue(w, "candidates"))
 		}
 	}
 	if len(issues) == 0 {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/migrant-health/mhg/gateway/federate"
@@ -89,6 +91,10 @@ func asError(err error) *Error {
 	case errors.Is(err, federate.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not-found", Message: "resource not found", Err: err}
 	case errors.As(err, &failed):
+		if failed.Throttled {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "throttled",
+				Message: "every permitted national source asked the gateway to wait; try again after Retry-After", Err: err}
+		}
 		if failed.Timeout {
 			return &Error{Status: http.StatusGatewayTimeout, Code: "timeout", Message: "no permitted national source answered in time", Err: err}
 		}
@@ -124,6 +130,32 @@ func outcomeOf(e *Error) Outcome {
 		issue.Severity = "fatal"
 	}
 	return Outcome{ResourceType: "OperationOutcome", Issue: []Issue{issue}}
+}
+
+// retryAfter is the Retry-After header (whole seconds, at least 1) of an
+// answer no source could give because they all throttled the gateway; ""
+// for any other error.
+func retryAfter(err error) string {
+	var failed *federate.SourcesFailedError
+	if !errors.As(err, &failed) || !failed.Throttled {
+		return ""
+	}
+	return strconv.Itoa(max(1, int(math.Ceil(failed.RetryAfter.Seconds()))))
+}
+
+// warningIssue is the OperationOutcome issue of a source that could not
+// contribute; what names the kind of data it would have given.
+func warningIssue(w federate.Warning, what string) Issue {
+	switch w.Code {
+	case "timeout":
+		return Issue{Severity: "warning", Code: "timeout",
+			Diagnostics: fmt.Sprintf("source %s could not contribute (timeout); %s from it are missing", w.Source, what)}
+	case federate.WarnThrottled:
+		return Issue{Severity: "warning", Code: "throttled",
+			Diagnostics: fmt.Sprintf("source %s asked the gateway to wait longer than the request allows (throttled); %s from it are missing, ask again later", w.Source, what)}
+	}
+	return Issue{Severity: "warning", Code: "transient",
+		Diagnostics: fmt.Sprintf("source %s could not contribute (%s); %s from it are missing", w.Source, w.Code, what)}
 }
 
 func mustJSON(v any) []byte {

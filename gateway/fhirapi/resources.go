@@ -282,12 +282,7 @@ func lossIssue(e federate.Entry, severity, code, path, msg string) Issue {
 func (h *Handler) searchOutcome(warnings []federate.Warning, ignored []string, loss []Issue) *Outcome {
 	var issues []Issue
 	for _, w := range warnings {
-		code := "transient"
-		if w.Code == "timeout" {
-			code = "timeout"
-		}
-		issues = append(issues, Issue{Severity: "warning", Code: code,
-			Diagnostics: fmt.Sprintf("source %s could not contribute (%s); results from it are missing", w.Source, w.Code)})
+		issues = append(issues, warningIssue(w, "results"))
 	}
 	if len(ignored) > 0 {
 		issues = append(issues, Issue{Severity: "information", Code: "not-supported",

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,8 +32,14 @@ const sourceTimeout = 3 * time.Second
 type nationalServer struct {
 	*httptest.Server
 	requests atomic.Int64
-	// mode: "" normal, "500", "slow", "garbage", "invalid"
+	// mode: "" normal, "500", "slow", "garbage", "invalid", "throttle-first"
+	// (429 with Retry-After: 1 on the first call per path, as a throttling
+	// national server does), "throttle" (429 with Retry-After: 120 always)
 	mode atomic.Value
+	// throttled are the paths "throttle-first" has answered 429 once.
+	throttled sync.Map
+	// throttles counts the 429 answers.
+	throttles atomic.Int64
 	// slowFor is how long "slow" waits (or until the caller gives up);
 	// zero means 30s, far past any source timeout the tests configure.
 	slowFor time.Duration
@@ -63,6 +70,18 @@ func newNationalServer(t testing.TB, sample string) *nationalServer {
 			case <-r.Context().Done():
 				return
 			}
+		case "throttle-first":
+			if _, seen := ns.throttled.LoadOrStore(r.URL.Path, true); !seen {
+				ns.throttles.Add(1)
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+		case "throttle":
+			ns.throttles.Add(1)
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
 		case "garbage":
 			w.Header().Set("Content-Type", "application/fhir+json")
 			fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient","gender":5`)

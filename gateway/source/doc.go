@@ -6,8 +6,13 @@
 // source into a connector; mapping, policy, caching and identity resolution
 // across sources happen in the layers above.
 //
+// A source that throttles (429, or 503 with Retry-After) is waited for
+// within the call's deadline, apart from the configured retries, and never
+// counts as a circuit-breaker failure; a per-source token bucket
+// (rate_limit) keeps the gateway from causing the throttling.
+//
 // Errors wrap the sentinels in resource.go (ErrNotFound, ErrUnavailable,
-// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated) and never hold a
-// URL query string, a resource id or resource content, so they are safe to
-// log.
+// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrThrottled)
+// and never hold a URL query string, a resource id or resource content, so
+// they are safe to log.
 package source

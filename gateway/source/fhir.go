@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
@@ -28,7 +30,10 @@ const (
 	defaultMaxResponseBytes = 16 << 20
 	defaultBreakerFailures  = 5
 	defaultBreakerOpenFor   = 30 * time.Second
-	fhirJSON                = "application/fhir+json"
+	// maxThrottleWaits bounds how often one GET waits out a 429 or a 503
+	// with Retry-After; the call's deadline bounds how long.
+	maxThrottleWaits = 5
+	fhirJSON         = "application/fhir+json"
 )
 
 var (
@@ -40,7 +45,11 @@ var (
 // source's Timeout, or Options.DefaultTimeout, within the caller's), GETs
 // are retried on transient failures, a circuit breaker stops calls to a
 // source that keeps failing, and every resource it returns has been
-// validated with the R4 codec. It is safe for concurrent use.
+// validated with the R4 codec. A source that throttles (429, or 503 with
+// Retry-After) is waited for within the deadline, whatever Retries says,
+// and never counts towards the breaker; an optional token bucket
+// (config.Source.RateLimit) spaces the calls out so that it need not. It is
+// safe for concurrent use.
 type FHIR struct {
 	id, country, profile string
 	base                 *url.URL
@@ -56,6 +65,8 @@ type FHIR struct {
 	log                  *slog.Logger
 	now                  func() time.Time
 	patientMatch         string
+	// limiter spaces out calls across all requests; nil means no limit.
+	limiter *rate.Limiter
 }
 
 // NewFHIR builds the connector of a "fhir" source. It reads the source's
@@ -100,6 +111,13 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 	if s.client == nil {
 		s.client = newHTTPClient(spec.ID, base)
 	}
+	if rl := spec.RateLimit; rl.PerSecond > 0 {
+		burst := rl.Burst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(rl.PerSecond)))
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(rl.PerSecond), burst)
+	}
 	failures := spec.Breaker.Failures
 	if failures <= 0 {
 		failures = defaultBreakerFailures
@@ -118,8 +136,11 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 		IsSuccessful: func(err error) bool {
 			return !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrTimeout)
 		},
-		// A caller that gave up says nothing about the source either.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// A caller that gave up says nothing about the source either, and
+		// a source that asks the gateway to wait is working as it should.
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, ErrThrottled)
+		},
 	})
 	s.metrics.breakerState(context.Background(), s.breaker.State().String())
 	return s, nil
@@ -346,38 +367,100 @@ type attemptError struct {
 	err        error
 	retry      bool
 	retryAfter time.Duration // what the source asked for; 0 = use backoff
+	// throttled: the source asked the gateway to wait (429, 503 with
+	// Retry-After); waited for whatever the retry count says.
+	throttled bool
 }
 
 func (e *attemptError) Error() string { return e.err.Error() }
 func (e *attemptError) Unwrap() error { return e.err }
 
 // get fetches u, retrying transient failures with exponential backoff and
-// jitter, within ctx's deadline.
+// jitter, within ctx's deadline. A throttled answer is waited out (its
+// Retry-After, or a backoff when it gives none) apart from the retries, as
+// long as the wait fits in the deadline; when it does not, get returns a
+// *ThrottledError.
 func (s *FHIR) get(ctx context.Context, u *url.URL, op, resourceType string) ([]byte, error) {
+	retries, waits := 0, 0
 	for attempt := 0; ; attempt++ {
 		body, aerr := s.attempt(ctx, u, op, resourceType, attempt)
 		if aerr == nil {
 			return body, nil
 		}
-		if !aerr.retry || attempt >= s.retries {
+		var delay time.Duration
+		switch {
+		case aerr.throttled:
+			delay = aerr.retryAfter
+			if delay <= 0 {
+				delay = s.backoffDelay(waits)
+			}
+			waits++
+			if waits > maxThrottleWaits || !fits(ctx, delay) {
+				s.log.Info("source throttled past the call's deadline", "op", op, "type", resourceType, "retry_after", delay)
+				return nil, &ThrottledError{RetryAfter: delay}
+			}
+			s.metrics.waited(ctx, delay)
+		case aerr.retry && retries < s.retries:
+			retries++
+			delay = aerr.retryAfter
+			if delay <= 0 {
+				delay = s.backoffDelay(retries - 1)
+			}
+			if !fits(ctx, delay) {
+				// Waiting would only end in a timeout: report the real cause.
+				return nil, aerr.err
+			}
+		default:
 			return nil, aerr.err
 		}
-		delay := aerr.retryAfter
-		if delay <= 0 {
-			delay = s.backoffDelay(attempt)
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
-			// Waiting would only end in a timeout: report the real cause.
-			return nil, aerr.err
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctxError(ctx)
-		case <-t.C:
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// fits tells whether waiting d leaves ctx's deadline in the future.
+func fits(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > d
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctxError(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// pace waits for the source's rate limit to let one call go. A wait that
+// does not fit in ctx's deadline is not started: the call is throttled.
+func (s *FHIR) pace(ctx context.Context) error {
+	if s.limiter == nil {
+		return nil
+	}
+	r := s.limiter.Reserve()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	if !fits(ctx, d) {
+		r.Cancel()
+		return &ThrottledError{RetryAfter: d}
+	}
+	s.metrics.waited(ctx, d)
+	if err := sleep(ctx, d); err != nil {
+		r.Cancel()
+		return err
+	}
+	return nil
 }
 
 func (s *FHIR) backoffDelay(attempt int) time.Duration {
@@ -410,6 +493,9 @@ func (s *FHIR) attempt(ctx context.Context, u *url.URL, op, resourceType string,
 // do sends one request and reads its answer; the errors never hold the
 // URL or the body.
 func (s *FHIR) do(ctx context.Context, req *http.Request, op, resourceType string, n int) ([]byte, *attemptError) {
+	if err := s.pace(ctx); err != nil {
+		return nil, &attemptError{err: err}
+	}
 	start := time.Now()
 	req.Header.Set("Accept", fhirJSON)
 	if s.authorization != "" {
@@ -460,8 +546,12 @@ func (s *FHIR) statusError(resp *http.Response) *attemptError {
 	switch {
 	case code == http.StatusNotFound || code == http.StatusGone:
 		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrNotFound)}
-	case code == http.StatusTooManyRequests:
-		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable), retry: true, retryAfter: s.retryAfter(resp)}
+	case code == http.StatusTooManyRequests,
+		code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		// The source asks the gateway to wait: that is throttling, not
+		// an outage.
+		ra := s.retryAfter(resp)
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, &ThrottledError{RetryAfter: ra}), throttled: true, retryAfter: ra}
 	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
 		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable), retry: true, retryAfter: s.retryAfter(resp)}
 	case code >= 500:

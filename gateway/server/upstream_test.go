@@ -1,0 +1,83 @@
+package server
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// A national server that throttles (429 with Retry-After: 1 on the first
+// call of every path) is waited for with the default settings (no
+// retries): every answer is complete, no warning, and its breaker stays
+// closed although far more than its failure threshold of paths were
+// throttled.
+func TestThrottledSourceGivesCompleteAnswers(t *testing.T) {
+	de, nl, _, edit := nationalSources(t)
+	g := startGateway(t, edit, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	de.mode.Store("throttle-first")
+	nl.mode.Store("throttle-first")
+
+	r := g.get(t, "/Patient?identifier="+aminaPassport, tok)
+	if got := sourcesOf(r.entries("match")); r.status != 200 || got["de-kbv"] != 1 || got["nl-lsp"] != 1 {
+		t.Fatalf("search: %d %v %s", r.status, got, r.body)
+	}
+	if strings.Contains(string(r.body), "could not contribute") || strings.Contains(string(r.body), "throttled") {
+		t.Fatalf("a throttled source was reported missing: %s", r.body)
+	}
+	doc := g.get(t, "/Patient/$summary?identifier="+url.QueryEscape(aminaPassport), tok)
+	if doc.status != 200 || strings.Contains(string(doc.body), "could not contribute") {
+		t.Fatalf("$summary: %d %s", doc.status, doc.body)
+	}
+	if de.throttles.Load() < 6 || nl.throttles.Load() < 6 {
+		t.Fatalf("only %d and %d throttled answers: the test did not throttle more paths than the breaker tolerates", de.throttles.Load(), nl.throttles.Load())
+	}
+	m := g.scrape(t)
+	for _, id := range []string{"de-kbv", "nl-lsp"} {
+		if v, ok := sumSeries(m, "mhg_source_breaker_state", `mhg_source_id="`+id+`"`); !ok || v != 0 {
+			t.Errorf("breaker state of %s after throttling: %v (present %v), want 0 (closed)", id, v, ok)
+		}
+		if v, ok := sumSeries(m, "mhg_source_throttle_wait_seconds_count", `mhg_source_id="`+id+`"`); !ok || v < 6 {
+			t.Errorf("throttle waits of %s: %v (present %v), want at least 6", id, v, ok)
+		}
+	}
+	// With the throttling over, both sources still answer (nothing was
+	// refused by an open breaker).
+	de.mode.Store("")
+	nl.mode.Store("")
+	r = g.get(t, "/Patient?identifier="+aminaPassport, tok)
+	if got := sourcesOf(r.entries("match")); r.status != 200 || got["de-kbv"] != 1 || got["nl-lsp"] != 1 {
+		t.Fatalf("after throttling: %d %v %s", r.status, got, r.body)
+	}
+}
+
+// A source that asks for longer than the request can wait gives a
+// throttled warning beside the other source's answer; when every source
+// does, the gateway answers 503 with Retry-After.
+func TestThrottledPastTheDeadline(t *testing.T) {
+	de, nl, _, edit := nationalSources(t)
+	g := startGateway(t, edit, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	search := "/Patient?identifier=" + aminaPassport
+
+	nl.mode.Store("throttle")
+	r := g.get(t, search, tok)
+	if got := sourcesOf(r.entries("match")); r.status != 200 || got["de-kbv"] != 1 || got["nl-lsp"] != 0 {
+		t.Fatalf("one throttled: %d %v %s", r.status, got, r.body)
+	}
+	if !strings.Contains(string(r.body), `"code":"throttled"`) || !strings.Contains(string(r.body), "source nl-lsp asked the gateway to wait") {
+		t.Fatalf("no throttled warning for nl-lsp: %s", r.body)
+	}
+
+	de.mode.Store("throttle")
+	r = g.get(t, search, tok)
+	if r.status != 503 || r.outcomeCode(t) != "throttled" {
+		t.Fatalf("all throttled: %d %s", r.status, r.body)
+	}
+	if ra := r.header.Get("Retry-After"); ra != "120" {
+		t.Errorf("Retry-After = %q, want 120 (what the sources asked for)", ra)
+	}
+	if v, ok := sumSeries(g.scrape(t), "mhg_source_breaker_state", `mhg_source_id="de-kbv"`); !ok || v != 0 {
+		t.Errorf("breaker state of de-kbv: %v (present %v), want 0 (closed)", v, ok)
+	}
+}
