@@ -42,6 +42,9 @@ type mappedSet struct {
 	// truncated is set when the source had more results than the
 	// gateway pages through.
 	truncated bool
+	// dropped is set when the source returned resources that are not
+	// valid R4, left out of the set (source.ErrDropped).
+	dropped bool
 }
 
 // permitted asks the query phase whether src may be contacted.
@@ -96,9 +99,9 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
 		span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrResourceType.String(parts[0]))
 		raw, err := load(ctx)
-		truncated := false
-		if errors.Is(err, source.ErrTruncated) && len(raw) > 0 {
-			truncated, err = true, nil
+		truncated, dropped := false, false
+		if err != nil && len(raw) > 0 && (errors.Is(err, source.ErrTruncated) || errors.Is(err, source.ErrDropped)) {
+			truncated, dropped, err = errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDropped), nil
 		}
 		if err != nil {
 			span.SetStatus(codes.Error, errorClass(err))
@@ -115,7 +118,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		if err != nil {
 			return nil, err
 		}
-		return encodeSet(mappedSet{items: out, truncated: truncated})
+		return encodeSet(mappedSet{items: out, truncated: truncated, dropped: dropped})
 	}
 	var b []byte
 	var err error
@@ -237,11 +240,16 @@ func canonicalParams(typ string, q url.Values) []string {
 // The cache value of a set of mapped resources is a small protobuf message
 // written by hand: repeated field 1 holds one entry each, itself field 1
 // (the ContainedResource, binary) and field 2 (the loss report, JSON);
-// field 2, a varint 1, marks a truncated set.
+// field 2, a varint 1, marks a truncated set; field 3, a varint 1, a set
+// some resources of which were dropped as invalid.
 func encodeSet(set mappedSet) ([]byte, error) {
 	var out []byte
 	if set.truncated {
 		out = protowire.AppendTag(out, 2, protowire.VarintType)
+		out = protowire.AppendVarint(out, 1)
+	}
+	if set.dropped {
+		out = protowire.AppendTag(out, 3, protowire.VarintType)
 		out = protowire.AppendVarint(out, 1)
 	}
 	for _, m := range set.items {
@@ -280,13 +288,17 @@ func decodeSet(b []byte) (mappedSet, error) {
 			return mappedSet{}, errCorruptSet
 		}
 		b = b[n:]
-		if num == 2 && typ == protowire.VarintType {
+		if (num == 2 || num == 3) && typ == protowire.VarintType {
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return mappedSet{}, errCorruptSet
 			}
 			b = b[n:]
-			set.truncated = v == 1
+			if num == 2 {
+				set.truncated = v == 1
+			} else {
+				set.dropped = v == 1
+			}
 			continue
 		}
 		if num != 1 || typ != protowire.BytesType {

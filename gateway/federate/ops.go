@@ -341,10 +341,14 @@ func dedupe(xs []string) []string {
 }
 
 // noteTruncated warns that a source had more results than the gateway
-// pages through: an incomplete record must not pass for a complete one.
+// pages through, or returned resources that are not valid R4 (left out):
+// an incomplete record must not pass for a complete one.
 func (r *Result) noteTruncated(src Source, set mappedSet) {
 	if set.truncated {
 		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
+	}
+	if set.dropped {
+		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: WarnIncomplete})
 	}
 }
 

@@ -323,7 +323,7 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := []mapped{{res: cr, loss: []mappings.Issue{{Severity: "warning", Code: "not-supported", Path: "Observation.x", Message: "dropped"}}}, {res: cr}}
-	b, err := encodeSet(mappedSet{items: in, truncated: true})
+	b, err := encodeSet(mappedSet{items: in, truncated: true, dropped: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := set.items
-	if !set.truncated || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
+	if !set.truncated || !set.dropped || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
 		t.Fatalf("round trip = %+v", set)
 	}
 	for _, bad := range [][]byte{{0xff}, {0x0a, 0x05, 0x01}, {0x0a, 0x02, 0x12, 0x00}} {

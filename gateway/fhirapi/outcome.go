@@ -150,6 +150,9 @@ func warningIssue(w federate.Warning, what string) Issue {
 	case "timeout":
 		return Issue{Severity: "warning", Code: "timeout",
 			Diagnostics: fmt.Sprintf("source %s could not contribute (timeout); %s from it are missing", w.Source, what)}
+	case federate.WarnIncomplete:
+		return Issue{Severity: "warning", Code: "incomplete",
+			Diagnostics: fmt.Sprintf("source %s returned resources that are not valid FHIR R4; they were left out, the rest of its answer is here", w.Source)}
 	case federate.WarnThrottled:
 		return Issue{Severity: "warning", Code: "throttled",
 			Diagnostics: fmt.Sprintf("source %s asked the gateway to wait longer than the request allows (throttled); %s from it are missing, ask again later", w.Source, what)}

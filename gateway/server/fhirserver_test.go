@@ -32,7 +32,11 @@ const sourceTimeout = 3 * time.Second
 type nationalServer struct {
 	*httptest.Server
 	requests atomic.Int64
-	// mode: "" normal, "500", "slow", "garbage", "invalid", "throttle-first"
+	// mode: "" normal, "500", "slow", "garbage", "invalid", "one-invalid"
+	// (an invalid resource added to the first page of every search that
+	// finds something),
+	// "primitive-extensions" (a Patient's given names carry an extension
+	// on the last, with null placeholders before it), "throttle-first"
 	// (429 with Retry-After: 1 on the first call per path, as a throttling
 	// national server does), "throttle" (429 with Retry-After: 120 always)
 	mode atomic.Value
@@ -140,8 +144,17 @@ func (ns *nationalServer) serve(w http.ResponseWriter, r *http.Request, b *sourc
 		}
 		out := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(found)}
 		var entries []entry
+		mode, _ := ns.mode.Load().(string)
 		for _, res := range page {
-			entries = append(entries, entry{FullURL: ns.URL + "/" + res.Type + "/" + res.ID, Resource: res.JSON})
+			body := res.JSON
+			if mode == "primitive-extensions" {
+				body = withGivenExtension(body)
+			}
+			entries = append(entries, entry{FullURL: ns.URL + "/" + res.Type + "/" + res.ID, Resource: body})
+		}
+		if mode == "one-invalid" && offset == 0 && len(page) > 0 {
+			entries = append(entries, entry{FullURL: ns.URL + "/" + parts[0] + "/bad-1",
+				Resource: json.RawMessage(`{"resourceType":"` + parts[0] + `","id":"bad-1","meta":5}`)})
 		}
 		out["entry"] = entries
 		if end < len(found) {
@@ -153,4 +166,31 @@ func (ns *nationalServer) serve(w http.ResponseWriter, r *http.Request, b *sourc
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// withGivenExtension gives the last given name of a Patient's first name
+// an extension, with the null placeholders R4 JSON uses for the others.
+func withGivenExtension(b []byte) []byte {
+	var p map[string]any
+	if json.Unmarshal(b, &p) != nil || p["resourceType"] != "Patient" {
+		return b
+	}
+	names, _ := p["name"].([]any)
+	if len(names) == 0 {
+		return b
+	}
+	name, _ := names[0].(map[string]any)
+	given, _ := name["given"].([]any)
+	if len(given) == 0 {
+		return b
+	}
+	ext := make([]any, len(given))
+	ext[len(given)-1] = map[string]any{"extension": []any{map[string]any{
+		"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "CL"}}}
+	name["_given"] = ext
+	out, err := json.Marshal(p)
+	if err != nil {
+		return b
+	}
+	return out
 }

@@ -81,3 +81,34 @@ func TestThrottledPastTheDeadline(t *testing.T) {
 		t.Errorf("breaker state of de-kbv: %v (present %v), want 0 (closed)", v, ok)
 	}
 }
+
+// One resource a source cannot send as valid R4 is left out with an
+// incomplete warning naming the source; the rest of its page is kept.
+// Given names with null placeholders in "_given" are valid R4 and come
+// through.
+func TestUpstreamResourceForms(t *testing.T) {
+	de, nl, _, edit := nationalSources(t)
+	g := startGateway(t, edit, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	search := "/Patient?identifier=" + aminaPassport
+
+	nl.mode.Store("primitive-extensions")
+	de.mode.Store("primitive-extensions")
+	r := g.get(t, search, tok)
+	if got := sourcesOf(r.entries("match")); r.status != 200 || got["de-kbv"] != 1 || got["nl-lsp"] != 1 {
+		t.Fatalf("_given with null placeholders: %d %v %s", r.status, got, r.body)
+	}
+	if strings.Contains(string(r.body), "could not contribute") {
+		t.Fatalf("a source with valid primitive extensions was reported: %s", r.body)
+	}
+
+	de.mode.Store("")
+	nl.mode.Store("one-invalid")
+	r = g.get(t, search, tok)
+	if got := sourcesOf(r.entries("match")); r.status != 200 || got["de-kbv"] != 1 || got["nl-lsp"] != 1 {
+		t.Fatalf("one invalid resource: %d %v %s", r.status, got, r.body)
+	}
+	if !strings.Contains(string(r.body), `"code":"incomplete"`) || !strings.Contains(string(r.body), "source nl-lsp returned resources that are not valid FHIR R4") {
+		t.Fatalf("no incomplete warning naming nl-lsp: %s", r.body)
+	}
+}

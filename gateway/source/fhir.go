@@ -240,15 +240,19 @@ func (s *FHIR) Read(ctx context.Context, resourceType, id string) (Resource, err
 // on the source's host, at most MaxPages of them. It returns the entries of
 // resourceType in match mode, in the source's order; _include results and
 // OperationOutcome entries are dropped. When more pages remain past the
-// bound it returns what it gathered with an error wrapping ErrTruncated.
+// bound it returns what it gathered with an error wrapping ErrTruncated;
+// entries that are not valid R4 are left out and reported with a
+// *DroppedError (ErrDropped) beside the rest, unless nothing else came
+// back (then the answer is invalid: ErrInvalidResponse).
 func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
 	if !resourceTypePattern.MatchString(resourceType) {
 		return nil, fmt.Errorf("source %s: search: invalid resource type: %w", s.id, ErrRejected)
 	}
 	var out []Resource
+	var dropped []error
 	truncated := false
 	err := s.call(ctx, "search", resourceType, func(ctx context.Context) error {
-		out, truncated = nil, false
+		out, dropped, truncated = nil, nil, false
 		u := s.base.JoinPath(resourceType)
 		u.RawQuery = params.Encode()
 		seen := map[string]bool{u.String(): true}
@@ -257,9 +261,12 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 			if err != nil {
 				return err
 			}
-			res, next, err := parseSearchPage(body, resourceType)
+			res, next, bad, err := parseSearchPage(body, resourceType)
 			if err != nil {
 				return fmt.Errorf("page %d: %w", page+1, err)
+			}
+			for _, b := range bad {
+				dropped = append(dropped, fmt.Errorf("page %d: %w", page+1, b))
 			}
 			out = append(out, res...)
 			if next == "" {
@@ -287,9 +294,21 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 	if err != nil {
 		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, err)
 	}
+	if len(dropped) > 0 && len(out) == 0 {
+		// Nothing valid came back: the answer is invalid, not incomplete.
+		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, dropped[0])
+	}
+	var partial []error
 	if truncated {
 		s.log.Warn("search truncated at the page bound", "type", resourceType, "max_pages", s.maxPages)
-		return out, fmt.Errorf("source %s: search %s: more than %d next links: %w", s.id, resourceType, s.maxPages, ErrTruncated)
+		partial = append(partial, fmt.Errorf("more than %d next links: %w", s.maxPages, ErrTruncated))
+	}
+	if len(dropped) > 0 {
+		s.log.Warn("resources that are not valid R4 left out of a search", "type", resourceType, "count", len(dropped), "first", dropped[0].Error())
+		partial = append(partial, &DroppedError{Invalid: dropped})
+	}
+	if len(partial) > 0 {
+		return out, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, errors.Join(partial...))
 	}
 	return out, nil
 }
@@ -319,9 +338,13 @@ func (s *FHIR) MatchPatients(ctx context.Context, parameters []byte) ([]Resource
 		if aerr != nil {
 			return aerr.err
 		}
-		res, _, err := parseSearchPage(body, "Patient")
+		res, _, bad, err := parseSearchPage(body, "Patient")
 		if err != nil {
 			return err
+		}
+		if len(bad) > 0 {
+			// A candidate list with a hole is not one to match against.
+			return bad[0]
 		}
 		out = res
 		return nil

@@ -438,8 +438,12 @@ func TestFHIRSearchResponses(t *testing.T) {
 		{name: "no entries", body: `{"resourceType":"Bundle","type":"searchset","total":0}`},
 		{name: "bare informational OperationOutcome", body: `{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}`},
 		{name: "bare error OperationOutcome", body: `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing"}]}`, wantErr: ErrRejected},
-		{name: "invalid entry names its index", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + patient + `},{"resource":` + invalid + `}]}`,
-			wantErr: ErrInvalidResponse, wantInErr: "entry 1"},
+		{name: "invalid entry dropped, the rest kept", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + patient + `},{"resource":` + invalid + `}]}`,
+			want: []string{"Patient/example"}, wantErr: ErrDropped, wantInErr: "entry 1"},
+		{name: "only invalid entries", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + invalid + `}]}`,
+			wantErr: ErrInvalidResponse, wantInErr: "entry 0"},
+		{name: "null placeholder in _given", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient","id":"mila","name":[{"given":["Mila","Oksana"],"_given":[null,{"extension":[{"url":"http://example.org/x","valueString":"y"}]}]}]}}]}`,
+			want: []string{"Patient/mila"}},
 		{name: "entry without id", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient"}}]}`, wantErr: ErrInvalidResponse},
 		{name: "not a bundle", body: patient, wantErr: ErrInvalidResponse},
 		{name: "malformed", body: `{"resourceType":"Bundle","entry":[`, wantErr: ErrInvalidResponse},
@@ -460,6 +464,9 @@ func TestFHIRSearchResponses(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), tc.wantInErr) {
 					t.Errorf("error %q does not say %q", err, tc.wantInErr)
+				}
+				if !slices.Equal(ids(got), tc.want) {
+					t.Errorf("got %v beside the error, want %v", ids(got), tc.want)
 				}
 				return
 			}

@@ -109,7 +109,7 @@ func init() {
 	}{
 		{ErrNotFound, "source.not_found"}, {ErrTimeout, "source.timeout"}, {ErrUnavailable, "source.unavailable"},
 		{ErrInvalidResponse, "source.invalid_response"}, {ErrRejected, "source.rejected"}, {ErrTruncated, "source.truncated"},
-		{ErrThrottled, "source.throttled"},
+		{ErrThrottled, "source.throttled"}, {ErrDropped, "source.dropped"},
 	} {
 		if err := telemetry.RegisterErrorType(e.err, e.name); err != nil {
 			panic(err)

@@ -46,6 +46,29 @@ var (
 	ErrThrottled = errors.New("source throttled the gateway")
 )
 
+// ErrDropped: a search answer held resources that are not valid R4. Search
+// returns the valid ones together with a *DroppedError wrapping it, so that
+// a caller serves them with a warning; one bad resource never sinks a page.
+var ErrDropped = errors.New("resources that are not valid R4 were left out")
+
+// DroppedError says how many resources of a search answer were left out
+// and why (one *InvalidResourceError each, log-safe). It wraps ErrDropped.
+type DroppedError struct {
+	// Invalid are the resources left out, in the order they came.
+	Invalid []error
+}
+
+func (e *DroppedError) Error() string {
+	msg := fmt.Sprintf("%d resource(s) that are not valid R4 were left out", len(e.Invalid))
+	if len(e.Invalid) > 0 {
+		msg += " (first: " + e.Invalid[0].Error() + ")"
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrDropped) true.
+func (e *DroppedError) Is(target error) bool { return target == ErrDropped }
+
 // ThrottledError says how long a throttled source asked the gateway to
 // wait. It wraps ErrThrottled.
 type ThrottledError struct {

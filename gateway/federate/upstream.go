@@ -12,6 +12,11 @@ import (
 // leaves, or whose configured rate limit held the call back as long.
 const WarnThrottled = "throttled"
 
+// WarnIncomplete is the warning code of a source that returned resources
+// that are not valid R4: they were left out, the rest was kept
+// (source.ErrDropped).
+const WarnIncomplete = "incomplete"
+
 // failures counts the sources that could not answer one request, so that
 // the request's error says whether they all timed out or all asked the
 // gateway to wait (and for how long).
