@@ -17,7 +17,6 @@
 //
 // Errors wrap the sentinels in resource.go (ErrNotFound, ErrUnavailable,
 // ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrThrottled,
-// ErrDropped)
-// and never hold a URL query string, a resource id or resource content, so
-// they are safe to log.
+// ErrDropped) and never hold a URL query string, a resource id or resource
+// content, so they are safe to log.
 package source
