@@ -315,14 +315,24 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		if !d.Allow {
 			continue
 		}
+		contained := containedCount(m.res)
 		if err := authz.Apply(m.res, d.Obligations); err != nil {
 			// An obligation that cannot be met means no release.
 			s.log.ErrorContext(ctx, "obligation not applicable", string(telemetry.AttrSourceID), src.ID(), "error", err)
 			continue
 		}
+		loss := lossFor(m.loss, req.Requester.Country == src.Country())
+		if contained > containedCount(m.res) {
+			res, withheld, err := resolveContained(m.res)
+			if err != nil {
+				s.log.ErrorContext(ctx, "contained references not repaired", string(telemetry.AttrSourceID), src.ID(), "error", err)
+				continue
+			}
+			m.res, loss = res, append(loss, withheld...)
+		}
 		out = append(out, Entry{
 			Resource: m.res, Type: facts.Type, ID: r4.ID(m.res), Source: src.ID(),
-			Loss: lossFor(m.loss, req.Requester.Country == src.Country()),
+			Loss: loss,
 		})
 	}
 	return out, nil

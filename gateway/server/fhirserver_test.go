@@ -36,7 +36,10 @@ type nationalServer struct {
 	// (an invalid resource added to the first page of every search that
 	// finds something),
 	// "primitive-extensions" (a Patient's given names carry an extension
-	// on the last, with null placeholders before it), "throttle-first"
+	// on the last, with null placeholders before it), "contained" (an
+	// AllergyIntolerance's asserter is a contained RelatedPerson and its
+	// recorder a contained Patient, which the gateway does not pass on),
+	// "throttle-first"
 	// (429 with Retry-After: 1 on the first call per path, as a throttling
 	// national server does), "throttle" (429 with Retry-After: 120 always)
 	mode atomic.Value
@@ -147,8 +150,11 @@ func (ns *nationalServer) serve(w http.ResponseWriter, r *http.Request, b *sourc
 		mode, _ := ns.mode.Load().(string)
 		for _, res := range page {
 			body := res.JSON
-			if mode == "primitive-extensions" {
+			switch mode {
+			case "primitive-extensions":
 				body = withGivenExtension(body)
+			case "contained":
+				body = withContainedAsserter(body)
 			}
 			entries = append(entries, entry{FullURL: ns.URL + "/" + res.Type + "/" + res.ID, Resource: body})
 		}
@@ -189,6 +195,29 @@ func withGivenExtension(b []byte) []byte {
 		"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "CL"}}}
 	name["_given"] = ext
 	out, err := json.Marshal(p)
+	if err != nil {
+		return b
+	}
+	return out
+}
+
+// withContainedAsserter gives an AllergyIntolerance a contained
+// RelatedPerson as its asserter and a contained Patient as its recorder.
+func withContainedAsserter(b []byte) []byte {
+	var a map[string]any
+	if json.Unmarshal(b, &a) != nil || a["resourceType"] != "AllergyIntolerance" {
+		return b
+	}
+	patient := a["patient"]
+	a["contained"] = []any{
+		map[string]any{"resourceType": "RelatedPerson", "id": "rp1", "patient": patient,
+			"relationship": []any{map[string]any{"coding": []any{map[string]any{
+				"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH", "display": "mother"}}}}},
+		map[string]any{"resourceType": "Patient", "id": "cp1"},
+	}
+	a["asserter"] = map[string]any{"reference": "#rp1"}
+	a["recorder"] = map[string]any{"reference": "#cp1", "display": "the patient"}
+	out, err := json.Marshal(a)
 	if err != nil {
 		return b
 	}

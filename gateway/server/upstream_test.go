@@ -112,3 +112,46 @@ func TestUpstreamResourceForms(t *testing.T) {
 		t.Fatalf("no incomplete warning naming nl-lsp: %s", r.body)
 	}
 }
+
+// An allergy asserted by a contained RelatedPerson keeps it through
+// mapping; a contained Patient (not passed on) leaves the recorder
+// display-only with a loss issue. get checks dom-3 on every answer.
+func TestContainedResourcesSurvive(t *testing.T) {
+	de, _, _, edit := nationalSources(t)
+	g := startGateway(t, edit, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	de.mode.Store("contained")
+	r := g.get(t, "/Patient?identifier="+aminaPassport, tok)
+	var pid string
+	for _, p := range r.entries("match") {
+		if id, _ := p["id"].(string); strings.HasPrefix(id, "de-kbv.") {
+			pid = id
+		}
+	}
+	if pid == "" {
+		t.Fatalf("no de-kbv patient: %s", r.body)
+	}
+	a := g.get(t, "/AllergyIntolerance?patient="+pid, tok)
+	allergies := a.entries("match")
+	if a.status != 200 || len(allergies) == 0 {
+		t.Fatalf("allergies: %d %s", a.status, a.body)
+	}
+	for _, al := range allergies {
+		asserter, _ := al["asserter"].(map[string]any)
+		contained, _ := al["contained"].([]any)
+		if asserter["reference"] != "#rp1" || len(contained) != 1 {
+			t.Errorf("contained asserter lost: %v", al)
+		}
+		recorder, _ := al["recorder"].(map[string]any)
+		if _, has := recorder["reference"]; has || recorder["display"] != "the patient" {
+			t.Errorf("recorder pointing at a contained Patient is not display-only: %v", recorder)
+		}
+	}
+	if !strings.Contains(string(a.body), "only the reference's display remains") {
+		t.Errorf("the loss report does not say the reference was cut: %s", a.body)
+	}
+	doc := g.get(t, "/Patient/"+pid+"/$summary", tok)
+	if doc.status != 200 || !strings.Contains(string(doc.body), `"reference":"#rp1"`) {
+		t.Fatalf("$summary: %d %s", doc.status, doc.body)
+	}
+}
