@@ -163,7 +163,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if err != nil {
 			return nil, err
 		}
-		anchor.how = linkHow{By: summary.LinkRequested}
+		anchor.how.By = summary.LinkRequested
 		r.anchor = anchor
 		r.accept(anchor)
 		pending = r.identifiersOf(anchor)
@@ -198,6 +198,11 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 	if len(r.linked) == 0 {
 		if r.asked > 0 && r.failed == r.asked {
 			return nil, r.fails.err()
+		}
+		if r.ambiguous > 0 {
+			// The person exists, but which record is theirs cannot be
+			// told: never a 404.
+			return nil, ErrAmbiguous
 		}
 		return nil, ErrNotFound
 	}
@@ -244,9 +249,15 @@ func (l *Linker) anchor(ctx context.Context, req Request, res *Result, src Sourc
 	if !ok {
 		return nil, ErrNotFound
 	}
+	// A record the source replaced by another (a merge) stands for the
+	// record it kept: that one is read and released instead.
+	p, hops := l.svc.survivor(ctx, req, src, p)
 	ln, err := l.release(ctx, req, res, src, p)
 	if err != nil {
 		return nil, sourceError(err)
+	}
+	if ln != nil {
+		ln.how.Merged = hops > 0
 	}
 	if ln == nil {
 		reasons := []string{}
@@ -315,6 +326,9 @@ type resolution struct {
 	// answered" from "nobody knows the person".
 	asked, failed int
 	fails         failures
+	// ambiguous counts the sources that hold more than one person for
+	// the identifiers asked with.
+	ambiguous int
 }
 
 func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
@@ -346,6 +360,9 @@ type answer struct {
 	searchErr error
 	// part is what asking recorded: the contact and the decisions.
 	part Result
+	// merged is set when the person found is the record the source kept
+	// of several it had merged (Patient.link).
+	merged bool
 }
 
 // round asks every source that may be asked with some of ids: sources not
@@ -428,6 +445,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			r.res.warn(a.src.ID(), errorClass(a.err))
 		case len(a.persons) > 1:
 			r.done[a.src.ID()] = true
+			r.ambiguous++
 			r.res.warn(a.src.ID(), WarnAmbiguous)
 			r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID(), string(telemetry.AttrCount), len(a.persons))
 		case a.denied:
@@ -435,7 +453,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			// used, and nothing says it was there.
 			r.done[a.src.ID()] = true
 		case a.found != nil && safe:
-			a.found.how = linkHow{By: summary.LinkIdentifier}
+			a.found.how = linkHow{By: summary.LinkIdentifier, Merged: a.merged}
 			for _, id := range a.ids {
 				if !slices.Contains(a.found.how.Kinds, id.Kind) {
 					a.found.how.Kinds = append(a.found.how.Kinds, id.Kind)
@@ -468,11 +486,13 @@ func (r *resolution) ask(ctx context.Context, src Source, ids []linkID, a *answe
 		return
 	}
 	a.ids = ids
-	a.persons = personsOf(set.items)
+	a.persons, a.merged = collapseMerged(personsOf(set.items))
 	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
 		return
 	}
 	for _, p := range a.persons {
+		p, hops := r.l.svc.survivor(ctx, r.req, src, p)
+		a.merged = a.merged || hops > 0
 		ln, err := r.l.release(ctx, r.req, &a.part, src, p)
 		if err != nil {
 			a.persons, a.err = nil, err

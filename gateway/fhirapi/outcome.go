@@ -88,6 +88,9 @@ func asError(err error) *Error {
 	case errors.As(err, &denied):
 		return &Error{Status: http.StatusForbidden, Code: "forbidden",
 			Message: "the policy does not allow this request; the rules that refused it are listed in details", Err: err}
+	case errors.Is(err, federate.ErrAmbiguous):
+		return &Error{Status: http.StatusConflict, Code: "multiple-matches",
+			Message: "the identifier names more than one person in the sources that hold it, and they are not records a source merged: no record can be chosen safely; search Patient?identifier= and ask for one record by its id", Err: err}
 	case errors.Is(err, federate.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not-found", Message: "resource not found", Err: err}
 	case errors.As(err, &failed):
