@@ -39,6 +39,8 @@ type nationalServer struct {
 	// on the last, with null placeholders before it), "contained" (an
 	// AllergyIntolerance's asserter is a contained RelatedPerson and its
 	// recorder a contained Patient, which the gateway does not pass on),
+	// "merged" (every Patient has an inactive record "<id>-old" with the
+	// same identifiers, which the source replaced by it),
 	// "throttle-first"
 	// (429 with Retry-After: 1 on the first call per path, as a throttling
 	// national server does), "throttle" (429 with Retry-After: 120 always)
@@ -112,6 +114,13 @@ func (ns *nationalServer) serve(w http.ResponseWriter, r *http.Request, b *sourc
 	switch {
 	case len(parts) == 1 && parts[0] == "metadata":
 		fmt.Fprint(w, `{"resourceType":"CapabilityStatement","status":"active","date":"2026-01-01","kind":"instance","fhirVersion":"4.0.1","format":["json"]}`)
+	case len(parts) == 2 && parts[0] == "Patient" && strings.HasSuffix(parts[1], "-old") && ns.mode.Load() == "merged":
+		res, err := b.Read(ctx, "Patient", strings.TrimSuffix(parts[1], "-old"))
+		if err != nil {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write(replacedRecord(res.JSON))
 	case len(parts) == 2:
 		res, err := b.Read(ctx, parts[0], parts[1])
 		if errors.Is(err, source.ErrNotFound) {
@@ -157,6 +166,9 @@ func (ns *nationalServer) serve(w http.ResponseWriter, r *http.Request, b *sourc
 				body = withContainedAsserter(body)
 			}
 			entries = append(entries, entry{FullURL: ns.URL + "/" + res.Type + "/" + res.ID, Resource: body})
+			if mode == "merged" && res.Type == "Patient" {
+				entries = append(entries, entry{FullURL: ns.URL + "/Patient/" + res.ID + "-old", Resource: replacedRecord(body)})
+			}
 		}
 		if mode == "one-invalid" && offset == 0 && len(page) > 0 {
 			entries = append(entries, entry{FullURL: ns.URL + "/" + parts[0] + "/bad-1",
@@ -218,6 +230,24 @@ func withContainedAsserter(b []byte) []byte {
 	a["asserter"] = map[string]any{"reference": "#rp1"}
 	a["recorder"] = map[string]any{"reference": "#cp1", "display": "the patient"}
 	out, err := json.Marshal(a)
+	if err != nil {
+		return b
+	}
+	return out
+}
+
+// replacedRecord is the inactive record a source merged into the Patient
+// b: same identifiers, another name, Patient.link replaced-by b.
+func replacedRecord(b []byte) []byte {
+	var p map[string]any
+	if json.Unmarshal(b, &p) != nil {
+		return b
+	}
+	id, _ := p["id"].(string)
+	old := map[string]any{"resourceType": "Patient", "id": id + "-old", "active": false,
+		"identifier": p["identifier"], "name": []any{map[string]any{"family": "Oldrecord", "given": []any{"Merged"}}},
+		"link": []any{map[string]any{"other": map[string]any{"reference": "Patient/" + id}, "type": "replaced-by"}}}
+	out, err := json.Marshal(old)
 	if err != nil {
 		return b
 	}

@@ -155,3 +155,44 @@ func TestContainedResourcesSurvive(t *testing.T) {
 		t.Fatalf("$summary: %d %s", doc.status, doc.body)
 	}
 }
+
+// A source that merged two records of the migrant: $summary by identifier
+// finds both and answers with one person, the surviving record's data,
+// and says how the records were linked; the $summary of the replaced
+// record is the surviving record's, never an empty document.
+func TestMergedPatientSummary(t *testing.T) {
+	de, _, _, edit := nationalSources(t)
+	g := startGateway(t, edit, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	de.mode.Store("merged")
+
+	r := g.get(t, "/Patient?identifier="+aminaPassport, tok)
+	var replaced string
+	for _, p := range r.entries("match") {
+		if strings.Contains(string(mustMarshal(t, p)), "Oldrecord") {
+			replaced, _ = p["id"].(string)
+		}
+	}
+	if r.status != 200 || replaced == "" {
+		t.Fatalf("search does not list the replaced record: %d %s", r.status, r.body)
+	}
+	for _, path := range []string{
+		"/Patient/$summary?identifier=" + url.QueryEscape(aminaPassport),
+		"/Patient/" + replaced + "/$summary",
+	} {
+		doc := g.get(t, path, tok)
+		if doc.status != 200 {
+			t.Fatalf("%s: %d %s", path, doc.status, doc.body)
+		}
+		body := string(doc.body)
+		if strings.Contains(body, "Oldrecord") || !strings.Contains(body, "Seitumerova") {
+			t.Errorf("%s: not the surviving record's data: %s", path, body)
+		}
+		if !strings.Contains(body, "had merged this person's records") {
+			t.Errorf("%s: nothing says how the records were linked: %s", path, body)
+		}
+		if !strings.Contains(body, "Condition") {
+			t.Errorf("%s: the surviving record's conditions are missing", path)
+		}
+	}
+}
