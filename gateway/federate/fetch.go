@@ -39,9 +39,12 @@ type mapped struct {
 // mappedSet is what one source call produced.
 type mappedSet struct {
 	items []mapped
-	// truncated is set when the source had more results than the
-	// gateway pages through.
+	// truncated is set when the source's search stopped before its last
+	// page (partial.go): pages says how many were read, stop why
+	// (WarnTruncated, WarnNextLink).
 	truncated bool
+	pages     int
+	stop      string
 	// dropped is set when the source returned resources that are not
 	// valid R4, left out of the set (source.ErrDropped).
 	dropped bool
@@ -99,9 +102,12 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
 		span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrResourceType.String(parts[0]))
 		raw, err := load(ctx)
-		truncated, dropped := false, false
-		if err != nil && len(raw) > 0 && (errors.Is(err, source.ErrTruncated) || errors.Is(err, source.ErrDropped)) {
-			truncated, dropped, err = errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDropped), nil
+		dropped := err != nil && len(raw) > 0 && errors.Is(err, source.ErrDropped)
+		partial, err := partialOf(err)
+		if dropped && partial == nil {
+			// Only invalid resources were left out: the rest is served
+			// with an incomplete warning.
+			err = nil
 		}
 		if err != nil {
 			span.SetStatus(codes.Error, errorClass(err))
@@ -118,7 +124,9 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		if err != nil {
 			return nil, err
 		}
-		return encodeSet(mappedSet{items: out, truncated: truncated, dropped: dropped})
+		set := mappedSet{items: out, dropped: dropped}
+		partial.mark(&set)
+		return encodeSet(set)
 	}
 	var b []byte
 	var err error
@@ -240,16 +248,22 @@ func canonicalParams(typ string, q url.Values) []string {
 // The cache value of a set of mapped resources is a small protobuf message
 // written by hand: repeated field 1 holds one entry each, itself field 1
 // (the ContainedResource, binary) and field 2 (the loss report, JSON);
-// field 2, a varint 1, marks a truncated set; field 3, a varint 1, a set
-// some resources of which were dropped as invalid.
+// field 2, a varint 1, marks a truncated set, field 3 (varint) says how
+// many pages were read and field 4 (bytes) why the search stopped; field
+// 5, a varint 1, marks a set some resources of which were dropped as not
+// valid R4.
 func encodeSet(set mappedSet) ([]byte, error) {
 	var out []byte
 	if set.truncated {
 		out = protowire.AppendTag(out, 2, protowire.VarintType)
 		out = protowire.AppendVarint(out, 1)
+		out = protowire.AppendTag(out, 3, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(max(set.pages, 0)))
+		out = protowire.AppendTag(out, 4, protowire.BytesType)
+		out = protowire.AppendString(out, set.stop)
 	}
 	if set.dropped {
-		out = protowire.AppendTag(out, 3, protowire.VarintType)
+		out = protowire.AppendTag(out, 5, protowire.VarintType)
 		out = protowire.AppendVarint(out, 1)
 	}
 	for _, m := range set.items {
@@ -288,17 +302,29 @@ func decodeSet(b []byte) (mappedSet, error) {
 			return mappedSet{}, errCorruptSet
 		}
 		b = b[n:]
-		if (num == 2 || num == 3) && typ == protowire.VarintType {
+		if (num == 2 || num == 3 || num == 5) && typ == protowire.VarintType {
 			v, n := protowire.ConsumeVarint(b)
+			if n < 0 || v > 1<<20 {
+				return mappedSet{}, errCorruptSet
+			}
+			b = b[n:]
+			switch num {
+			case 2:
+				set.truncated = v == 1
+			case 3:
+				set.pages = int(v)
+			case 5:
+				set.dropped = v == 1
+			}
+			continue
+		}
+		if num == 4 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return mappedSet{}, errCorruptSet
 			}
 			b = b[n:]
-			if num == 2 {
-				set.truncated = v == 1
-			} else {
-				set.dropped = v == 1
-			}
+			set.stop = string(v)
 			continue
 		}
 		if num != 1 || typ != protowire.BytesType {

@@ -350,12 +350,12 @@ func dedupe(xs []string) []string {
 	return out
 }
 
-// noteTruncated warns that a source had more results than the gateway
-// pages through, or returned resources that are not valid R4 (left out):
-// an incomplete record must not pass for a complete one.
+// noteTruncated warns that a source's search stopped before its last
+// page, or that the source returned resources that are not valid R4 (left
+// out): an incomplete record must not pass for a complete one.
 func (r *Result) noteTruncated(src Source, set mappedSet) {
 	if set.truncated {
-		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
+		r.Warnings = append(r.Warnings, set.warning(src))
 	}
 	if set.dropped {
 		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: WarnIncomplete})

@@ -230,8 +230,13 @@ type Warning struct {
 	// Source is the source id.
 	Source string
 	// Code is timeout, unavailable, invalid-response, rejected, mapping,
-	// throttled (WarnThrottled), or one of the other Warn* codes.
+	// throttled (WarnThrottled), incomplete (WarnIncomplete), or, for a
+	// search that stopped before the source's last page, WarnTruncated or
+	// WarnNextLink, or one of the other Warn* codes.
 	Code string
+	// Pages is how many pages the source's search read before it stopped
+	// (WarnTruncated, WarnNextLink); 0 otherwise.
+	Pages int
 }
 
 // DecisionRecord is one decision taken while answering a request.

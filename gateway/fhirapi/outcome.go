@@ -146,24 +146,6 @@ func retryAfter(err error) string {
 	return strconv.Itoa(max(1, int(math.Ceil(failed.RetryAfter.Seconds()))))
 }
 
-// warningIssue is the OperationOutcome issue of a source that could not
-// contribute; what names the kind of data it would have given.
-func warningIssue(w federate.Warning, what string) Issue {
-	switch w.Code {
-	case "timeout":
-		return Issue{Severity: "warning", Code: "timeout",
-			Diagnostics: fmt.Sprintf("source %s could not contribute (timeout); %s from it are missing", w.Source, what)}
-	case federate.WarnIncomplete:
-		return Issue{Severity: "warning", Code: "incomplete",
-			Diagnostics: fmt.Sprintf("source %s returned resources that are not valid FHIR R4; they were left out, the rest of its answer is here", w.Source)}
-	case federate.WarnThrottled:
-		return Issue{Severity: "warning", Code: "throttled",
-			Diagnostics: fmt.Sprintf("source %s asked the gateway to wait longer than the request allows (throttled); %s from it are missing, ask again later", w.Source, what)}
-	}
-	return Issue{Severity: "warning", Code: "transient",
-		Diagnostics: fmt.Sprintf("source %s could not contribute (%s); %s from it are missing", w.Source, w.Code, what)}
-}
-
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -16,7 +16,10 @@
 // (rate_limit) keeps the gateway from causing the throttling.
 //
 // Errors wrap the sentinels in resource.go (ErrNotFound, ErrUnavailable,
-// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrThrottled,
-// ErrDropped) and never hold a URL query string, a resource id or resource
-// content, so they are safe to log.
+// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrNextLink,
+// ErrThrottled, ErrDropped; a search that stopped early returns what it read
+// with a PartialError) and never hold a URL query string, a resource id or
+// resource content, so they are safe to log. A next link written with
+// another host name for the same base (an alias, a proxy) is rebased onto
+// the configured base; no request ever goes to another server.
 package source
