@@ -279,6 +279,12 @@ func (src Source) validate(p *problems, f string) {
 	if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
 		p.bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
 	}
+	if src.RateLimit.PerSecond < 0 || src.RateLimit.Burst < 0 {
+		p.bad(f+".rate_limit", "per_second and burst cannot be negative")
+	}
+	if src.RateLimit.Burst > 0 && src.RateLimit.PerSecond == 0 {
+		p.bad(f+".rate_limit", "burst needs per_second")
+	}
 }
 
 func (m Match) validate(p *problems) {

@@ -166,7 +166,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if err != nil {
 			return nil, err
 		}
-		anchor.how = linkHow{By: summary.LinkRequested}
+		anchor.how.By = summary.LinkRequested
 		r.anchor = anchor
 		r.accept(anchor)
 		pending = r.identifiersOf(anchor)
@@ -200,7 +200,12 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 
 	if len(r.linked) == 0 {
 		if r.asked > 0 && r.failed == r.asked {
-			return nil, &SourcesFailedError{Timeout: r.timeouts == r.failed}
+			return nil, r.fails.err()
+		}
+		if r.ambiguous > 0 {
+			// The person exists, but which record is theirs cannot be
+			// told: never a 404.
+			return nil, ErrAmbiguous
 		}
 		return nil, ErrNotFound
 	}
@@ -247,9 +252,15 @@ func (l *Linker) anchor(ctx context.Context, req Request, res *Result, src Sourc
 	if !ok {
 		return nil, ErrNotFound
 	}
+	// A record the source replaced by another (a merge) stands for the
+	// record it kept: that one is read and released instead.
+	p, hops := l.svc.survivor(ctx, req, src, p)
 	ln, err := l.release(ctx, req, res, src, p)
 	if err != nil {
 		return nil, sourceError(err)
+	}
+	if ln != nil {
+		ln.how.Merged = hops > 0
 	}
 	if ln == nil {
 		reasons := []string{}
@@ -319,7 +330,11 @@ type resolution struct {
 	used map[string]bool
 	// asked, failed and timeouts count source answers, to tell "nobody
 	// answered" from "nobody knows the person".
-	asked, failed, timeouts int
+	asked, failed int
+	fails         failures
+	// ambiguous counts the sources that hold more than one person for
+	// the identifiers asked with.
+	ambiguous int
 }
 
 func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
@@ -354,6 +369,9 @@ type answer struct {
 	searchErr error
 	// part is what asking recorded: the contact and the decisions.
 	part Result
+	// merged is set when the person found is the record the source kept
+	// of several it had merged (Patient.link).
+	merged bool
 }
 
 // round asks every source that may be asked with some of ids: sources not
@@ -436,6 +454,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			r.res.warn(a.src.ID(), errorClass(a.err))
 		case len(a.persons) > 1:
 			r.done[a.src.ID()] = true
+			r.ambiguous++
 			r.res.warn(a.src.ID(), WarnAmbiguous)
 			r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID(), string(telemetry.AttrCount), len(a.persons))
 		case a.denied:
@@ -443,7 +462,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			// used, and nothing says it was there.
 			r.done[a.src.ID()] = true
 		case a.found != nil && safe:
-			a.found.how = linkHow{By: summary.LinkIdentifier}
+			a.found.how = linkHow{By: summary.LinkIdentifier, Merged: a.merged}
 			for _, id := range a.ids {
 				if !slices.Contains(a.found.how.Kinds, id.Kind) {
 					a.found.how.Kinds = append(a.found.how.Kinds, id.Kind)
@@ -476,11 +495,13 @@ func (r *resolution) ask(ctx context.Context, src Source, ids []linkID, a *answe
 		return
 	}
 	a.ids = ids
-	a.persons = personsOf(set.items)
+	a.persons, a.merged = collapseMerged(personsOf(set.items))
 	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
 		return
 	}
 	for _, p := range a.persons {
+		p, hops := r.l.svc.survivor(ctx, r.req, src, p)
+		a.merged = a.merged || hops > 0
 		ln, err := r.l.release(ctx, r.req, &a.part, src, p)
 		if err != nil {
 			a.persons, a.err = nil, err
@@ -496,9 +517,7 @@ func (r *resolution) count(err error) {
 	r.asked++
 	if err != nil {
 		r.failed++
-		if errorClass(err) == "timeout" {
-			r.timeouts++
-		}
+		r.fails.add(err)
 	}
 }
 
@@ -522,15 +541,12 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 	}
 	wg.Wait()
 	kept := lk.links[:0]
-	failed, timeouts := 0, 0
+	var fails failures
 	for i, ln := range lk.links {
 		res.absorb(&parts[i])
 		if errs[i] != nil {
-			failed++
+			fails.add(errs[i])
 			class := errorClass(errs[i])
-			if class == "timeout" {
-				timeouts++
-			}
 			l.svc.logger().WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), ln.src.ID(), "error_class", class)
 			res.warn(ln.src.ID(), class)
 			continue
@@ -538,7 +554,7 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 		kept = append(kept, ln)
 	}
 	if len(kept) == 0 {
-		return &SourcesFailedError{Timeout: timeouts == failed}
+		return fails.err()
 	}
 	lk.links = kept
 	return nil
