@@ -109,36 +109,10 @@ type Engine struct {
 // BundleURL the first download happens in the background and the engine
 // denies everything until a revision is active.
 func New(opts Options) (*Engine, error) {
-	if opts.PollInterval < 0 {
-		return nil, fmt.Errorf("authz: poll interval %s is negative", opts.PollInterval)
-	}
-	e := &Engine{
-		opts:   opts,
-		log:    opts.Logger,
-		now:    opts.Now,
-		labels: map[string]string{"app": "mhg"},
-		done:   make(chan struct{}),
-	}
-	if e.log == nil {
-		e.log = slog.Default()
-	}
-	e.log = e.log.With("component", "authz")
-	if e.now == nil {
-		e.now = time.Now
-	}
-	for k, v := range opts.Labels {
-		e.labels[k] = v
-	}
-	mp := opts.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	m, err := newInstruments(mp, e)
+	e, err := newBare(opts)
 	if err != nil {
-		return nil, fmt.Errorf("authz: metrics: %w", err)
+		return nil, err
 	}
-	e.metrics = m
-
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 
@@ -171,6 +145,41 @@ func New(opts Options) (*Engine, error) {
 		return e, nil
 	}
 	close(e.done)
+	return e, nil
+}
+
+// newBare builds an engine with no revision loaded and nothing running.
+func newBare(opts Options) (*Engine, error) {
+	if opts.PollInterval < 0 {
+		return nil, fmt.Errorf("authz: poll interval %s is negative", opts.PollInterval)
+	}
+	e := &Engine{
+		opts:   opts,
+		log:    opts.Logger,
+		now:    opts.Now,
+		labels: map[string]string{"app": "mhg"},
+		done:   make(chan struct{}),
+		cancel: func() {},
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.log = e.log.With("component", "authz")
+	if e.now == nil {
+		e.now = time.Now
+	}
+	for k, v := range opts.Labels {
+		e.labels[k] = v
+	}
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m, err := newInstruments(mp, e)
+	if err != nil {
+		return nil, fmt.Errorf("authz: metrics: %w", err)
+	}
+	e.metrics = m
 	return e, nil
 }
 
