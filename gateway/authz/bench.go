@@ -35,6 +35,10 @@ type BenchOptions struct {
 	Provisions int
 	// Iterations is how many decisions each row measures. Zero means 2000.
 	Iterations int
+	// Memo adds, per agreement count, the same decisions served from the
+	// decision memo (see Options.MemoEntries), as the gateway serves a
+	// request identical to one decided before.
+	Memo bool
 }
 
 // BenchRow is one measured policy and phase.
@@ -125,12 +129,20 @@ func Bench(ctx context.Context, opts BenchOptions) (*BenchReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, in := range inputs {
+		engines := []*Engine{e}
+		if opts.Memo {
+			engines = append(engines, e.withMemo(DefaultMemoEntries))
+		}
+		for i, in := range slices.Concat(inputs, inputs)[:len(inputs)*len(engines)] {
+			e := engines[i/len(inputs)]
 			row, err := measure(ctx, e, in, opts.Iterations)
 			if err != nil {
 				return nil, err
 			}
 			row.Policy = fmt.Sprintf("%d agreements", max(n, len(base.agreements)))
+			if i >= len(inputs) {
+				row.Policy += ", memo"
+			}
 			row.Agreements = max(n, len(base.agreements))
 			row.Provisions = len(in.Consent)
 			if b := baseline[in.Phase]; b > 0 {
@@ -326,4 +338,15 @@ func BenchReleaseInput(n int) Input {
 	}
 	in.Consent = ps[:n]
 	return in
+}
+
+// withMemo returns an engine deciding with e's revision and a memo of
+// size entries.
+func (e *Engine) withMemo(size int) *Engine {
+	c := *e.cur.Load()
+	c.memo = newMemo(size, c.set.agreements)
+	m, _ := newBare(e.opts)
+	m.cur.Store(&c)
+	close(m.done)
+	return m
 }

@@ -24,6 +24,7 @@ import (
 type benchEngines struct {
 	empty, demo *Engine
 	grown       []*Engine // 200 and 2,000 agreements
+	memo        *Engine   // 2,000 agreements, memoizing
 }
 
 var (
@@ -56,6 +57,7 @@ func engines(b *testing.B) benchEngines {
 			}
 			benchEng.grown = append(benchEng.grown, e)
 		}
+		benchEng.memo = benchEng.grown[1].withMemo(DefaultMemoEntries)
 	})
 	if benchErr != nil {
 		b.Fatal(benchErr)
@@ -127,6 +129,17 @@ func BenchmarkDecide(b *testing.B) {
 				}
 			})
 		}
+		// The same input again, as a client reading page after page: the
+		// memoized decision (its own id, span, metrics, log entry).
+		b.Run(tc.name+"/2000-agreements-memoized", func(b *testing.B) {
+			p50 := runDecide(b, eng.memo, tc.in)
+			baselineMu.Lock()
+			base := baselineP50[tc.name]
+			baselineMu.Unlock()
+			if base > 0 {
+				b.ReportMetric(p50/base, "x-empty")
+			}
+		})
 	}
 }
 

@@ -119,6 +119,7 @@ func newPolicy() *cobra.Command {
 	bench.Flags().IntVar(&benchOpts.Provisions, "provisions", 20, "consent provisions in the release decision (1 to 20)")
 	bench.Flags().IntVarP(&benchOpts.Iterations, "n", "n", 2000, "decisions per row")
 	bench.Flags().BoolVar(&benchJSON, "json", false, "print the report as JSON")
+	bench.Flags().BoolVar(&benchOpts.Memo, "memo", false, "also measure the decisions served from the decision memo")
 
 	c.AddCommand(test, check, explain, format, bench)
 	return c

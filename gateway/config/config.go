@@ -206,6 +206,11 @@ type Policy struct {
 	// DecisionLog is a JSONL file for OPA-shaped decision log entries;
 	// empty means the structured log only.
 	DecisionLog string `yaml:"decision_log" env:"DECISION_LOG"`
+	// MemoEntries bounds the decisions reused for an identical policy
+	// input under the same revision (until the next agreement or consent
+	// validity boundary, one minute at most). Zero means 4096; -1 turns
+	// the memo off.
+	MemoEntries int `yaml:"memo_entries" env:"MEMO_ENTRIES"`
 }
 
 // Redis is the shared cache.

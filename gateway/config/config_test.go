@@ -106,6 +106,7 @@ func TestLoadBad(t *testing.T) {
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
 			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url",
 			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
+			"policy.memo_entries",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}

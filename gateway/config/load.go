@@ -308,6 +308,9 @@ func (a Auth) validate(p *problems) {
 }
 
 func (pol Policy) validate(p *problems) {
+	if pol.MemoEntries < -1 {
+		p.bad("policy.memo_entries", "want -1 (off), 0 (the default) or a positive bound, got %d", pol.MemoEntries)
+	}
 	if pol.BundleURL != "" {
 		if u, err := url.Parse(pol.BundleURL); err != nil || u.Scheme == "" {
 			p.bad("policy.bundle_url", "want an absolute URL, got %q", pol.BundleURL)

@@ -189,7 +189,8 @@ func (s *Server) openPolicy() error {
 	s.policy, err = authz.New(authz.Options{
 		Dir: pc.Dir, BundleURL: pc.BundleURL, PollInterval: pc.PollInterval,
 		Watch: pc.Watch, DecisionLog: decisionLog, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
-		Labels: map[string]string{"app": "mhg", "version": Version},
+		MemoEntries: pc.MemoEntries,
+		Labels:      map[string]string{"app": "mhg", "version": Version},
 	})
 	if err != nil {
 		switch {
