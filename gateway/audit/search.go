@@ -102,7 +102,19 @@ type eventKeys struct {
 }
 
 func (ix *index) add(seq uint64, off int64, n int, event []byte) {
-	e := indexEntry{off: off, n: n, seq: seq}
+	ix.addKeys(seq, off, n, keysOf(event))
+}
+
+// addKeys indexes a record whose keys were read before (keysOf), so that
+// the writer does not parse events while records wait for their fsync.
+func (ix *index) addKeys(seq uint64, off int64, n int, e indexEntry) {
+	e.off, e.n, e.seq = off, n, seq
+	ix.entries = append(ix.entries, e)
+}
+
+// keysOf reads the index keys of a rendered event.
+func keysOf(event []byte) indexEntry {
+	var e indexEntry
 	var k eventKeys
 	// An event that does not parse is still in the chain; it is indexed
 	// with no keys, so it matches only unfiltered searches.
@@ -146,7 +158,7 @@ func (ix *index) add(seq uint64, off int64, n int, event []byte) {
 			}
 		}
 	}
-	ix.entries = append(ix.entries, e)
+	return e
 }
 
 func (q Query) matches(e *indexEntry) bool {
