@@ -6,7 +6,8 @@
 // warnings rather than failing the request. Its Linker finds one person in
 // several sources by identifiers that may cross borders and answers the
 // patient-level operations over the linked records: $everything, and
-// $summary, whose document the summary package renders.
+// $summary, whose document the summary package renders. Records a source
+// merged (Patient.link) are followed to the one it kept.
 //
 // It knows nothing of HTTP: fhirapi turns its results into Bundles and its
 // errors into OperationOutcomes. The interfaces it needs from sources,

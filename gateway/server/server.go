@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		// notices when Redis is back.
 		checks = append(checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
 	}
-	fed, err := s.newFederation(sources, engine, opts)
+	fed, err := s.newFederation(sources, engine, redisStore, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -288,8 +288,13 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	return nil
 }
 
-func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engine, opts Options) (*federate.Service, error) {
-	ids, err := idCodec(s.cfg)
+func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engine, redisStore *cache.RedisStore, opts Options) (*federate.Service, error) {
+	table := federate.IDTableOptions{TTL: s.cfg.IDs.TableTTL, Logger: s.log}
+	if redisStore != nil {
+		// Every replica resolves the long ids any of them minted.
+		table.Store = redisStore
+	}
+	ids, err := idCodec(s.cfg, table)
 	if err != nil {
 		return nil, err
 	}
@@ -630,20 +635,20 @@ func (s *Server) Close(ctx context.Context) error {
 
 // idCodec builds the gateway id codec from ids.key_file, or for the
 // development default from a fixed demo key (ids then stay stable across
-// restarts of the demo).
-func idCodec(cfg config.Config) (*federate.IDCodec, error) {
+// restarts of the demo), with its table of long ids in table's store.
+func idCodec(cfg config.Config, table federate.IDTableOptions) (*federate.IDCodec, error) {
 	if cfg.IDs.KeyFile == "" {
 		if !cfg.Auth.Dev {
 			return nil, &SettingError{Setting: "ids.key_file", Err: errors.New("a key of at least 32 random bytes is needed outside the development default (auth.dev)")}
 		}
 		sum := sha256.Sum256([]byte("mhg development gateway id key; not for real data"))
-		return federate.NewIDCodec(sum[:])
+		return federate.NewIDCodecTable(sum[:], table)
 	}
 	b, err := os.ReadFile(cfg.IDs.KeyFile)
 	if err != nil {
 		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
-	c, err := federate.NewIDCodec(b)
+	c, err := federate.NewIDCodecTable(b, table)
 	if err != nil {
 		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
