@@ -10,6 +10,7 @@ import (
 
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 
+	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
@@ -117,6 +118,11 @@ type Options struct {
 	// MatchModel scores Patient/$match candidates. Nil means
 	// match.Default().
 	MatchModel *match.Model
+	// Measures are the measures EvaluateMeasure computes; nil disables
+	// statistics.
+	Measures *measures.Catalogue
+	// StatisticsDeadline bounds a whole EvaluateMeasure. Zero means 2m.
+	StatisticsDeadline time.Duration
 }
 
 // Service answers FHIR requests from the national sources.
@@ -137,6 +143,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SourceTimeout <= 0 {
 		opts.SourceTimeout = 5 * time.Second
+	}
+	if opts.StatisticsDeadline <= 0 {
+		opts.StatisticsDeadline = 2 * time.Minute
 	}
 	s := &Service{opts: opts, sources: opts.Sources, byID: map[string]Source{}, log: opts.Logger}
 	if s.log == nil {

@@ -344,3 +344,10 @@ func (a Counts) Categories(dims int) [][]string {
 	}
 	return out
 }
+
+// Stratifiers resolves the catalogue codes of a request: at most two,
+// each in the catalogue once. Errors wrap ErrInvalid and are safe to show.
+func Stratifiers(codes []string) ([]measures.Stratifier, error) {
+	sts, _, err := stratifiers(codes)
+	return sts, err
+}
