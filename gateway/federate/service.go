@@ -163,6 +163,10 @@ func New(opts Options) (*Service, error) {
 // Sources returns the configured sources.
 func (s *Service) Sources() []Source { return s.sources }
 
+// Measures returns the measures EvaluateMeasure computes; nil when
+// statistics are off.
+func (s *Service) Measures() *measures.Catalogue { return s.opts.Measures }
+
 // source returns the configured source of that id.
 func (s *Service) source(id string) (Source, bool) {
 	src, ok := s.byID[id]

@@ -1,7 +1,10 @@
 package stats
 
 import (
+	"bytes"
+	"encoding/csv"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -216,4 +219,45 @@ func (r *Report) MeasureReport(id string, now time.Time) ([]byte, error) {
 
 func round4(x float64) float64 {
 	return float64(int(x*10000+0.5)) / 10000
+}
+
+// AllCategories is the category a CSV row shows for a margin (every
+// category of that stratum).
+const AllCategories = "all"
+
+// CSV renders the released table: one row per published cell set (the
+// total, the margins, then every combination), a column per stratum, and
+// per population its count and a flag column that says "masked" where the
+// count is withheld (its count cell is then empty).
+func (r *Report) CSV() []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	rel := r.Release
+	head := append([]string(nil), r.Strata...)
+	for _, p := range rel.Populations {
+		head = append(head, p, p+"-flag")
+	}
+	_ = w.Write(head)
+	cells := disclosure.Cells(1, rel.Dims)
+	for _, c := range cells {
+		row := make([]string, 0, len(head))
+		for d := range r.Strata {
+			if d >= len(c.Coord) || c.Coord[d] == disclosure.All {
+				row = append(row, AllCategories)
+			} else {
+				row = append(row, r.Categories[d][c.Coord[d]])
+			}
+		}
+		for p := range rel.Populations {
+			v := rel.Lookup(disclosure.Cell{Population: p, Coord: c.Coord})
+			if v.Masked {
+				row = append(row, "", "masked")
+			} else {
+				row = append(row, strconv.Itoa(v.Count), "")
+			}
+		}
+		_ = w.Write(row)
+	}
+	w.Flush()
+	return buf.Bytes()
 }
