@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/migrant-health/mhg/gateway/disclosure"
 )
@@ -172,4 +176,117 @@ func PublishedRelease(b []byte) (*disclosure.Release, error) {
 		}
 	}
 	return rel, nil
+}
+
+// tableReport is what WriteTable reads of a MeasureReport.
+type tableReport struct {
+	Measure string `json:"measure"`
+	Period  struct {
+		Start string `json:"start"`
+		End   string `json:"end"`
+	} `json:"period"`
+	Contained []struct {
+		Issue []struct {
+			Diagnostics string `json:"diagnostics"`
+		} `json:"issue"`
+	} `json:"contained"`
+	Group []struct {
+		Population []publishedPopulation `json:"population"`
+		Stratifier []struct {
+			Code []struct {
+				Coding []struct{ Code string } `json:"coding"`
+			} `json:"code"`
+			Stratum []struct {
+				Component []struct {
+					Value struct {
+						Text string `json:"text"`
+					} `json:"value"`
+				} `json:"component"`
+				Population []publishedPopulation `json:"population"`
+			} `json:"stratum"`
+		} `json:"stratifier"`
+	} `json:"group"`
+}
+
+// MaskedText is how WriteTable shows a masked count.
+const MaskedText = "masked"
+
+func countText(p publishedPopulation) string {
+	if p.Count != nil {
+		return fmt.Sprint(*p.Count)
+	}
+	return MaskedText
+}
+
+// WriteTable prints a MeasureReport as the gateway sends it as a table for
+// people: a row for the total and one per stratum of every stratifier
+// (categories by code, "all" for a margin), a column per population, masked
+// counts shown as "masked"; then the period, the disclosure terms and the
+// sources the counts leave out.
+func WriteTable(w io.Writer, b []byte) error {
+	rel, err := PublishedRelease(b)
+	if err != nil {
+		return err
+	}
+	var mr tableReport
+	if err := json.Unmarshal(b, &mr); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotAReport, err)
+	}
+	g := mr.Group[0]
+	var strata []string
+	for _, st := range g.Stratifier {
+		if len(st.Code) == 1 && len(st.Code[0].Coding) > 0 {
+			strata = append(strata, st.Code[0].Coding[0].Code)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(cells []string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+	head := append(append([]string(nil), strata...), rel.Populations...)
+	row(head)
+	total := make([]string, len(strata), len(head))
+	for i := range total {
+		total[i] = AllCategories
+	}
+	for _, p := range g.Population {
+		total = append(total, countText(p))
+	}
+	row(total)
+	for _, st := range g.Stratifier {
+		for _, s := range st.Stratum {
+			cells := make([]string, len(strata))
+			for i := range cells {
+				cells[i] = AllCategories
+			}
+			for k, comp := range s.Component {
+				// Every category's text is its code (measures.Concept).
+				code := comp.Value.Text
+				d := k
+				if len(st.Code) == 1 {
+					d = slices.Index(strata, st.Code[0].Coding[0].Code)
+				}
+				if d >= 0 && d < len(cells) {
+					cells[d] = code
+				}
+			}
+			for _, p := range s.Population {
+				cells = append(cells, countText(p))
+			}
+			row(cells)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s, %s to %s\nmasked: counts from 1 to %d are withheld, and others so that none can be derived; ", mr.Measure, mr.Period.Start, mr.Period.End, rel.Rules.K-1)
+	if rel.Rules.Rounding > 1 {
+		fmt.Fprintf(w, "counts rounded to %d\n", rel.Rules.Rounding)
+	} else {
+		fmt.Fprintln(w, "counts not rounded")
+	}
+	for _, c := range mr.Contained {
+		for _, is := range c.Issue {
+			fmt.Fprintln(w, "incomplete:", is.Diagnostics)
+		}
+	}
+	return nil
 }
