@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -222,5 +223,46 @@ func TestEvaluateMeasureRefusedAndBadInput(t *testing.T) {
 		if !bytes.Contains(r.body, []byte("source "+src+" was not asked")) {
 			t.Errorf("%s not named as not asked", src)
 		}
+	}
+}
+
+// A third-party FHIR client (fhir-kit-client, pinned in
+// conformance/clients) finds the operation in the CapabilityStatement,
+// lists and reads the Measures and calls $evaluate-measure by GET and by
+// POST; both reports pass the auditor's check and are the same table.
+func TestFHIRKitEvaluateMeasure(t *testing.T) {
+	g := startGateway(t, nil, Options{})
+	tok := g.token(t, "NL", "researcher", "HRESCH", researcherScopes)
+	out := runClient(t, "fhirkit-measure.mjs", "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_MEASURE=mhp-mcv-coverage",
+		"MHG_PERIOD_START=2025-01", "MHG_PERIOD_END=2025-12", "MHG_STRATIFIER=reporting-country,sex")
+	var got struct {
+		Definition string
+		Measures   []string
+		Read       string
+		Get, Post  json.RawMessage
+		Subject    struct {
+			Status       int
+			ResourceType string
+		}
+		Error any
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("client output: %v\n%s", err, out)
+	}
+	if got.Error != nil {
+		t.Fatalf("client error: %v", got.Error)
+	}
+	if !strings.HasSuffix(got.Definition, "/OperationDefinition/mhp-evaluate-measure") || len(got.Measures) != 4 || got.Read != "mhp-mcv-coverage" {
+		t.Fatalf("definition %q, measures %v, read %q", got.Definition, got.Measures, got.Read)
+	}
+	get, post := audited(t, got.Get), audited(t, got.Post)
+	if len(get.Dims) != 2 || len(get.Populations) != 3 {
+		t.Errorf("GET report: dims %v populations %v", get.Dims, get.Populations)
+	}
+	if fmt.Sprint(get.Values) != fmt.Sprint(post.Values) {
+		t.Error("GET and POST gave different tables")
+	}
+	if got.Subject.Status != http.StatusBadRequest || got.Subject.ResourceType != "OperationOutcome" {
+		t.Errorf("person-level report: %+v", got.Subject)
 	}
 }
