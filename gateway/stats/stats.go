@@ -6,10 +6,10 @@
 // (code filters pushed down where a source says it can search on them,
 // scanned otherwise), mapped into the MHP, evaluated, counted into a table
 // and forgotten. Only counts leave a source's evaluation. A source that
-// implements Scanner hands over its patients as they come; the others
-// (source.Bundle and source.FHIR today) give the whole Patient search
-// result first, so the patient list, though not their records, grows with
-// the population.
+// implements Scanner (source.Bundle) hands over its patients as they come;
+// the others (source.FHIR today) give the whole Patient search result
+// first, so the patient list, though not their records, grows with the
+// population.
 //
 // A Report renders as a MeasureReport or CSV; PublishedRelease reads a
 // MeasureReport as sent back into the table an auditor checks. It knows
@@ -44,6 +44,8 @@ type Source interface {
 type Scanner interface {
 	Scan(ctx context.Context, resourceType string, params url.Values, fn func(source.Resource) error) error
 }
+
+var _ Scanner = (*source.Bundle)(nil)
 
 // Searcher says which search parameters a source understands for a type;
 // the evaluator pushes filters down only to sources that say so.
