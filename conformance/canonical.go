@@ -51,6 +51,9 @@ const (
 	OpEverything = Canonical + "/OperationDefinition/everything"
 	// OpDisclosures is the accounting of disclosures for one patient.
 	OpDisclosures = Canonical + "/OperationDefinition/disclosures"
+	// OpEvaluateMeasure is Measure/$evaluate-measure with the gateway's
+	// stratifier parameter and disclosure control.
+	OpEvaluateMeasure = Canonical + "/OperationDefinition/mhp-evaluate-measure"
 
 	// SystemISO3166 is the code system of ISO 3166 country codes.
 	SystemISO3166 = "urn:iso:std:iso:3166"

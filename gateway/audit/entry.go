@@ -53,6 +53,22 @@ type Entry struct {
 	// Candidates are the patients a demographic search returned, with
 	// their match grades.
 	Candidates []Candidate
+	// Statistics describes a statistics evaluation
+	// (Measure/$evaluate-measure): what was counted, never who.
+	Statistics *Statistics
+}
+
+// Statistics is what the AuditEvent of a statistics evaluation names.
+type Statistics struct {
+	// Measure is the Measure id.
+	Measure string
+	// PeriodStart and PeriodEnd are the period evaluated (YYYY-MM-DD),
+	// after widening to the terms' grain.
+	PeriodStart, PeriodEnd string
+	// Strata are the catalogue codes the table was broken down by.
+	Strata []string
+	// Incomplete is set when a source failed or was not permitted.
+	Incomplete bool
 }
 
 // Review is an auditor's review of one AuditEvent.

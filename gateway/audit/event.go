@@ -76,6 +76,13 @@ const (
 	DetailMatchTraits = "match-traits"
 	// DetailMatchGrade is the match grade of a candidate patient.
 	DetailMatchGrade = "match-grade"
+	// DetailMeasure, DetailPeriod ("start/end"), DetailStrata
+	// ("sex,age-band-who") and DetailIncomplete describe a statistics
+	// evaluation.
+	DetailMeasure    = "measure"
+	DetailPeriod     = "period"
+	DetailStrata     = "strata"
+	DetailIncomplete = "incomplete"
 )
 
 // EntityReviewed names the entity of a review record that points at the
@@ -343,6 +350,16 @@ func requestEntity(e Entry, interaction string) entity {
 	}
 	if len(e.MatchTraits) > 0 {
 		ent.Detail = append(ent.Detail, detail{DetailMatchTraits, strings.Join(e.MatchTraits, ",")})
+	}
+	if st := e.Statistics; st != nil {
+		ent.Detail = append(ent.Detail, detail{DetailMeasure, st.Measure})
+		if st.PeriodStart != "" {
+			ent.Detail = append(ent.Detail, detail{DetailPeriod, st.PeriodStart + "/" + st.PeriodEnd})
+		}
+		if len(st.Strata) > 0 {
+			ent.Detail = append(ent.Detail, detail{DetailStrata, strings.Join(st.Strata, ",")})
+		}
+		ent.Detail = append(ent.Detail, detail{DetailIncomplete, strconv.FormatBool(st.Incomplete)})
 	}
 	types := make([]string, 0, len(e.Released))
 	for t := range e.Released {

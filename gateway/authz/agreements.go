@@ -47,6 +47,96 @@ type Agreement struct {
 	// PatientMatch says whether and how the parties may find each other's
 	// patients by demographic traits (Patient/$match); nil: they may not.
 	PatientMatch *PatientMatch `json:"patient_match,omitempty"`
+	// Statistics are the terms under which the parties release aggregate
+	// statistics to each other (Measure/$evaluate-measure); nil: they do
+	// not. The agreement must then cover the aggregate data class.
+	Statistics *StatisticsTerms `json:"statistics,omitempty"`
+}
+
+// StatisticsTerms are what an agreement (or, for requests inside one
+// country, data/statistics.json) says about aggregate statistics: which
+// measures and strata, and the disclosure control of what is released.
+type StatisticsTerms struct {
+	// Measures are the Measure ids that may be evaluated.
+	Measures []string `json:"measures"`
+	// Strata are the catalogue codes a report may be broken down by; a
+	// firewalled stratum (migration-status, length-of-stay) only if named.
+	Strata []string `json:"strata"`
+	// K is the smallest count published; zero means 10.
+	K int `json:"k,omitempty"`
+	// ProtectedK replaces K for measures of a protected class (HIV, ...);
+	// zero means K. It may not be below K.
+	ProtectedK int `json:"protected_k,omitempty"`
+	// Grain is the shortest period a report may cover and the unit periods
+	// are widened to: month, quarter or year.
+	Grain string `json:"grain"`
+	// Rounding, above 1, rounds published counts to a multiple of it.
+	Rounding int `json:"rounding,omitempty"`
+}
+
+// Grains are the period grains statistics terms may name, with their
+// length in months.
+var Grains = map[string]int{"month": 1, "quarter": 3, "year": 12}
+
+// StatisticsStrata are the strata catalogue codes terms may name (the
+// catalogue of conformance/measures; a test keeps the two equal).
+var StatisticsStrata = []string{"sex", "age-band-5", "age-band-who", "country-of-birth", "citizenship",
+	"migration-status", "length-of-stay", "reporting-country"}
+
+// problems lists what is wrong with statistics terms, as field: message.
+func (t *StatisticsTerms) problems() []string {
+	var out []string
+	if len(t.Measures) == 0 {
+		out = append(out, "measures: name at least one Measure id")
+	}
+	for _, m := range t.Measures {
+		if !agreementIDPattern.MatchString(m) {
+			out = append(out, fmt.Sprintf("measures: %q is not a Measure id", m))
+		}
+	}
+	for _, s := range t.Strata {
+		if !slices.Contains(StatisticsStrata, s) {
+			out = append(out, fmt.Sprintf("strata: %q is not in the strata catalogue (%s)", s, strings.Join(StatisticsStrata, ", ")))
+		}
+	}
+	if t.K != 0 && t.K < 2 {
+		out = append(out, fmt.Sprintf("k: want at least 2 (or leave it out for 10), got %d", t.K))
+	}
+	if t.ProtectedK != 0 && t.ProtectedK < t.k() {
+		out = append(out, fmt.Sprintf("protected_k: %d is below k %d", t.ProtectedK, t.k()))
+	}
+	if _, ok := Grains[t.Grain]; !ok {
+		out = append(out, fmt.Sprintf("grain: want month, quarter or year, got %q", t.Grain))
+	}
+	if t.Rounding < 0 {
+		out = append(out, fmt.Sprintf("rounding: want 0 (none) or a base such as 5, got %d", t.Rounding))
+	}
+	return out
+}
+
+func (t *StatisticsTerms) k() int {
+	if t.K == 0 {
+		return 10
+	}
+	return t.K
+}
+
+// statisticsDoc shapes terms for the policies: lists as sets, k and
+// protected_k resolved, the grain's length in months.
+func (t *StatisticsTerms) statisticsDoc() map[string]any {
+	pk := t.ProtectedK
+	if pk == 0 {
+		pk = t.k()
+	}
+	return map[string]any{
+		"measures":     setDoc(t.Measures),
+		"strata":       setDoc(t.Strata),
+		"k":            json.Number(fmt.Sprint(t.k())),
+		"protected_k":  json.Number(fmt.Sprint(pk)),
+		"grain":        t.Grain,
+		"grain_months": json.Number(fmt.Sprint(Grains[t.Grain])),
+		"rounding":     json.Number(fmt.Sprint(t.Rounding)),
+	}
 }
 
 // PatientMatch is what an agreement says about demographic search
@@ -240,6 +330,14 @@ func parseAgreements(doc any) ([]Agreement, error) {
 				}
 			}
 		}
+		if st := a.Statistics; st != nil {
+			for _, p := range st.problems() {
+				bad("statistics", "%s", p)
+			}
+			if !slices.Contains(a.DataClasses, "aggregate") {
+				bad("statistics", "the agreement must cover the aggregate data class to set statistics terms")
+			}
+		}
 		for j, o := range a.Obligations {
 			switch o.Kind {
 			case ObligationRedact:
@@ -320,6 +418,9 @@ func indexAgreements(list []Agreement) map[string]any {
 				"traits":       traits,
 			}
 		}
+		if a.Statistics != nil {
+			byID[a.ID].(map[string]any)["statistics"] = a.Statistics.statisticsDoc()
+		}
 		for _, from := range a.Parties {
 			for _, to := range a.Parties {
 				if from == to {
@@ -388,4 +489,35 @@ func obligationDoc(o Obligation) map[string]any {
 		m["target"] = o.Target
 	}
 	return m
+}
+
+// ErrStatistics is wrapped by every error about data/statistics.json.
+var ErrStatistics = errors.New("invalid statistics terms")
+
+// parseDomesticStatistics reads data.data.statistics: {"domestic": terms},
+// the terms for statistics asked of sources in the requester's own
+// country. Absent: no domestic statistics.
+func parseDomesticStatistics(doc any) (*StatisticsTerms, error) {
+	if doc == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStatistics, err)
+	}
+	var file struct {
+		Domestic *StatisticsTerms `json:"domestic"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStatistics, err)
+	}
+	if file.Domestic == nil {
+		return nil, nil
+	}
+	if ps := file.Domestic.problems(); len(ps) > 0 {
+		return nil, fmt.Errorf("%w: domestic: %s", ErrStatistics, strings.Join(ps, "; "))
+	}
+	return file.Domestic, nil
 }

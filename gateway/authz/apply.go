@@ -54,9 +54,10 @@ func Apply(res proto.Message, obligations []Obligation) error {
 			}
 		case ObligationLabel:
 			addSecurity(res, o.Labels)
-		case ObligationNotify, ObligationMatch:
-			// Notification is the caller's; a match obligation bounds the
-			// query, not what a released resource holds.
+		case ObligationNotify, ObligationMatch, ObligationStatistics:
+			// Notification is the caller's; match and statistics
+			// obligations bound the query, not what a released resource
+			// holds.
 		default:
 			return fmt.Errorf("apply: obligation %s: unknown kind %q", o.Rule, o.Kind)
 		}

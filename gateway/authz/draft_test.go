@@ -108,7 +108,7 @@ func TestParseAgreementsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := ParseAgreementsFile(good)
-	if err != nil || len(list) != 4 {
+	if err != nil || len(list) != 5 {
 		t.Fatalf("%d agreements, %v", len(list), err)
 	}
 	again, err := FormatAgreementsFile(list)

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/migrant-health/mhg/gateway/telemetry"
@@ -548,13 +549,20 @@ func obligationList(v any) ([]Obligation, error) {
 			return nil, fmt.Errorf("decision obligations[%d] has no kind", i)
 		}
 		switch o.Kind {
-		case ObligationRedact, ObligationLabel, ObligationNotify, ObligationMatch:
+		case ObligationRedact, ObligationLabel, ObligationNotify, ObligationMatch, ObligationStatistics:
 		default:
 			return nil, fmt.Errorf("decision obligations[%d]: unknown kind %q", i, o.Kind)
 		}
 		o.Rule, _ = m["rule"].(string)
 		o.Target, _ = m["target"].(string)
 		o.Grade, _ = m["grade"].(string)
+		o.Grain, _ = m["grain"].(string)
+		if o.K, err = intValue(m["k"]); err != nil {
+			return nil, fmt.Errorf("decision obligations[%d] k: %w", i, err)
+		}
+		if o.Rounding, err = intValue(m["rounding"]); err != nil {
+			return nil, fmt.Errorf("decision obligations[%d] rounding: %w", i, err)
+		}
 		if t, ok := m["traits"]; ok {
 			if o.Traits, err = stringList(t, "obligation traits"); err != nil {
 				return nil, err
@@ -589,12 +597,34 @@ func obligationList(v any) ([]Obligation, error) {
 		case o.Kind == ObligationRedact && len(o.Paths) == 0,
 			o.Kind == ObligationLabel && len(o.Labels) == 0,
 			o.Kind == ObligationNotify && o.Target == "",
-			o.Kind == ObligationMatch && o.Grade == "":
+			o.Kind == ObligationMatch && o.Grade == "",
+			o.Kind == ObligationStatistics && (o.K < 2 || o.Grain == ""):
 			return nil, fmt.Errorf("decision obligations[%d]: %s obligation is empty", i, o.Kind)
 		}
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// intValue reads a whole number from a decision (absent is 0).
+func intValue(v any) (int, error) {
+	switch n := v.(type) {
+	case nil:
+		return 0, nil
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err
+	case float64:
+		if n != float64(int(n)) {
+			return 0, fmt.Errorf("%v is not a whole number", n)
+		}
+		return int(n), nil
+	case int:
+		return n, nil
+	case int64:
+		return int(n), nil
+	}
+	return 0, fmt.Errorf("a %T, want a number", v)
 }
 
 // newDecisionID returns a random UUID (version 4), as OPA's decision ids.

@@ -303,7 +303,7 @@ func TestReloadWithoutChangeKeepsRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := e.Status()
-	if after.Revision != before.Revision || after.Hash != before.Hash || after.Agreements != 4 {
+	if after.Revision != before.Revision || after.Hash != before.Hash || after.Agreements != 5 {
 		t.Errorf("status before %+v, after %+v", before, after)
 	}
 }

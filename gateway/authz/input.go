@@ -34,6 +34,35 @@ type Input struct {
 	// Match describes a demographic search (Patient/$match); nil for every
 	// other request.
 	Match *Match `json:"match,omitempty"`
+	// Statistics describes a request for aggregate statistics
+	// (Measure/{id}/$evaluate-measure); nil for every other request.
+	Statistics *Statistics `json:"statistics,omitempty"`
+}
+
+// Statistics is what policies see of a statistics request: which measure,
+// which strata (the catalogue codes and their data classes, never a
+// person's category) and how long a period.
+type Statistics struct {
+	// Measure is the Measure id (mhp-tb-active, ...).
+	Measure string `json:"measure"`
+	// Protected says the measure is about a protected class (its Measure
+	// carries a sensitivity label such as HIV): the stricter k applies.
+	Protected bool `json:"protected"`
+	// Strata are the strata asked for, in request order.
+	Strata []Stratum `json:"strata"`
+	// PeriodMonths is the number of calendar months the requested period
+	// covers once snapped to whole months.
+	PeriodMonths int `json:"period_months"`
+}
+
+// Stratum is one stratum of a statistics request.
+type Stratum struct {
+	// Code is the catalogue code (sex, age-band-5, migration-status, ...).
+	Code string `json:"code"`
+	// Class is the stratum's data class: P protected attribute (an
+	// aggregate dimension only), S firewalled (migration context), C
+	// context (reporting country).
+	Class string `json:"class"`
 }
 
 // Match is what policies see of a demographic search: which kinds of
@@ -137,6 +166,10 @@ const (
 	// phase): only Traits may be sent to it, and no candidate below Grade
 	// may be released.
 	ObligationMatch = "match"
+	// ObligationStatistics carries the disclosure terms of a statistics
+	// release from one source (query phase): the smallest count published
+	// (K), the rounding base and the coarsest period grain.
+	ObligationStatistics = "statistics"
 )
 
 // Obligation is something that must be done to release data.
@@ -155,6 +188,15 @@ type Obligation struct {
 	Grade string `json:"grade,omitempty"`
 	// Required are the trait kinds the source requires (match).
 	Required []string `json:"required,omitempty"`
+	// K is the smallest count that may be published (statistics): 1..K-1
+	// are masked.
+	K int `json:"k,omitempty"`
+	// Rounding, above 1, rounds published counts to a multiple of it
+	// (statistics).
+	Rounding int `json:"rounding,omitempty"`
+	// Grain is the shortest period a statistic may cover: month, quarter
+	// or year (statistics).
+	Grain string `json:"grain,omitempty"`
 	// Rule is the rule id that imposed the obligation.
 	Rule string `json:"rule"`
 }

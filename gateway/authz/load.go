@@ -242,6 +242,14 @@ func (p *policySet) index() error {
 	if err != nil {
 		return failed(stageData, err)
 	}
+	var stats any
+	if d, ok := p.data["data"].(map[string]any); ok {
+		stats = d["statistics"]
+	}
+	domestic, err := parseDomesticStatistics(stats)
+	if err != nil {
+		return failed(stageData, err)
+	}
 	p.agreements = list
 	mhg, _ := p.data["mhg"].(map[string]any)
 	if mhg == nil {
@@ -259,7 +267,11 @@ func (p *policySet) index() error {
 	for k, v := range mhg {
 		mhgCopy[k] = v
 	}
-	mhgCopy["index"] = indexAgreements(list)
+	index := indexAgreements(list)
+	if domestic != nil {
+		index["statistics_domestic"] = domestic.statisticsDoc()
+	}
+	mhgCopy["index"] = index
 	data["mhg"] = mhgCopy
 	p.data = data
 	return nil

@@ -15,8 +15,8 @@ func TestLoadBuiltin(t *testing.T) {
 	if set.revision != "demo-2025.1" {
 		t.Errorf("revision = %q, want the .manifest revision demo-2025.1", set.revision)
 	}
-	if len(set.agreements) != 4 {
-		t.Errorf("agreements = %d, want the 4 of the demo set", len(set.agreements))
+	if len(set.agreements) != 5 {
+		t.Errorf("agreements = %d, want the 5 of the demo set", len(set.agreements))
 	}
 	if _, ok := set.modules["mhg/authz/main.rego"]; !ok {
 		t.Errorf("modules %v lack mhg/authz/main.rego", keys(set.modules))

@@ -199,9 +199,11 @@ func TestInputValueMatchesJSON(t *testing.T) {
 				{ConsentID: "c1", Type: "permit", Level: 2, ActorCountries: []string{"NL"}, ActorOrgs: []string{"o"}, Purposes: []string{"COC"}, Classes: []string{"Condition"}, SecurityLabels: []string{"HIV"}},
 			},
 		},
-		"nil lists":        {Phase: PhaseRelease, Resource: &Resource{Type: "Patient"}, Consent: []Provision{{Type: "deny"}}},
-		"match":            {Phase: PhaseQuery, Source: &Source{ID: "nl", Country: "NL"}, Match: &Match{Traits: []string{"birthDate", "family", "given"}}},
-		"match, no traits": {Phase: PhaseQuery, Match: &Match{}},
+		"nil lists":             {Phase: PhaseRelease, Resource: &Resource{Type: "Patient"}, Consent: []Provision{{Type: "deny"}}},
+		"match":                 {Phase: PhaseQuery, Source: &Source{ID: "nl", Country: "NL"}, Match: &Match{Traits: []string{"birthDate", "family", "given"}}},
+		"match, no traits":      {Phase: PhaseQuery, Match: &Match{}},
+		"statistics":            {Phase: PhaseQuery, Source: &Source{ID: "nl", Country: "NL"}, Statistics: &Statistics{Measure: "mhp-tb-active", Protected: true, Strata: []Stratum{{Code: "sex", Class: "P"}}, PeriodMonths: 3}},
+		"statistics, no strata": {Phase: PhaseQuery, Statistics: &Statistics{Measure: "m"}},
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {

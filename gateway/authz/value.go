@@ -22,6 +22,13 @@ func (in Input) normalized() Input {
 	if in.Match != nil {
 		in.Match = &Match{Traits: nonNil(in.Match.Traits)}
 	}
+	if in.Statistics != nil {
+		st := *in.Statistics
+		if st.Strata == nil {
+			st.Strata = []Stratum{}
+		}
+		in.Statistics = &st
+	}
 	if in.Consent == nil {
 		in.Consent = []Provision{}
 	} else {
@@ -83,6 +90,18 @@ func (in Input) value() ast.Value {
 	items = append(items, item("consent", ast.NewArray(consent...)))
 	if in.Match != nil {
 		items = append(items, item("match", ast.NewObject(item("traits", stringsValue(in.Match.Traits)))))
+	}
+	if st := in.Statistics; st != nil {
+		strata := make([]*ast.Term, len(st.Strata))
+		for i, s := range st.Strata {
+			strata[i] = ast.NewTerm(ast.NewObject(item("code", ast.String(s.Code)), item("class", ast.String(s.Class))))
+		}
+		items = append(items, item("statistics", ast.NewObject(
+			item("measure", ast.String(st.Measure)),
+			item("protected", ast.Boolean(st.Protected)),
+			item("strata", ast.NewArray(strata...)),
+			item("period_months", ast.InternedTerm(st.PeriodMonths).Value),
+		)))
 	}
 	return ast.NewObject(items...)
 }

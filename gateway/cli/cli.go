@@ -69,6 +69,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newCache(),
 		newPolicy(),
 		newValidate(),
+		newStats(),
 	)
 	return root
 }

@@ -181,3 +181,22 @@ func TestValidateCommand(t *testing.T) {
 		t.Fatalf("missing file: %d", code)
 	}
 }
+
+func TestStatsUsage(t *testing.T) {
+	t.Setenv("MHG_TOKEN", "")
+	for _, args := range [][]string{
+		{"stats", "mhp-tb-active"},
+		{"stats", "mhp-tb-active", "--period", "2025..", "--token", "x"},
+		{"stats", "mhp-tb-active", "--period", "2025"},
+		{"stats", "--period", "2025", "--token", "x"},
+	} {
+		if code, _, _ := run(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	// A gateway that refuses: the OperationOutcome's reasons are printed.
+	code, _, stderr := run(t, "stats", "mhp-tb-active", "--period", "2025", "--token", "x", "--url", "http://127.0.0.1:1/fhir", "--timeout", "5s")
+	if code != exitFailure || !strings.Contains(stderr, "gateway") {
+		t.Errorf("unreachable gateway: exit %d, %s", code, stderr)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/server"
+	"github.com/migrant-health/mhg/gateway/stats"
 )
 
 // TestReadmeWalkthrough replays the README's curl walk-through against a
@@ -121,6 +122,19 @@ func TestReadmeWalkthrough(t *testing.T) {
 				t.Fatalf("README promises certain candidates for the match: %s", body)
 			}
 			expect = 0
+			ran++
+		case strings.HasPrefix(cmd, "./bin/mhg stats "):
+			words := shellWords(t, strings.TrimPrefix(cmd, "./bin/mhg "))
+			for i, w := range words {
+				words[i] = os.Expand(w, func(n string) string { return vars[n] })
+			}
+			var out, errb bytes.Buffer
+			if code := Main(append(words, "--url", "http://"+addr+"/fhir"), nil, &out, &errb); code != 0 {
+				t.Fatalf("%s: exit %d: %s", cmd, code, errb.String())
+			}
+			if !strings.Contains(out.String(), stats.MaskedText) || !strings.Contains(out.String(), "initial-population") {
+				t.Fatalf("%s: no table with masked cells:\n%s", cmd, out.String())
+			}
 			ran++
 		case strings.HasPrefix(cmd, "./bin/mhg audit verify "):
 			var out, errb bytes.Buffer

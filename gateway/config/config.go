@@ -279,6 +279,10 @@ type Federation struct {
 	Deadline time.Duration `yaml:"deadline" env:"DEADLINE"`
 	// SourceTimeout is the per-source default when a source sets none.
 	SourceTimeout time.Duration `yaml:"source_timeout" env:"SOURCE_TIMEOUT"`
+	// StatisticsDeadline bounds a whole statistics evaluation
+	// (Measure/$evaluate-measure), every permitted source read in parallel;
+	// a source not done by then is named in the report as missing.
+	StatisticsDeadline time.Duration `yaml:"statistics_deadline" env:"STATISTICS_DEADLINE"`
 	// MaxCount is the largest _count a client may ask for.
 	MaxCount int `yaml:"max_count" env:"MAX_COUNT"`
 	// DefaultCount is the page size when the client gives no _count.

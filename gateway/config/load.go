@@ -63,10 +63,11 @@ func Default() Config {
 			NegativeTTL: 15 * time.Second,
 		},
 		Federation: Federation{
-			Deadline:      10 * time.Second,
-			SourceTimeout: 5 * time.Second,
-			MaxCount:      200,
-			DefaultCount:  20,
+			Deadline:           10 * time.Second,
+			SourceTimeout:      5 * time.Second,
+			StatisticsDeadline: 2 * time.Minute,
+			MaxCount:           200,
+			DefaultCount:       20,
 		},
 		Match:     Match{Rate: 30, Burst: 10, DefaultCount: 10},
 		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
@@ -406,6 +407,9 @@ func (fed Federation) validate(p *problems) {
 	}
 	if fed.SourceTimeout <= 0 {
 		p.bad("federation.source_timeout", "must be positive")
+	}
+	if fed.StatisticsDeadline <= 0 {
+		p.bad("federation.statistics_deadline", "must be positive")
 	}
 	if fed.MaxCount <= 0 || fed.DefaultCount <= 0 || fed.DefaultCount > fed.MaxCount {
 		p.bad("federation", "want 0 < default_count <= max_count")

@@ -10,6 +10,7 @@ import (
 
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 
+	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
@@ -126,6 +127,11 @@ type Options struct {
 	// MatchModel scores Patient/$match candidates. Nil means
 	// match.Default().
 	MatchModel *match.Model
+	// Measures are the measures EvaluateMeasure computes; nil disables
+	// statistics.
+	Measures *measures.Catalogue
+	// StatisticsDeadline bounds a whole EvaluateMeasure. Zero means 2m.
+	StatisticsDeadline time.Duration
 }
 
 // Service answers FHIR requests from the national sources.
@@ -147,6 +153,9 @@ func New(opts Options) (*Service, error) {
 	if opts.SourceTimeout <= 0 {
 		opts.SourceTimeout = 5 * time.Second
 	}
+	if opts.StatisticsDeadline <= 0 {
+		opts.StatisticsDeadline = 2 * time.Minute
+	}
 	s := &Service{opts: opts, sources: opts.Sources, byID: map[string]Source{}, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -162,6 +171,10 @@ func New(opts Options) (*Service, error) {
 
 // Sources returns the configured sources.
 func (s *Service) Sources() []Source { return s.sources }
+
+// Measures returns the measures EvaluateMeasure computes; nil when
+// statistics are off.
+func (s *Service) Measures() *measures.Catalogue { return s.opts.Measures }
 
 // source returns the configured source of that id.
 func (s *Service) source(id string) (Source, bool) {

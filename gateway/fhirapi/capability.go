@@ -140,6 +140,16 @@ func (h *Handler) capabilityStatement() capabilityStatement {
 		}
 		rest.Resource = append(rest.Resource, r)
 	}
+	if h.opts.Federation.Measures() != nil {
+		r := capResource{Type: "Measure", Interaction: []capInteraction{{Code: "read"}, {Code: "search-type"}}}
+		for _, op := range h.sortedOps() {
+			listed := capOperation{Name: op.Name, Definition: op.Definition}
+			if op.ResourceType == "Measure" && !slices.Contains(r.Operation, listed) {
+				r.Operation = append(r.Operation, listed)
+			}
+		}
+		rest.Resource = append(rest.Resource, r)
+	}
 	for _, op := range h.sortedOps() {
 		if op.Level == "system" {
 			listed := capOperation{Name: op.Name, Definition: op.Definition}

@@ -19,6 +19,9 @@ var jsonTypes = map[string]bool{
 // negotiate checks _format and Accept: the gateway speaks FHIR R4 JSON
 // only, so anything that excludes it is 406.
 func negotiate(r *http.Request) *Error {
+	if csvAllowed(r) {
+		return nil
+	}
 	if f := r.URL.Query().Get("_format"); f != "" {
 		mt, params, err := mime.ParseMediaType(f)
 		if err != nil && !jsonTypes[f] {

@@ -67,6 +67,10 @@ func (h *Handler) typeLevel(c *gin.Context) {
 		h.operation(c, "", typ[1:], "")
 		return
 	}
+	if typ == "Measure" && h.opts.Federation.Measures() != nil {
+		h.measures(c, "")
+		return
+	}
 	if e := checkType(typ); e != nil {
 		h.fail(c, e)
 		return
@@ -84,6 +88,14 @@ func (h *Handler) instanceLevel(c *gin.Context) {
 	}
 	if id == "_search" {
 		h.fail(c, errorf(http.StatusMethodNotAllowed, "not-supported", "search by POST is not supported; use GET"))
+		return
+	}
+	if typ == "Measure" && h.opts.Federation.Measures() != nil {
+		if e := checkID(id); e != nil {
+			h.fail(c, e)
+			return
+		}
+		h.measures(c, id)
 		return
 	}
 	if e := checkType(typ); e != nil {

@@ -164,6 +164,8 @@ type parametersBody struct {
 		ValueURI        *string `json:"valueUri"`
 		ValueCanonical  *string `json:"valueCanonical"`
 		ValueCode       *string `json:"valueCode"`
+		ValueDate       *string `json:"valueDate"`
+		ValueDateTime   *string `json:"valueDateTime"`
 		ValueInteger    *int    `json:"valueInteger"`
 		ValueIdentifier *struct{ System, Value string }
 		Resource        json.RawMessage `json:"resource"`
@@ -186,7 +188,7 @@ func parseParameters(body []byte) (opParams, *Error) {
 	out := opParams{}
 	for _, prm := range p.Parameter {
 		var v *string
-		for _, c := range []*string{prm.ValueString, prm.ValueURI, prm.ValueCanonical, prm.ValueCode} {
+		for _, c := range []*string{prm.ValueString, prm.ValueURI, prm.ValueCanonical, prm.ValueCode, prm.ValueDate, prm.ValueDateTime} {
 			if c != nil {
 				v = c
 			}

@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/migrant-health/mhg/conformance/examples"
+	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/audit/repository"
 	"github.com/migrant-health/mhg/gateway/auth"
@@ -314,11 +315,17 @@ func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engin
 			return nil, fmt.Errorf("match.model_file %s: %w", f, err)
 		}
 	}
+	// The measures are compiled once, at start: one that does not compile
+	// stops the gateway with its file, line and column.
+	cat, err := measures.Load()
+	if err != nil {
+		return nil, fmt.Errorf("measures: %w", err)
+	}
 	fc := s.cfg.Federation
 	fedOpts := federate.Options{
 		Sources: sources, Mapper: engine, Decider: decider, IDs: ids,
 		Deadline: fc.Deadline, SourceTimeout: fc.SourceTimeout, Logger: s.log,
-		MatchModel: model,
+		MatchModel: model, Measures: cat, StatisticsDeadline: fc.StatisticsDeadline,
 	}
 	if s.cache != nil {
 		fedOpts.Cache = s.cache
@@ -482,7 +489,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 	}
 	cfg := s.cfg
 	return fhirapi.New(fhirapi.Options{
-		Operations: append(fhirapi.PatientOperations(linker), fhirapi.DisclosuresOperation()),
+		Operations: append(fhirapi.PatientOperations(linker), fhirapi.DisclosuresOperation(), fhirapi.EvaluateMeasureOperation()),
 		Notifier:   audit.NewNotifier(audit.NotifierOptions{URL: cfg.Audit.NotifyURL, Logger: s.log}),
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,

@@ -1,7 +1,10 @@
 package stats
 
 import (
+	"bytes"
+	"encoding/csv"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +22,12 @@ type Report struct {
 	Release    *disclosure.Release
 	// Failed names the sources that could not contribute.
 	Failed []string
+	// Refused names the sources the policy did not permit for this
+	// request: their counts are left out too.
+	Refused []string
+	// Grain is the period grain the terms set (month, quarter, year);
+	// empty when none was applied.
+	Grain string
 }
 
 // Release builds the table of the merged counts and protects it.
@@ -77,6 +86,10 @@ const (
 	// ExtIncomplete marks a MeasureReport some source could not contribute
 	// to; the contained OperationOutcome names them.
 	ExtIncomplete = "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-report-incomplete"
+	// ExtDisclosure carries the disclosure terms a MeasureReport was
+	// released under: k (valueInteger), rounding (valueInteger, 0 for
+	// none) and grain (valueCode).
+	ExtDisclosure = "https://fhir.migrant-health.org/mhp/StructureDefinition/mhp-disclosure-control"
 )
 
 // MeasureReport renders the report as an R4 MeasureReport (type summary):
@@ -179,18 +192,72 @@ func (r *Report) MeasureReport(id string, now time.Time) ([]byte, error) {
 		"period":       map[string]any{"start": r.Period.Start.Format(time.DateOnly), "end": r.Period.End.Format(time.DateOnly)},
 		"group":        []any{group},
 	}
-	if len(r.Failed) > 0 {
+	terms := []any{
+		map[string]any{"url": "k", "valueInteger": rel.Rules.K},
+		map[string]any{"url": "rounding", "valueInteger": rel.Rules.Rounding},
+	}
+	if r.Grain != "" {
+		terms = append(terms, map[string]any{"url": "grain", "valueCode": r.Grain})
+	}
+	ext := []any{map[string]any{"url": ExtDisclosure, "extension": terms}}
+	if len(r.Failed)+len(r.Refused) > 0 {
 		var issues []any
 		for _, s := range r.Failed {
 			issues = append(issues, map[string]any{"severity": "warning", "code": "incomplete",
 				"diagnostics": "source " + s + " could not contribute; the counts leave it out"})
 		}
+		for _, s := range r.Refused {
+			issues = append(issues, map[string]any{"severity": "warning", "code": "forbidden",
+				"diagnostics": "source " + s + " was not asked: the agreements do not permit this request of it; the counts leave it out"})
+		}
 		mr["contained"] = []any{map[string]any{"resourceType": "OperationOutcome", "id": "incomplete", "issue": issues}}
-		mr["extension"] = []any{map[string]any{"url": ExtIncomplete, "valueReference": map[string]any{"reference": "#incomplete"}}}
+		ext = append(ext, map[string]any{"url": ExtIncomplete, "valueReference": map[string]any{"reference": "#incomplete"}})
 	}
+	mr["extension"] = ext
 	return json.Marshal(mr)
 }
 
 func round4(x float64) float64 {
 	return float64(int(x*10000+0.5)) / 10000
+}
+
+// AllCategories is the category a CSV row shows for a margin (every
+// category of that stratum).
+const AllCategories = "all"
+
+// CSV renders the released table: one row per published cell set (the
+// total, the margins, then every combination), a column per stratum, and
+// per population its count and a flag column that says "masked" where the
+// count is withheld (its count cell is then empty).
+func (r *Report) CSV() []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	rel := r.Release
+	head := append([]string(nil), r.Strata...)
+	for _, p := range rel.Populations {
+		head = append(head, p, p+"-flag")
+	}
+	_ = w.Write(head)
+	cells := disclosure.Cells(1, rel.Dims)
+	for _, c := range cells {
+		row := make([]string, 0, len(head))
+		for d := range r.Strata {
+			if d >= len(c.Coord) || c.Coord[d] == disclosure.All {
+				row = append(row, AllCategories)
+			} else {
+				row = append(row, r.Categories[d][c.Coord[d]])
+			}
+		}
+		for p := range rel.Populations {
+			v := rel.Lookup(disclosure.Cell{Population: p, Coord: c.Coord})
+			if v.Masked {
+				row = append(row, "", "masked")
+			} else {
+				row = append(row, strconv.Itoa(v.Count), "")
+			}
+		}
+		_ = w.Write(row)
+	}
+	w.Flush()
+	return buf.Bytes()
 }

@@ -219,3 +219,48 @@ func TestMigrationContextOnlyForClassSStrata(t *testing.T) {
 		}
 	}
 }
+
+// The auditor reads the table back from the MeasureReport as sent and
+// finds exactly what disclosure control released.
+func TestPublishedReleaseReadsTheReport(t *testing.T) {
+	counts := Counts{"male\x000-4": {3, 3, 1}, "male\x005-14": {40, 38, 20}, "female\x000-4": {25, 25, 12}, "female\x005-14": {12, 11, 2}}
+	cat, _ := measures.Load()
+	m, _ := cat.Measure("mhp-mcv-coverage")
+	for _, strata := range [][]string{{"sex", "age-band-who"}, {"sex"}, nil} {
+		c := counts
+		if len(strata) < 2 {
+			c = Counts{}
+			for k, v := range counts {
+				key := ""
+				if len(strata) == 1 {
+					key = strings.Split(k, "\x00")[0]
+				}
+				if c[key] == nil {
+					c[key] = make([]int, 3)
+				}
+				for i := range v {
+					c[key][i] += v[i]
+				}
+			}
+		}
+		rep, err := Release(m, year2025, strata, c, disclosure.Rules{K: 10, Rounding: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.Grain = "quarter"
+		b, err := rep.MeasureReport("r", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := PublishedRelease(b)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", strata, err, b)
+		}
+		if fmt.Sprint(got.Values) != fmt.Sprint(rep.Release.Values) || got.Rules != rep.Release.Rules || !got.Nested {
+			t.Errorf("%v: read back\n%+v\nreleased\n%+v", strata, got, rep.Release)
+		}
+		if err := disclosure.Check(got); err != nil {
+			t.Error(err)
+		}
+	}
+}

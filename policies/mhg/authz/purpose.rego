@@ -26,7 +26,7 @@ firewalled if {
 }
 
 # The data class: S for firewalled data, audit for audit records, aggregate
-# for statistics, admin for administration of the gateway (admin.rego),
+# for statistics (the Measures and their reports), admin for administration of the gateway (admin.rego),
 # policy for the legal team's workbench (console.rego), conversion for
 # $to-mhp (conversion.rego), C for every other (clinical, person-level)
 # resource.
@@ -35,7 +35,7 @@ data_class := "S" if {
 } else := "audit" if {
 	target_type == "AuditEvent"
 } else := "aggregate" if {
-	target_type == "MeasureReport"
+	target_type in {"MeasureReport", "Measure"}
 } else := "admin" if {
 	admin_operation
 } else := "policy" if {
