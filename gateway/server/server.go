@@ -137,7 +137,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if s.handler, err = s.newHandler(fed, engine, checks, opts); err != nil {
 		return nil, err
 	}
-	if err := s.openConsole(); err != nil {
+	if err := s.openConsole(fed); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -352,8 +352,9 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 
 // openConsole serves the console under /console/ beside the FHIR routes,
 // over the gateway's own policy engine and audit log; the FHIR routes
-// alone when console.disabled.
-func (s *Server) openConsole() error {
+// alone when console.disabled. Its statistics page evaluates measures
+// through fed, as $evaluate-measure does.
+func (s *Server) openConsole(fed *federate.Service) error {
 	s.root = s.handler
 	if s.cfg.Console.Disabled {
 		return nil
@@ -361,6 +362,9 @@ func (s *Server) openConsole() error {
 	opts, err := s.consoleOptions()
 	if err != nil {
 		return err
+	}
+	if fed.Measures() != nil {
+		opts.Statistics = consoleStatistics{fed: fed}
 	}
 	if s.console, err = console.New(opts); err != nil {
 		return fmt.Errorf("console: %w", err)
