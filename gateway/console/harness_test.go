@@ -69,12 +69,11 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		st = fedStatistics{h.fed}
 	}
 	h.console, err = New(Options{
-		Statistics: st,
-		Policy:     h.engine, Auditor: h.audit, AuditSearch: h.audit, Chain: h.audit,
+		Policy: h.engine, Auditor: h.audit, AuditSearch: h.audit, Chain: h.audit,
 		Decisions: authz.DecisionFile{Path: h.decLog}, BaseURL: base, OIDC: ho.oidc, OneTimeLinks: true,
 		Org: "ministry-of-health", Country: "DE", TraceURL: "http://jaeger.invalid/trace/{trace_id}",
 		PublishDir: h.publish, Approvals: ho.approvals, SigningKey: ho.key, SigningAlg: "HS256",
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Statistics: st,
 	})
 	if err != nil {
 		t.Fatal(err)
