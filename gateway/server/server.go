@@ -62,18 +62,20 @@ type Options struct {
 
 // Server is a gateway assembled from configuration.
 type Server struct {
-	cfg       config.Config
-	handler   *fhirapi.Handler
-	root      http.Handler
-	console   *console.Console
-	log       *slog.Logger
-	stdout    io.Writer
-	telemetry *telemetry.Provider
-	policy    *authz.Engine
-	cache     *cache.Cache
-	audit     *audit.Log
-	verifier  *auth.Verifier
-	closers   []func(context.Context) error
+	cfg     config.Config
+	handler *fhirapi.Handler
+	root    http.Handler
+	console *console.Console
+	// statistics serves the console's statistics page (nil: none).
+	statistics console.Statistics
+	log        *slog.Logger
+	stdout     io.Writer
+	telemetry  *telemetry.Provider
+	policy     *authz.Engine
+	cache      *cache.Cache
+	audit      *audit.Log
+	verifier   *auth.Verifier
+	closers    []func(context.Context) error
 }
 
 // New builds a gateway from cfg. Everything that can be checked before the
@@ -364,7 +366,8 @@ func (s *Server) openConsole(fed *federate.Service) error {
 		return err
 	}
 	if fed.Measures() != nil {
-		opts.Statistics = consoleStatistics{fed: fed}
+		s.statistics = consoleStatistics{fed: fed}
+		opts.Statistics = s.statistics
 	}
 	if s.console, err = console.New(opts); err != nil {
 		return fmt.Errorf("console: %w", err)
