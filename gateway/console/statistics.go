@@ -312,28 +312,43 @@ func fillStatistics(v *statisticsView, q StatisticsQuery, rep *stats.Report) {
 	v.CSV = "/console/statistics?" + v.Form.values().Encode() + "&format=csv"
 }
 
-// chartOf draws the first population by the first stratum's categories,
-// or its total alone without strata. Bars are scaled to the largest
-// published count; a masked count is drawn as an empty outline, labelled.
+// chartOf draws one population by the first stratum's categories, or
+// its total alone without strata: the population with the most published
+// bars (the first on a tie), so the chart shows what can be shown. Bars
+// are scaled to the largest published count; a masked count is drawn as
+// an empty outline, labelled.
 func chartOf(rep *stats.Report) *barChart {
 	rel := rep.Release
-	if len(rel.Populations) == 0 {
-		return nil
-	}
-	ch := &barChart{Population: rel.Populations[0]}
-	if len(rep.Strata) == 0 || len(rel.Dims) == 0 {
-		v := rel.Lookup(disclosure.Cell{Population: 0, Coord: make([]int, len(rel.Dims))})
-		ch.Bars = append(ch.Bars, bar{Label: "All", Count: v.Count, Masked: v.Masked})
-	} else {
-		for i, cat := range rep.Categories[0] {
-			coord := make([]int, len(rel.Dims))
-			for d := range coord {
-				coord[d] = disclosure.All
+	var ch *barChart
+	best := -1
+	for p, pop := range rel.Populations {
+		c := &barChart{Population: pop}
+		if len(rep.Strata) == 0 || len(rel.Dims) == 0 {
+			v := rel.Lookup(disclosure.Cell{Population: p, Coord: make([]int, len(rel.Dims))})
+			c.Bars = append(c.Bars, bar{Label: "All", Count: v.Count, Masked: v.Masked})
+		} else {
+			for i, cat := range rep.Categories[0] {
+				coord := make([]int, len(rel.Dims))
+				for d := range coord {
+					coord[d] = disclosure.All
+				}
+				coord[0] = i
+				v := rel.Lookup(disclosure.Cell{Population: p, Coord: coord})
+				c.Bars = append(c.Bars, bar{Label: cat, Count: v.Count, Masked: v.Masked})
 			}
-			coord[0] = i
-			v := rel.Lookup(disclosure.Cell{Population: 0, Coord: coord})
-			ch.Bars = append(ch.Bars, bar{Label: cat, Count: v.Count, Masked: v.Masked})
 		}
+		published := 0
+		for _, b := range c.Bars {
+			if !b.Masked {
+				published++
+			}
+		}
+		if published > best {
+			ch, best = c, published
+		}
+	}
+	if ch == nil {
+		return nil
 	}
 	most := 0
 	for _, b := range ch.Bars {
@@ -348,7 +363,7 @@ func chartOf(rep *stats.Report) *barChart {
 		switch {
 		case b.Masked:
 			b.Width = chartWidth
-		case most > 0:
+		case most > 0 && b.Count > 0:
 			b.Width = max(1, b.Count*chartWidth/most)
 		}
 	}
