@@ -104,7 +104,7 @@ func TestLoadBad(t *testing.T) {
 			"sources[1].base_url", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
 			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
-			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url",
+			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",
 			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
