@@ -192,13 +192,13 @@ const (
 )
 
 func (c *Console) statisticsPage(w http.ResponseWriter, r *http.Request, s *Session) {
-	if c.opts.Statistics == nil {
-		c.errorPage(w, r, s, http.StatusNotFound, "Statistics are not enabled on this gateway.")
-		return
-	}
 	dec, req := c.statisticsAllowed(r.Context(), s)
 	if !dec.Allow {
 		c.errorPage(w, r, s, http.StatusForbidden, "The policy does not let you read statistics ("+strings.Join(dec.Reasons, ", ")+").")
+		return
+	}
+	if c.opts.Statistics == nil {
+		c.errorPage(w, r, s, http.StatusNotFound, "Statistics are not enabled on this gateway.")
 		return
 	}
 	qv := r.URL.Query()

@@ -195,4 +195,10 @@ func TestStatisticsPageRoles(t *testing.T) {
 	if n := len(statisticsAudits(t, h)); n != 0 {
 		t.Errorf("%d evaluations for sessions that may not have any", n)
 	}
+	// Without measures there is no page, for anyone.
+	b := newHarness(t, harnessOptions{}).browser()
+	b.signInAs("researcher")
+	if resp, _ := b.get("/console/statistics"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a researcher on a console without statistics: %s, want 404", resp.Status)
+	}
 }
