@@ -10,9 +10,10 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -X github.com/migrant-health/mhg/gateway/server.Version=$(VERSION)
 CLIENTS     := conformance/clients
 BROWSER     := gateway/console/testdata/browser
+FHIRSERVER  := conformance/fhirserver
 FUZZTIME    ?= 20s
 
-.PHONY: all build run test test-deps test-short lint bench fuzz clients browser-deps clean
+.PHONY: all build run test test-deps test-short lint bench fuzz clients fhirserver browser-deps clean
 
 all: build
 
@@ -31,11 +32,13 @@ run: build
 
 ## test: unit and integration tests with the race detector. The Redis tests
 ## start their own redis-server (or use REDIS_URL); the FHIR client tests
-## run the pinned npm client from conformance/clients, and the console's
+## run the pinned npm client from conformance/clients, the third-party
+## server test runs Medplum's in-memory FHIR server pinned in
+## conformance/fhirserver as three national sources, and the console's
 ## browser tests drive Debian's chromium with axe-core pinned in
 ## gateway/console/testdata/browser; both must be there (plain `go test`
 ## skips them when they are not).
-test: test-deps clients browser-deps
+test: test-deps clients fhirserver browser-deps
 	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short:
@@ -50,6 +53,12 @@ clients: $(CLIENTS)/node_modules/.installed
 
 $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+fhirserver: $(FHIRSERVER)/node_modules/.installed
+
+$(FHIRSERVER)/node_modules/.installed: $(FHIRSERVER)/package.json $(FHIRSERVER)/package-lock.json
+	cd $(FHIRSERVER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 browser-deps: $(BROWSER)/node_modules/.installed

@@ -73,6 +73,7 @@ var extensionTransforms map[string]*extensionTransform
 var resourceTransforms = map[string]*resourceTransform{
 	"consent-citizen-roles": {name: "consent-citizen-roles", fn: consentCitizenRoles},
 	"icd-10-gm-certainty":   {name: "icd-10-gm-certainty", fn: icd10GMCertainty},
+	"withhold-attachments":  {name: "withhold-attachments", fn: withholdAttachments},
 }
 
 func init() {
@@ -399,5 +400,41 @@ func consentCitizenRoles(m *mapper, root object) {
 	}
 	if prov := getObj(root, "provision"); prov != nil {
 		visit(prov, "Consent.provision")
+	}
+}
+
+// withholdAttachments removes what an attachment holds or points to from a
+// DiagnosticReport (presentedForm) or DocumentReference (content): inline
+// data has not been through the release policy's redaction, and a url
+// names the national server, which a client must never reach directly. A
+// DocumentReference keeps each attachment's description (content type,
+// language, title, size, hash, creation), marked with data-absent-reason
+// "unsupported", because content is required; the gateway serves no
+// attachment route yet, and the loss report says so.
+func withholdAttachments(m *mapper, root object) {
+	switch m.typ {
+	case "DiagnosticReport":
+		if n := len(getArr(root, "presentedForm")); n > 0 {
+			delete(root, "presentedForm")
+			m.issue(sevWarning, codeIncomplete, "DiagnosticReport.presentedForm",
+				"%d presented form(s) withheld: the gateway does not pass on report attachments; the structured results remain", n)
+		}
+	case "DocumentReference":
+		for i, c := range objects(root["content"]) {
+			att := getObj(c, "attachment")
+			if att == nil {
+				continue
+			}
+			_, hasData := att["data"]
+			_, hasURL := att["url"]
+			if !hasData && !hasURL {
+				continue
+			}
+			delete(att, "data")
+			delete(att, "url")
+			att["extension"] = append(getArr(att, "extension"), object{"url": extDataAbsent, "valueCode": "unsupported"})
+			m.issue(sevWarning, codeIncomplete, fmt.Sprintf("DocumentReference.content[%d].attachment", i),
+				"the document's content was withheld: the gateway does not pass on attachments; its description remains")
+		}
 	}
 }

@@ -61,90 +61,14 @@ type index struct {
 	entries []indexEntry
 }
 
-// eventKeys are the parts of an AuditEvent the index reads. Only events this
-// package rendered are indexed, so their shape is known.
-type eventKeys struct {
-	Recorded       string `json:"recorded"`
-	Outcome        string `json:"outcome"`
-	PurposeOfEvent []struct {
-		Coding []struct {
-			Code string `json:"code"`
-		} `json:"coding"`
-	} `json:"purposeOfEvent"`
-	Agent []struct {
-		Requestor bool `json:"requestor"`
-		Who       struct {
-			Identifier struct {
-				Value string `json:"value"`
-			} `json:"identifier"`
-		} `json:"who"`
-		Extension []struct {
-			URL             string `json:"url"`
-			ValueIdentifier struct {
-				Value string `json:"value"`
-			} `json:"valueIdentifier"`
-			ValueCode string `json:"valueCode"`
-		} `json:"extension"`
-	} `json:"agent"`
-	Entity []struct {
-		What struct {
-			Reference string `json:"reference"`
-		} `json:"what"`
-		Role struct {
-			System string `json:"system"`
-			Code   string `json:"code"`
-		} `json:"role"`
-		Detail []struct {
-			Type        string `json:"type"`
-			ValueString string `json:"valueString"`
-		} `json:"detail"`
-	} `json:"entity"`
-}
-
 func (ix *index) add(seq uint64, off int64, n int, event []byte) {
 	e := indexEntry{off: off, n: n, seq: seq}
-	var k eventKeys
-	// An event that does not parse is still in the chain; it is indexed
-	// with no keys, so it matches only unfiltered searches.
-	if json.Unmarshal(event, &k) == nil {
-		if t, err := time.Parse(time.RFC3339Nano, k.Recorded); err == nil {
-			e.recorded = t.UnixMicro()
+	if k, ok := KeysOf(event); ok {
+		if !k.Recorded.IsZero() {
+			e.recorded = k.Recorded.UnixMicro()
 		}
-		e.outcome = k.Outcome
-		for _, p := range k.PurposeOfEvent {
-			for _, c := range p.Coding {
-				e.purposes = append(e.purposes, c.Code)
-				e.btg = e.btg || c.Code == "BTG"
-			}
-		}
-		for _, a := range k.Agent {
-			if !a.Requestor {
-				continue
-			}
-			if v := a.Who.Identifier.Value; v != "" {
-				e.agents = append(e.agents, v)
-			}
-			for _, x := range a.Extension {
-				if x.URL == ExtAgentOrganization && x.ValueIdentifier.Value != "" {
-					e.agents = append(e.agents, x.ValueIdentifier.Value)
-				}
-				if x.URL == ExtAgentCountry {
-					e.country = x.ValueCode
-				}
-			}
-		}
-		for _, en := range k.Entity {
-			if en.Role.System == SystemObjectRole && en.Role.Code == "1" {
-				e.patient = strings.TrimPrefix(en.What.Reference, "Patient/")
-			}
-			if en.Role.System == SystemObjectRole && en.Role.Code == "4" {
-				for _, d := range en.Detail {
-					if d.Type == DetailOperation {
-						e.op = d.ValueString
-					}
-				}
-			}
-		}
+		e.patient, e.agents, e.purposes, e.outcome = k.Patient, k.Agents, k.Purposes, k.Outcome
+		e.country, e.op, e.btg = k.Country, k.Operation, k.BreakGlass
 	}
 	ix.entries = append(ix.entries, e)
 }

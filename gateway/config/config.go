@@ -293,6 +293,40 @@ type Audit struct {
 	// id, targets and requester, never patient data. Every such
 	// notification is logged either way.
 	NotifyURL string `yaml:"notify_url" env:"NOTIFY_URL"`
+	// DatabaseURL is the PostgreSQL audit repository
+	// (MHG_AUDIT_DATABASE_URL; sslmode, sslrootcert, sslcert and sslkey
+	// set TLS). Every replica ships its records there and auditors'
+	// searches read it; the local log becomes the spool. Empty means the
+	// local log alone.
+	DatabaseURL string `yaml:"database_url" env:"DATABASE_URL"`
+	// DatabaseMaxConns bounds the repository's connection pool. Zero
+	// means the larger of 4 and the number of CPUs.
+	DatabaseMaxConns int32 `yaml:"database_max_conns" env:"DATABASE_MAX_CONNS"`
+	// Migrate applies the repository's schema migrations at start-up
+	// (under a lock, so replicas starting together migrate once). False
+	// means `mhg audit migrate` has been run.
+	Migrate bool `yaml:"migrate" env:"MIGRATE"`
+	// Instance names this replica's chain in the repository; it must stay
+	// the same for the same local log across restarts, and differ between
+	// replicas. Empty means the host name.
+	Instance string `yaml:"instance" env:"INSTANCE"`
+	// ShipBatch is the most records one insert ships. Zero means 500.
+	ShipBatch int `yaml:"ship_batch" env:"SHIP_BATCH"`
+	// MaxUnshipped bounds the records written locally but not yet in the
+	// repository: past it the gateway fails closed (503, /readyz not
+	// ready) until shipping catches up. Zero means 100000.
+	MaxUnshipped int `yaml:"max_unshipped" env:"MAX_UNSHIPPED"`
+	// CheckpointKeyFile holds the note signer key (`mhg audit keygen`)
+	// that signs this replica's Merkle checkpoints in the repository.
+	// Empty means no checkpoints: the chains alone, which cannot show a
+	// cut tail.
+	CheckpointKeyFile string `yaml:"checkpoint_key_file" env:"CHECKPOINT_KEY_FILE"`
+	// CheckpointFile, when set, also receives every signed checkpoint
+	// (appended), a second copy for an independent party to keep.
+	CheckpointFile string `yaml:"checkpoint_file" env:"CHECKPOINT_FILE"`
+	// CheckpointInterval is the least time between two checkpoints. Zero
+	// means 10s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval" env:"CHECKPOINT_INTERVAL"`
 }
 
 // ToMHP bounds POST $to-mhp, which converts whatever a client sends: no

@@ -70,7 +70,7 @@ func Default() Config {
 		},
 		Match:     Match{Rate: 30, Burst: 10, DefaultCount: 10},
 		Telemetry: Telemetry{ServiceName: "mhg", TracesExporter: "none", OTLPProtocol: "grpc", SampleRatio: 1},
-		Audit:     Audit{Log: ".mhg/audit.jsonl"},
+		Audit:     Audit{Log: ".mhg/audit.jsonl", Migrate: true, ShipBatch: 500, MaxUnshipped: 100_000},
 		ToMHP:     ToMHP{MaxBundleBytes: 64 << 20, MaxEntries: 20_000, MaxOutputBytes: 128 << 20, MaxConcurrent: 2},
 		Log:       Log{Level: "info", Format: "json"},
 	}
@@ -324,6 +324,29 @@ func (a Audit) validate(p *problems) {
 		if u, err := url.Parse(a.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.bad("audit.notify_url", "want an http(s) URL")
 		}
+	}
+	if a.DatabaseURL != "" {
+		if u, err := url.Parse(a.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			p.bad("audit.database_url", "want postgres:// or postgresql:// (the value is not repeated here)")
+		}
+	}
+	if a.DatabaseMaxConns < 0 {
+		p.bad("audit.database_max_conns", "cannot be negative")
+	}
+	if a.ShipBatch < 0 {
+		p.bad("audit.ship_batch", "cannot be negative")
+	}
+	if a.MaxUnshipped < 0 {
+		p.bad("audit.max_unshipped", "cannot be negative")
+	}
+	if a.CheckpointInterval < 0 {
+		p.bad("audit.checkpoint_interval", "cannot be negative")
+	}
+	if a.CheckpointKeyFile != "" && a.DatabaseURL == "" {
+		p.bad("audit.checkpoint_key_file", "checkpoints are stored in the repository: set audit.database_url too")
+	}
+	if strings.ContainsAny(a.Instance, " \t\n/") {
+		p.bad("audit.instance", "no spaces or slashes, got %q", a.Instance)
 	}
 }
 

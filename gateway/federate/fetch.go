@@ -39,9 +39,12 @@ type mapped struct {
 // mappedSet is what one source call produced.
 type mappedSet struct {
 	items []mapped
-	// truncated is set when the source had more results than the
-	// gateway pages through.
+	// truncated is set when the source's search stopped before its last
+	// page (partial.go): pages says how many were read, stop why
+	// (WarnTruncated, WarnNextLink).
 	truncated bool
+	pages     int
+	stop      string
 }
 
 // permitted asks the query phase whether src may be contacted.
@@ -96,10 +99,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
 		span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrResourceType.String(parts[0]))
 		raw, err := load(ctx)
-		truncated := false
-		if errors.Is(err, source.ErrTruncated) && len(raw) > 0 {
-			truncated, err = true, nil
-		}
+		partial, err := partialOf(err)
 		if err != nil {
 			span.SetStatus(codes.Error, errorClass(err))
 			span.SetAttributes(telemetry.AttrErrorType.String(errorClass(err)))
@@ -115,7 +115,9 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		if err != nil {
 			return nil, err
 		}
-		return encodeSet(mappedSet{items: out, truncated: truncated})
+		set := mappedSet{items: out}
+		partial.mark(&set)
+		return encodeSet(set)
 	}
 	var b []byte
 	var err error
@@ -235,12 +237,17 @@ func canonicalParams(typ string, q url.Values) []string {
 // The cache value of a set of mapped resources is a small protobuf message
 // written by hand: repeated field 1 holds one entry each, itself field 1
 // (the ContainedResource, binary) and field 2 (the loss report, JSON);
-// field 2, a varint 1, marks a truncated set.
+// field 2, a varint 1, marks a truncated set, field 3 (varint) says how
+// many pages were read and field 4 (bytes) why the search stopped.
 func encodeSet(set mappedSet) ([]byte, error) {
 	var out []byte
 	if set.truncated {
 		out = protowire.AppendTag(out, 2, protowire.VarintType)
 		out = protowire.AppendVarint(out, 1)
+		out = protowire.AppendTag(out, 3, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(max(set.pages, 0)))
+		out = protowire.AppendTag(out, 4, protowire.BytesType)
+		out = protowire.AppendString(out, set.stop)
 	}
 	for _, m := range set.items {
 		res, err := proto.Marshal(m.res)
@@ -278,13 +285,26 @@ func decodeSet(b []byte) (mappedSet, error) {
 			return mappedSet{}, errCorruptSet
 		}
 		b = b[n:]
-		if num == 2 && typ == protowire.VarintType {
+		if (num == 2 || num == 3) && typ == protowire.VarintType {
 			v, n := protowire.ConsumeVarint(b)
+			if n < 0 || v > 1<<20 {
+				return mappedSet{}, errCorruptSet
+			}
+			b = b[n:]
+			if num == 2 {
+				set.truncated = v == 1
+			} else {
+				set.pages = int(v)
+			}
+			continue
+		}
+		if num == 4 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return mappedSet{}, errCorruptSet
 			}
 			b = b[n:]
-			set.truncated = v == 1
+			set.stop = string(v)
 			continue
 		}
 		if num != 1 || typ != protowire.BytesType {

@@ -341,11 +341,11 @@ func dedupe(xs []string) []string {
 	return out
 }
 
-// noteTruncated warns that a source had more results than the gateway
-// pages through: an incomplete record must not pass for a complete one.
+// noteTruncated warns that a source's search stopped before its last
+// page: an incomplete record must not pass for a complete one.
 func (r *Result) noteTruncated(src Source, set mappedSet) {
 	if set.truncated {
-		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: "truncated"})
+		r.Warnings = append(r.Warnings, set.warning(src))
 	}
 }
 

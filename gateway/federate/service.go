@@ -233,8 +233,13 @@ type Entry struct {
 type Warning struct {
 	// Source is the source id.
 	Source string
-	// Code is timeout, unavailable, invalid-response, rejected or mapping.
+	// Code is timeout, unavailable, invalid-response, rejected, mapping,
+	// or, for a search that stopped before the source's last page,
+	// WarnTruncated or WarnNextLink.
 	Code string
+	// Pages is how many pages the source's search read before it stopped
+	// (WarnTruncated, WarnNextLink); 0 otherwise.
+	Pages int
 }
 
 // DecisionRecord is one decision taken while answering a request.

@@ -89,13 +89,14 @@ func TestTruncatedSearchWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Entries) != 1 || len(r.Warnings) != 1 || r.Warnings[0].Code != "truncated" {
+	if len(r.Entries) != 1 || len(r.Warnings) != 1 || r.Warnings[0].Code != WarnTruncated || r.Warnings[0].Pages != 10 {
 		t.Fatalf("want the gathered results and a truncated warning, got %+v / %+v", r.Entries, r.Warnings)
 	}
 }
 
 // truncatingSource answers searches as a FHIR source does when there are
-// more pages than its bound: results plus ErrTruncated.
+// more pages than its bound: results plus a PartialError wrapping
+// ErrTruncated.
 type truncatingSource struct{ federatetest.Source }
 
 func (s *truncatingSource) Search(ctx context.Context, typ string, q url.Values) ([]source.Resource, error) {
@@ -103,7 +104,7 @@ func (s *truncatingSource) Search(ctx context.Context, typ string, q url.Values)
 	if err != nil || typ != "Patient" {
 		return res, err
 	}
-	return res, fmt.Errorf("%w after 10 pages", source.ErrTruncated)
+	return res, fmt.Errorf("source de: search Patient: %w", &source.PartialError{Pages: 10, Cause: source.ErrTruncated})
 }
 
 // consentlessSource cannot answer Consent searches.
@@ -323,7 +324,7 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := []mapped{{res: cr, loss: []mappings.Issue{{Severity: "warning", Code: "not-supported", Path: "Observation.x", Message: "dropped"}}}, {res: cr}}
-	b, err := encodeSet(mappedSet{items: in, truncated: true})
+	b, err := encodeSet(mappedSet{items: in, truncated: true, pages: 7, stop: WarnTruncated})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := set.items
-	if !set.truncated || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
+	if !set.truncated || set.pages != 7 || set.stop != WarnTruncated || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
 		t.Fatalf("round trip = %+v", set)
 	}
 	for _, bad := range [][]byte{{0xff}, {0x0a, 0x05, 0x01}, {0x0a, 0x02, 0x12, 0x00}} {

@@ -106,7 +106,7 @@ func (l *Linker) summaryInput(req Request, res *Result, lk *linkage, sr SummaryR
 		in.Links = append(in.Links, sl)
 	}
 	for _, w := range res.Warnings {
-		sw := summary.Warning{Source: w.Source, Code: w.Code}
+		sw := summary.Warning{Source: w.Source, Code: w.Code, Pages: w.Pages}
 		if src, ok := l.svc.source(w.Source); ok {
 			sw.Country = src.Country()
 		}

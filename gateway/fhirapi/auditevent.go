@@ -79,7 +79,7 @@ func (h *Handler) searchAuditEvents(c *gin.Context) {
 		}
 	}
 	if oo := h.searchOutcome(nil, sp.Ignored, nil); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	h.finish(c, req, res, nil, http.StatusOK, mustJSON(b))
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/migrant-health/mhg/gateway/search"
 )
 
 // capabilityStatement is the R4 CapabilityStatement, generated from what
@@ -57,6 +59,7 @@ type capResource struct {
 	Interaction       []capInteraction `json:"interaction"`
 	SearchParam       []capSearchParam `json:"searchParam,omitempty"`
 	Operation         []capOperation   `json:"operation,omitempty"`
+	Documentation     string           `json:"documentation,omitempty"`
 	ReadHistory       bool             `json:"readHistory"`
 	UpdateCreate      bool             `json:"updateCreate"`
 	ConditionalCreate bool             `json:"conditionalCreate"`
@@ -116,6 +119,16 @@ func (h *Handler) capabilityStatement() capabilityStatement {
 		}
 		for _, p := range params {
 			r.SearchParam = append(r.SearchParam, paramDocs[p])
+		}
+		// The clinical parameters are package search's definitions, the
+		// same ones the search handler evaluates.
+		for _, p := range search.Params(typ) {
+			r.SearchParam = append(r.SearchParam, capSearchParam{Name: p.Name, Type: string(p.Kind), Definition: p.Definition, Documentation: p.Documentation})
+		}
+		if keys := search.SortKeys(typ); len(keys) > 0 {
+			r.Documentation = "Criteria are evaluated on the released MHP resources (national and added international codings), before paging. " +
+				"_sort accepts " + strings.Join(keys, ", ") + " (prefix - for descending). " +
+				"Unknown parameters are ignored and named in an OperationOutcome entry, or refused with Prefer: handling=strict."
 		}
 		for _, op := range h.sortedOps() {
 			// An operation served at type and instance level ($summary)

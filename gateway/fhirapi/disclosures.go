@@ -66,7 +66,7 @@ func (h *Handler) disclosures(c *gin.Context, id string) {
 		b.Entry = append(b.Entry, bundleEntry{FullURL: h.opts.BaseURL + "/AuditEvent/" + ae.ID, Resource: ev, Search: &entrySearch{Mode: "match"}})
 	}
 	if oo := h.searchOutcome(nil, ignored, nil); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	h.finish(c, req, res, nil, http.StatusOK, mustJSON(b))
 }

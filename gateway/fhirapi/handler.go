@@ -84,6 +84,10 @@ type Options struct {
 	// request is audited; nil drops them (the AuditEvent still records
 	// the break-the-glass).
 	Notifier Notifier
+	// Status, when set, adds facts to /readyz beside the checks (this
+	// replica's instance, policy revision, audit shipping lag). Nil adds
+	// nothing.
+	Status func(ctx context.Context) map[string]any
 	// Checks are the readiness checks /readyz runs.
 	Checks []Check
 	// Metrics serves /metrics; nil answers 404 there.
@@ -117,7 +121,7 @@ var _ http.Handler = (*Handler)(nil)
 // servedTypes are the resource types the gateway reads and searches.
 var servedTypes = []string{
 	"Patient", "Condition", "AllergyIntolerance", "Immunization", "MedicationStatement",
-	"MedicationRequest", "Observation", "Procedure",
+	"MedicationRequest", "Observation", "Procedure", "DiagnosticReport", "DocumentReference",
 }
 
 var typeNamePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
@@ -441,8 +445,15 @@ func (h *Handler) readyz(c *gin.Context) {
 		}
 		checks[chk.Name] = r
 	}
+	body := gin.H{}
+	if h.opts.Status != nil {
+		for k, v := range h.opts.Status(ctx) {
+			body[k] = v
+		}
+	}
+	body["status"], body["checks"] = status, checks
 	c.Header("Cache-Control", "no-store")
-	c.JSON(code, gin.H{"status": status, "checks": checks})
+	c.JSON(code, body)
 }
 
 func (h *Handler) metrics(c *gin.Context) {

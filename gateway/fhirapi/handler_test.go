@@ -382,6 +382,7 @@ func TestPartialFailureWarning(t *testing.T) {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
 	fhirJSON(t, r)
+	checkFullURLs(t, r, "")
 	if !strings.Contains(string(r.body), "source de-down could not contribute (unavailable)") {
 		t.Fatalf("no warning naming the source: %s", r.body)
 	}

@@ -185,7 +185,7 @@ func (h *Handler) match(c *gin.Context) {
 		b.Entry = append(b.Entry, bundleEntry{FullURL: h.opts.BaseURL + "/Patient/" + en.ID, Resource: js, Search: s})
 	}
 	if oo := h.matchOutcome(res.Warnings); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	h.finish(c, req, res, nil, http.StatusOK, mustJSON(b))
 }
@@ -218,12 +218,7 @@ func (h *Handler) matchOutcome(warnings []federate.Warning) *Outcome {
 			issues = append(issues, Issue{Severity: "information", Code: "business-rule",
 				Diagnostics: "confidence below what the request needs: no single candidate is a certain match (onlyCertainMatches)"})
 		default:
-			code := "transient"
-			if w.Code == "timeout" {
-				code = "timeout"
-			}
-			issues = append(issues, Issue{Severity: "warning", Code: code,
-				Diagnostics: fmt.Sprintf("source %s could not contribute (%s); candidates from it are missing", w.Source, w.Code)})
+			issues = append(issues, sourceIssue(w, "candidates"))
 		}
 	}
 	if len(issues) == 0 {

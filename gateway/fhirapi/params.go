@@ -1,6 +1,8 @@
 package fhirapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/search"
 )
 
 // searchParams is a parsed search request.
@@ -24,6 +27,10 @@ type searchParams struct {
 	Elements []string
 	// Ignored lists unknown parameters skipped under lenient handling.
 	Ignored []string
+	// Query holds the clinical search criteria and _sort (package
+	// search), evaluated on the released resources before paging; nil
+	// when the request has none.
+	Query *search.Query
 }
 
 // typeParams lists the search parameters each type supports.
@@ -62,7 +69,7 @@ var joinParams = map[string]bool{
 
 var (
 	elementName = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
-	paramName   = regexp.MustCompile(`^_?[a-z][a-z0-9-]*$`)
+	paramName   = regexp.MustCompile(`^_?[a-z][A-Za-z0-9-]*$`)
 )
 
 // handlingStrict reports whether the client asked for strict handling of
@@ -116,6 +123,12 @@ func parseSearch(resourceType string, q url.Values, strict bool, defCount, maxCo
 			}
 			continue
 		}
+		if !slices.Contains(allowed, name) && search.Params(resourceType) != nil && name != "_id" {
+			if e := sp.criterion(resourceType, name, modifier, hasMod, vals, strict); e != nil {
+				return sp, e
+			}
+			continue
+		}
 		if !slices.Contains(allowed, name) {
 			if strict {
 				return sp, errorf(http.StatusBadRequest, "not-supported", "unknown search parameter %s for %s", name, resourceType)
@@ -159,7 +172,53 @@ func parseSearch(resourceType string, q url.Values, strict bool, defCount, maxCo
 		}
 		sp.Values[name] = v
 	}
+	if sp.Query.Empty() {
+		sp.Query = nil
+	}
 	return sp, nil
+}
+
+// criterion reads a clinical search parameter or _sort into sp.Query
+// (package search holds the definitions). Unknown parameters and _sort
+// keys follow Prefer: handling; a known parameter with a value or modifier
+// the gateway cannot evaluate is refused in either mode, as FHIR asks.
+func (sp *searchParams) criterion(typ, name, modifier string, hasMod bool, vals []string, strict bool) *Error {
+	if sp.Query == nil {
+		sp.Query = search.New(typ)
+	}
+	var err error
+	switch {
+	case name == "_sort" && hasMod:
+		err = fmt.Errorf("%w: _sort takes no modifier", search.ErrUnsupported)
+	case name == "_sort" && len(vals) != 1:
+		return errorf(http.StatusBadRequest, "invalid", "parameter _sort may appear only once")
+	case name == "_sort":
+		err = sp.Query.ParseSort(vals[0])
+		if errors.Is(err, search.ErrUnsupported) && !strict {
+			sp.Ignored = append(sp.Ignored, name)
+			return nil
+		}
+	default:
+		for _, v := range vals {
+			if err = sp.Query.Parse(name, modifier, v); err != nil {
+				break
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, search.ErrUnknown):
+		if strict {
+			return errorf(http.StatusBadRequest, "not-supported", "unknown search parameter %s for %s", name, typ)
+		}
+		sp.Ignored = append(sp.Ignored, name)
+		return nil
+	case errors.Is(err, search.ErrInvalid):
+		return errorf(http.StatusBadRequest, "value", "%v", err)
+	default:
+		return errorf(http.StatusBadRequest, "not-supported", "%v", err)
+	}
 }
 
 func (sp *searchParams) result(name, v string, strict bool, maxCount int) *Error {

@@ -134,3 +134,50 @@ func FuzzParseSearch(f *testing.F) {
 		}
 	})
 }
+
+// TestParseClinicalSearch: the clinical parameters reach package search;
+// unknown ones and unsortable _sort keys follow Prefer: handling, values
+// the gateway cannot read are refused in either mode.
+func TestParseClinicalSearch(t *testing.T) {
+	for _, tt := range []struct {
+		name, typ, query string
+		strict           bool
+		status           int
+		errCode          string
+		ignored          []string
+		query2           bool // sp.Query set
+	}{
+		{name: "code", typ: "Condition", query: "patient=p&code=http://snomed.info/sct|1234", query2: true},
+		{name: "date prefixes", typ: "Observation", query: "patient=p&date=ge2020&date=lt2021-06", query2: true},
+		{name: "lastUpdated", typ: "Procedure", query: "patient=p&_lastUpdated=gt2024-01-01T00:00:00Z", query2: true},
+		{name: "sort", typ: "MedicationRequest", query: "patient=p&_sort=-authoredon", query2: true},
+		{name: "unknown lenient", typ: "Condition", query: "patient=p&colour=red", ignored: []string{"colour"}},
+		{name: "unknown strict", typ: "Condition", query: "patient=p&colour=red", strict: true, status: 400, errCode: "not-supported"},
+		{name: "sort unknown lenient", typ: "Condition", query: "patient=p&_sort=code", ignored: []string{"_sort"}},
+		{name: "sort unknown strict", typ: "Condition", query: "patient=p&_sort=code", strict: true, status: 400, errCode: "not-supported"},
+		{name: "sort twice", typ: "Condition", query: "patient=p&_sort=onset-date&_sort=recorded-date", status: 400, errCode: "invalid"},
+		{name: "bad date", typ: "Condition", query: "patient=p&onset-date=2020-02-30", status: 400, errCode: "value"},
+		{name: "bad modifier lenient", typ: "Condition", query: "patient=p&code:above=x", status: 400, errCode: "not-supported"},
+		{name: "bad token", typ: "Observation", query: "patient=p&code=a|b|c", status: 400, errCode: "value"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, e := parseSearch(tt.typ, q, tt.strict, 20, 200)
+			if tt.status != 0 {
+				if e == nil || e.Status != tt.status || e.Code != tt.errCode {
+					t.Fatalf("got %+v, %v; want %d %s", got, e, tt.status, tt.errCode)
+				}
+				return
+			}
+			if e != nil {
+				t.Fatalf("unexpected error %v", e)
+			}
+			if !reflect.DeepEqual(got.Ignored, tt.ignored) || (got.Query != nil) != tt.query2 {
+				t.Fatalf("ignored %v query %v", got.Ignored, got.Query)
+			}
+		})
+	}
+}

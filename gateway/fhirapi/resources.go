@@ -10,12 +10,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/federate"
+	"github.com/migrant-health/mhg/gateway/search"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -225,6 +227,12 @@ func (h *Handler) search(c *gin.Context, typ string) {
 		h.finish(c, req, res, err, 0, nil)
 		return
 	}
+	if sp.Query != nil {
+		// Criteria are evaluated on what the policy released (package
+		// search says why nothing is pushed down to the sources); the
+		// AuditEvent then counts what the search returned.
+		res.Entries = search.Apply(sp.Query, res.Entries, func(e federate.Entry) proto.Message { return r4.Resource(e.Resource) })
+	}
 	body, err := h.searchset(typ, q, sp, res)
 	if err != nil {
 		h.finish(c, req, res, err, 0, nil)
@@ -267,7 +275,7 @@ func (h *Handler) searchset(typ string, q map[string][]string, sp searchParams, 
 		}
 	}
 	if oo := h.searchOutcome(res.Warnings, sp.Ignored, loss); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	return mustJSON(b), nil
 }
@@ -294,12 +302,7 @@ func lossIssue(e federate.Entry, severity, code, path, msg string) Issue {
 func (h *Handler) searchOutcome(warnings []federate.Warning, ignored []string, loss []Issue) *Outcome {
 	var issues []Issue
 	for _, w := range warnings {
-		code := "transient"
-		if w.Code == "timeout" {
-			code = "timeout"
-		}
-		issues = append(issues, Issue{Severity: "warning", Code: code,
-			Diagnostics: fmt.Sprintf("source %s could not contribute (%s); results from it are missing", w.Source, w.Code)})
+		issues = append(issues, sourceIssue(w, "results"))
 	}
 	if len(ignored) > 0 {
 		issues = append(issues, Issue{Severity: "information", Code: "not-supported",

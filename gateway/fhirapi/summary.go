@@ -351,7 +351,7 @@ func (h *Handler) everything(c *gin.Context, l *federate.Linker, id string) {
 		}
 	}
 	if oo := h.searchOutcome(res.Warnings, ignored, loss); oo != nil {
-		b.Entry = append(b.Entry, bundleEntry{Resource: mustJSON(oo), Search: &entrySearch{Mode: "outcome"}})
+		b.Entry = append(b.Entry, outcomeEntry(oo))
 	}
 	h.finish(c, req, res, nil, http.StatusOK, mustJSON(b))
 }

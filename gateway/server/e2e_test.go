@@ -332,6 +332,9 @@ func TestNationalFHIRSources(t *testing.T) {
 					t.Fatalf("missing warning %q: %s", w, r.body)
 				}
 			}
+			if tt.status == 200 {
+				checkFullURLs(t, g, r)
+			}
 			if tt.status == 200 && sourcesOf(r.entries("match"))["de-kbv"] != 1 {
 				t.Fatalf("the healthy source's answer is missing: %s", r.body)
 			}

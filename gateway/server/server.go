@@ -19,6 +19,7 @@ import (
 	"github.com/migrant-health/mhg/conformance/examples"
 	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/gateway/audit"
+	"github.com/migrant-health/mhg/gateway/audit/repository"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
@@ -62,20 +63,28 @@ type Options struct {
 
 // Server is a gateway assembled from configuration.
 type Server struct {
-	cfg     config.Config
-	handler *fhirapi.Handler
-	root    http.Handler
-	console *console.Console
+	cfg       config.Config
+	handler   *fhirapi.Handler
+	root      http.Handler
+	console   *console.Console
+	log       *slog.Logger
+	stdout    io.Writer
+	telemetry *telemetry.Provider
+	policy    *authz.Engine
+	cache     *cache.Cache
+	audit     *audit.Log
+	// auditor is what records requests: the log, behind the shipping
+	// gate when a repository is configured.
+	auditor fhirapi.Auditor
+	// auditSearch answers auditors: the repository when configured, else
+	// the local log.
+	auditSearch audit.Searcher
+	repo        *repository.Repository
+	shipper     *repository.Shipper
+	verifier    *auth.Verifier
+	closers     []func(context.Context) error
 	// statistics serves the console's statistics page (nil: none).
 	statistics console.Statistics
-	log        *slog.Logger
-	stdout     io.Writer
-	telemetry  *telemetry.Provider
-	policy     *authz.Engine
-	cache      *cache.Cache
-	audit      *audit.Log
-	verifier   *auth.Verifier
-	closers    []func(context.Context) error
 }
 
 // New builds a gateway from cfg. Everything that can be checked before the
@@ -132,6 +141,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, err
 	}
 	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
+	if err := s.openRepository(ctx); err != nil {
+		return nil, err
+	}
+	if s.shipper != nil {
+		checks = append(checks, fhirapi.Check{Name: "audit-shipping", Essential: true, Fn: s.shipper.Check},
+			fhirapi.Check{Name: "audit-repository", Fn: s.repo.Check})
+	}
 	if s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log}); err != nil {
 		return nil, &SettingError{Setting: "auth", Err: err}
 	}
@@ -306,7 +322,7 @@ func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engin
 func (s *Server) openAudit(redisStore *cache.RedisStore) error {
 	ac := s.cfg.Audit
 	auditOpts := audit.Options{Path: ac.Log, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
-		Observer: audit.Observer{Instance: instanceName()}}
+		Observer: audit.Observer{Instance: s.instance()}}
 	if ac.RedisStream != "" {
 		if redisStore == nil {
 			return &SettingError{Setting: "audit.redis_stream", Value: ac.RedisStream, Err: errors.New("needs redis.url (or redis.addrs) to be set")}
@@ -318,14 +334,110 @@ func (s *Server) openAudit(redisStore *cache.RedisStore) error {
 		return auditLogError(ac.Log, err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.audit.Close() })
+	s.auditor, s.auditSearch = s.audit, s.audit
 	return nil
+}
+
+// openRepository connects the PostgreSQL audit repository when
+// audit.database_url is set, and starts shipping the local log (now the
+// spool) to it: auditors' searches read the repository, and requests fail
+// closed while the backlog is past audit.max_unshipped.
+func (s *Server) openRepository(ctx context.Context) error {
+	ac := s.cfg.Audit
+	if ac.DatabaseURL == "" {
+		return nil
+	}
+	var err error
+	s.repo, err = repository.Open(ctx, repository.Options{URL: ac.DatabaseURL, MaxConns: ac.DatabaseMaxConns,
+		Migrate: ac.Migrate, Logger: s.log})
+	if err != nil {
+		return &SettingError{Setting: "audit.database_url", Err: err}
+	}
+	s.closers = append(s.closers, func(context.Context) error { s.repo.Close(); return nil })
+	shipOpts := repository.ShipperOptions{Repository: s.repo, Path: ac.Log, Log: s.audit,
+		Instance: s.instance(), Batch: ac.ShipBatch, MaxUnshipped: ac.MaxUnshipped, Logger: s.log,
+		MeterProvider: s.telemetry.MeterProvider()}
+	var checkpoints *repository.Checkpointer
+	if ac.CheckpointKeyFile != "" {
+		key, err := os.ReadFile(ac.CheckpointKeyFile)
+		if err != nil {
+			return &SettingError{Setting: "audit.checkpoint_key_file", Value: ac.CheckpointKeyFile, Err: err}
+		}
+		checkpoints, err = repository.NewCheckpointer(ctx, repository.CheckpointerOptions{Repository: s.repo,
+			Instance: s.instance(), SignerKey: string(key), Interval: ac.CheckpointInterval, File: ac.CheckpointFile, Logger: s.log})
+		if err != nil {
+			return &SettingError{Setting: "audit.checkpoint_key_file", Value: ac.CheckpointKeyFile, Err: err}
+		}
+		shipOpts.Shipped = checkpoints.Shipped
+	}
+	s.shipper, err = repository.NewShipper(shipOpts)
+	if err != nil {
+		return &SettingError{Setting: "audit.log", Value: ac.Log, Err: err}
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.shipper.Run(runCtx)
+	}()
+	s.closers = append(s.closers, func(ctx context.Context) error {
+		// One last pass so that a clean shutdown leaves nothing behind
+		// (what is left is shipped at the next start).
+		stop()
+		<-done
+		for {
+			if n, err := s.shipper.ShipOnce(ctx); n == 0 || err != nil {
+				break
+			}
+		}
+		if checkpoints != nil {
+			if err := checkpoints.Flush(ctx); err != nil {
+				s.log.Warn("audit checkpoints: last checkpoint not signed", slog.Any("error", err))
+			}
+		}
+		return s.shipper.Close()
+	})
+	s.auditor = gatedAuditor{Auditor: s.audit, gate: s.shipper.Gate}
+	s.auditSearch = s.repo
+	return nil
+}
+
+// readyStatus is what /readyz reports beside its checks.
+func (s *Server) readyStatus(context.Context) map[string]any {
+	st := map[string]any{"instance": s.instance(), "policy_revision": s.policy.Revision()}
+	if s.shipper != nil {
+		st["audit_shipping"] = s.shipper.Status()
+	}
+	return st
+}
+
+// instance names this replica: audit.instance, else the host name.
+func (s *Server) instance() string {
+	if s.cfg.Audit.Instance != "" {
+		return s.cfg.Audit.Instance
+	}
+	return instanceName()
+}
+
+// gatedAuditor refuses to record (so the request releases nothing, 503)
+// while gate fails.
+type gatedAuditor struct {
+	fhirapi.Auditor
+	gate func() error
+}
+
+func (g gatedAuditor) Record(ctx context.Context, e audit.Entry) (string, error) {
+	if err := g.gate(); err != nil {
+		return "", err
+	}
+	return g.Auditor.Record(ctx, e)
 }
 
 // newHandler builds the HTTP surface over the federation. The patient
 // summary finds one person in several sources through the identifier
 // registry: the mapping's entries plus what config adds.
 func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, checks []fhirapi.Check, opts Options) (*fhirapi.Handler, error) {
-	var auditor fhirapi.Auditor = s.audit
+	auditor := s.auditor
 	if opts.Auditor != nil {
 		auditor = opts.Auditor
 	}
@@ -341,12 +453,12 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 	return fhirapi.New(fhirapi.Options{
 		Operations: append(fhirapi.PatientOperations(linker), fhirapi.DisclosuresOperation(), fhirapi.EvaluateMeasureOperation()),
 		Notifier:   audit.NewNotifier(audit.NotifierOptions{URL: cfg.Audit.NotifyURL, Logger: s.log}),
-		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.audit, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
+		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
-		Checks: checks, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
+		Checks: checks, Status: s.readyStatus, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
 		MatchLimiter:      ratelimit.New(ratelimit.Options{PerMinute: cfg.Match.Rate, Burst: cfg.Match.Burst}),
 		MatchDefaultCount: cfg.Match.DefaultCount,
 	})
@@ -401,7 +513,7 @@ func (s *Server) consoleOptions() (console.Options, error) {
 		return console.Options{}, fmt.Errorf("console: policy.dir: %w", err)
 	}
 	opts := console.Options{
-		Policy: s.policy, PolicyFiles: files, Auditor: s.audit, AuditSearch: s.audit, Chain: s.audit,
+		Policy: s.policy, PolicyFiles: files, Auditor: s.auditor, AuditSearch: s.auditSearch, Chain: s.audit,
 		BaseURL: cfg.ConsoleURL(), OneTimeLinks: cfg.Auth.Dev || c.OneTimeLink, Org: c.Org, Country: c.Country,
 		IdleTimeout: c.IdleTimeout, TraceURL: c.TraceURL, PublishDir: c.PublishDir, SigningAlg: c.SigningAlg,
 		Approvals: c.Approvals, StatisticsPurpose: c.StatisticsPurpose, Logger: s.log,

@@ -580,6 +580,7 @@ func TestEverythingPaged(t *testing.T) {
 		if ck := conformance.Check(r.body); conformance.HasErrors(ck) {
 			t.Fatalf("page %d: %v", pages, ck)
 		}
+		checkFullURLs(t, g, r)
 		total = int(r.json["total"].(float64))
 		page := r.entries("match")
 		if len(page) > 7 {

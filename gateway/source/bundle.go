@@ -361,6 +361,43 @@ func (b *Bundle) Search(ctx context.Context, resourceType string, params url.Val
 }
 
 func (b *Bundle) search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
+	hits, err := b.hits(ctx, resourceType, params)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Resource, len(hits))
+	for k, i := range hits {
+		out[k] = b.all[i]
+	}
+	return out, nil
+}
+
+// Scan calls fn with every resource Search would return, in the same
+// order, without gathering them: what a caller that reads a whole
+// population (statistics) needs, since memory then holds one resource at a
+// time beyond what the source holds anyway. An error from fn stops the
+// scan and is returned as it is.
+func (b *Bundle) Scan(ctx context.Context, resourceType string, params url.Values, fn func(Resource) error) error {
+	start := time.Now()
+	hits, err := b.hits(ctx, resourceType, params)
+	b.metrics.called(ctx, start, err)
+	if err != nil {
+		return err
+	}
+	for n, i := range hits {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), ctxError(ctx))
+		}
+		if err := fn(b.all[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hits returns the indexes (into b.all) of the resources a search
+// matches, in load order.
+func (b *Bundle) hits(ctx context.Context, resourceType string, params url.Values) ([]int, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("source %s: search %s: %w", b.id, safeTypeName(resourceType), ctxError(ctx))
 	}
@@ -406,11 +443,7 @@ func (b *Bundle) search(ctx context.Context, resourceType string, params url.Val
 	if !filtered {
 		hits = b.byType[resourceType]
 	}
-	out := make([]Resource, len(hits))
-	for k, i := range hits {
-		out[k] = b.all[i]
-	}
-	return out, nil
+	return hits, nil
 }
 
 // match returns, in load order, the resources of resourceType matching one

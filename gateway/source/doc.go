@@ -7,7 +7,10 @@
 // across sources happen in the layers above.
 //
 // Errors wrap the sentinels in resource.go (ErrNotFound, ErrUnavailable,
-// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated) and never hold a
-// URL query string, a resource id or resource content, so they are safe to
-// log.
+// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrNextLink;
+// a search that stopped early returns what it read with a PartialError)
+// and never hold a URL query string, a resource id or resource content, so
+// they are safe to log. A next link written with another host name for
+// the same base (an alias, a proxy) is rebased onto the configured base;
+// no request ever goes to another server.
 package source

@@ -216,18 +216,24 @@ func (s *FHIR) Read(ctx context.Context, resourceType, id string) (Resource, err
 }
 
 // Search does GET [base]/[type]?params and follows the Bundle's next links
-// on the source's host, at most MaxPages of them. It returns the entries of
+// on the source's server, at most MaxPages of them; a next link written
+// with another host name for the same base is rebased onto the configured
+// base (nextPage). It returns the entries of
 // resourceType in match mode, in the source's order; _include results and
 // OperationOutcome entries are dropped. When more pages remain past the
-// bound it returns what it gathered with an error wrapping ErrTruncated.
+// bound, or a next link cannot be followed, it returns what it gathered
+// with a *PartialError (wrapping ErrTruncated or ErrNextLink) that says how
+// many pages were read.
 func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
 	if !resourceTypePattern.MatchString(resourceType) {
 		return nil, fmt.Errorf("source %s: search: invalid resource type: %w", s.id, ErrRejected)
 	}
 	var out []Resource
-	truncated := false
+	// stopped is set when the search ends before the source's last page;
+	// what was read is returned with it.
+	var stopped *PartialError
 	err := s.call(ctx, "search", resourceType, func(ctx context.Context) error {
-		out, truncated = nil, false
+		out, stopped = nil, nil
 		u := s.base.JoinPath(resourceType)
 		u.RawQuery = params.Encode()
 		seen := map[string]bool{u.String(): true}
@@ -244,19 +250,19 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 			if next == "" {
 				return nil
 			}
-			nu, err := u.Parse(next)
+			nu, err := nextPage(u, s.base, next)
 			if err != nil {
-				return fmt.Errorf("page %d: next link is not a URL: %w", page+1, ErrInvalidResponse)
-			}
-			if !sameOrigin(nu, s.base) {
-				return fmt.Errorf("page %d: next link points to another host: %w", page+1, ErrInvalidResponse)
+				// What was read is kept; the warning says the rest is
+				// missing.
+				stopped = &PartialError{Pages: page + 1, Cause: ErrNextLink}
+				return nil
 			}
 			if seen[nu.String()] {
 				// A server that links a page to itself would page forever.
 				return nil
 			}
 			if page >= s.maxPages {
-				truncated = true
+				stopped = &PartialError{Pages: page + 1, Cause: ErrTruncated}
 				return nil
 			}
 			seen[nu.String()] = true
@@ -266,9 +272,9 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 	if err != nil {
 		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, err)
 	}
-	if truncated {
-		s.log.Warn("search truncated at the page bound", "type", resourceType, "max_pages", s.maxPages)
-		return out, fmt.Errorf("source %s: search %s: more than %d next links: %w", s.id, resourceType, s.maxPages, ErrTruncated)
+	if stopped != nil {
+		s.log.Warn("search stopped before the last page", "type", resourceType, "pages", stopped.Pages, "error.type", telemetry.ErrorType(stopped.Cause))
+		return out, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, stopped)
 	}
 	return out, nil
 }

@@ -258,26 +258,51 @@ func TestFHIRPaging(t *testing.T) {
 		if !errors.Is(err, ErrTruncated) {
 			t.Fatalf("err = %v, want ErrTruncated", err)
 		}
+		if pe, ok := AsPartial(err); !ok || pe.Pages != 3 {
+			t.Errorf("err = %v, want a PartialError saying 3 pages were read", err)
+		}
 		if len(got) != 15 || f.calls() != 3 {
 			t.Errorf("got %d resources from %d pages, want 15 from 3 (first page + 2 next links)", len(got), f.calls())
 		}
 	})
-	t.Run("next link to another host is refused", func(t *testing.T) {
+	t.Run("next link on another host under the base is rebased", func(t *testing.T) {
 		var otherCalls atomic.Int32
 		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherCalls.Add(1) }))
 		t.Cleanup(other.Close)
-		f := newFakeFHIR(t, 5)
-		f.nextOverride = other.URL + "/fhir/Observation?_page=1"
+		f := newFakeFHIR(t, 10)
+		f.nextOverride = other.URL + "/fhir/Observation?_page=1&patient=" + pid
 		s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
-		_, err := s.Search(ctx, "Observation", params)
-		if !errors.Is(err, ErrInvalidResponse) || !strings.Contains(err.Error(), "another host") {
-			t.Fatalf("err = %v", err)
+		got, err := s.Search(ctx, "Observation", params)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if otherCalls.Load() != 0 {
 			t.Error("the other host was contacted")
 		}
-		if strings.Contains(err.Error(), pid) {
-			t.Errorf("error holds the patient id: %v", err)
+		if len(got) <= 10 || f.calls() < 2 {
+			t.Errorf("got %d resources from %d calls; the rebased link was not followed", len(got), f.calls())
+		}
+	})
+	t.Run("next link outside the base on another host stops with the pages read", func(t *testing.T) {
+		var otherCalls atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherCalls.Add(1) }))
+		t.Cleanup(other.Close)
+		f := newFakeFHIR(t, 5)
+		f.nextOverride = other.URL + "/elsewhere/Observation?_page=1"
+		s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+		got, err := s.Search(ctx, "Observation", params)
+		pe, ok := AsPartial(err)
+		if !ok || !errors.Is(err, ErrNextLink) || pe.Pages != 1 {
+			t.Fatalf("err = %v, want a PartialError wrapping ErrNextLink after 1 page", err)
+		}
+		if len(got) != 5 {
+			t.Errorf("got %d resources, want the 5 of the first page", len(got))
+		}
+		if otherCalls.Load() != 0 {
+			t.Error("the other host was contacted")
+		}
+		if strings.Contains(err.Error(), pid) || strings.Contains(err.Error(), other.URL) {
+			t.Errorf("error holds the patient id or the link: %v", err)
 		}
 	})
 	t.Run("relative next link", func(t *testing.T) {

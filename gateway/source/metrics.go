@@ -98,6 +98,7 @@ func init() {
 	}{
 		{ErrNotFound, "source.not_found"}, {ErrTimeout, "source.timeout"}, {ErrUnavailable, "source.unavailable"},
 		{ErrInvalidResponse, "source.invalid_response"}, {ErrRejected, "source.rejected"}, {ErrTruncated, "source.truncated"},
+		{ErrNextLink, "source.next_link"},
 	} {
 		if err := telemetry.RegisterErrorType(e.err, e.name); err != nil {
 			panic(err)

@@ -3,7 +3,14 @@ package stats
 import (
 	"context"
 	"net/url"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/migrant-health/mhg/conformance/examples/population"
 	"github.com/migrant-health/mhg/conformance/measures"
@@ -11,52 +18,113 @@ import (
 	"github.com/migrant-health/mhg/mappings"
 )
 
-// BenchmarkEvaluate evaluates the diabetes prevalence (every adult is read)
-// over a generated population, next to its baseline: reading the same
-// resources from the same source without mapping or evaluating them.
+// benchPatients is the population of BenchmarkEvaluate:
+// MHG_BENCH_PATIENTS, else 100,000 (about a million resources).
+func benchPatients(b *testing.B) int {
+	if v := os.Getenv("MHG_BENCH_PATIENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("MHG_BENCH_PATIENTS=%q", v)
+		}
+		return n
+	}
+	return 100_000
+}
+
+// heapPeak samples the live heap (as each GC marks it) while fn runs and
+// returns its peak above the live heap just before: what fn itself kept
+// at most, whatever garbage the collector's pacing lets pile up (which
+// grows with the source's own data, not with what fn keeps).
+func heapPeak(fn func()) (peak uint64) {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	base := read()
+	var top atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > top.Load() {
+				top.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	fn()
+	// What fn still holds at its end counts too.
+	runtime.GC()
+	close(done)
+	<-stopped
+	if t := top.Load(); t > base {
+		return t - base
+	}
+	return 0
+}
+
+// BenchmarkEvaluate evaluates the diabetes prevalence (every adult is
+// read) by sex and WHO age band over a generated population in a bundle
+// source, next to its baseline in the same run: reading the same
+// resources from the same source, a batch of patients at a time, without
+// mapping or evaluating them. Each reports resources/s and the peak live
+// heap it added to the source's own (peak-MiB, which stays flat as the
+// population grows); the ratio of the two rates is what evaluation costs.
 func BenchmarkEvaluate(b *testing.B) {
-	opts := population.Options{Seed: 1, Patients: 2000, Source: "bench", Country: "DE", Profile: "de-basis"}
+	n := benchPatients(b)
+	opts := population.Options{Seed: 1, Patients: n, Source: "bench", Country: "DE", Profile: "de-basis"}
 	src := openPopulation(b, opts)
 	cat, _ := measures.Load()
 	eng, _ := mappings.Load()
 	m, _ := cat.Measure("mhp-diabetes-prevalence")
 	ev := New(cat, eng)
 	ctx := context.Background()
+	b.Logf("%d patients, %d resources in the source", n, src.Len())
 	b.Run("read-alone", func(b *testing.B) {
 		b.ReportAllocs()
-		n := 0
+		count := 0
+		var peak uint64
 		for b.Loop() {
-			var ids []string
-			_ = scan(ctx, src, "Patient", url.Values{}, func(r source.Resource) error {
-				n++
-				ids = append(ids, r.ID)
-				if len(ids) == BatchSize {
-					_ = scan(ctx, src, "Condition", url.Values{"patient": {joinIDs(ids)}}, func(source.Resource) error { n++; return nil })
+			peak = max(peak, heapPeak(func() {
+				var ids []string
+				flush := func() {
+					if len(ids) == 0 {
+						return
+					}
+					_ = scan(ctx, src, "Condition", url.Values{"patient": {strings.Join(ids, ",")}}, func(source.Resource) error { count++; return nil })
 					ids = ids[:0]
 				}
-				return nil
-			})
+				_ = scan(ctx, src, "Patient", url.Values{}, func(r source.Resource) error {
+					count++
+					ids = append(ids, r.ID)
+					if len(ids) == BatchSize {
+						flush()
+					}
+					return nil
+				})
+				flush()
+			}))
 		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
+		b.ReportMetric(float64(count)/b.Elapsed().Seconds(), "resources/s")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	})
 	b.Run("evaluate", func(b *testing.B) {
 		b.ReportAllocs()
+		var peak uint64
 		for b.Loop() {
-			if _, err := ev.EvaluateSource(ctx, src, Request{Measure: m, Period: year2025, Strata: []string{"sex", "age-band-who"}}); err != nil {
-				b.Fatal(err)
-			}
+			peak = max(peak, heapPeak(func() {
+				if _, err := ev.EvaluateSource(ctx, src, Request{Measure: m, Period: year2025, Strata: []string{"sex", "age-band-who"}}); err != nil {
+					b.Fatal(err)
+				}
+			}))
 		}
 		b.ReportMetric(float64(b.N*src.Len())/b.Elapsed().Seconds(), "resources/s")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	})
-}
-
-func joinIDs(ids []string) string {
-	out := ""
-	for i, id := range ids {
-		if i > 0 {
-			out += ","
-		}
-		out += id
-	}
-	return out
 }

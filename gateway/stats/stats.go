@@ -1,12 +1,19 @@
-// Package stats evaluates the measures of conformance/measures over the
-// national sources and releases the result under disclosure control. It
-// sits beside federate and uses the same sources and mapping: a patient's
-// records are fetched a batch of patients at a time (code filters pushed
-// down where a source can search on them, scanned otherwise), mapped into
-// the MHP, evaluated, counted into a table and forgotten, so memory does
-// not grow with the population. Only counts leave a source's evaluation.
+// Package stats evaluates the measures of conformance/measures over one
+// national source and releases the result under disclosure control. It
+// sits beside federate (whose EvaluateMeasure decides, per source, what
+// may be counted and merges the counts) and uses the same sources and
+// mapping: a patient's records are fetched a batch of patients at a time
+// (code filters pushed down where a source says it can search on them,
+// scanned otherwise), mapped into the MHP, evaluated, counted into a table
+// and forgotten. Only counts leave a source's evaluation. A source that
+// implements Scanner (source.Bundle) hands over its patients as they come;
+// the others (source.FHIR today) give the whole Patient search result
+// first, so the patient list, though not their records, grows with the
+// population.
 //
-// It knows nothing of HTTP: fhirapi renders a Report as a MeasureReport.
+// A Report renders as a MeasureReport or CSV; PublishedRelease reads a
+// MeasureReport as sent back into the table an auditor checks. It knows
+// nothing of HTTP.
 package stats
 
 import (
@@ -33,10 +40,12 @@ type Source interface {
 }
 
 // Scanner is a source that can hand over search results as they come, page
-// by page, without gathering them (source.Bundle, source.FHIR).
+// by page, without gathering them.
 type Scanner interface {
 	Scan(ctx context.Context, resourceType string, params url.Values, fn func(source.Resource) error) error
 }
+
+var _ Scanner = (*source.Bundle)(nil)
 
 // Searcher says which search parameters a source understands for a type;
 // the evaluator pushes filters down only to sources that say so.

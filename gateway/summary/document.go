@@ -29,7 +29,7 @@ const WarnAmbiguous = "ambiguous"
 // sections appear.
 var Types = []string{
 	"Condition", "AllergyIntolerance", "MedicationStatement", "MedicationRequest",
-	"Immunization", "Observation", "Procedure",
+	"Immunization", "Observation", "DiagnosticReport", "Procedure",
 }
 
 // Source is a national source as the document names it.
@@ -98,6 +98,9 @@ type Warning struct {
 	Source  string `json:"source"`
 	Country string `json:"country"`
 	Code    string `json:"code"`
+	// Pages is how many pages a search that stopped early read
+	// (truncated); 0 otherwise.
+	Pages int `json:"pages,omitempty"`
 }
 
 // Input is what one document is rendered from: the linked records of one
@@ -472,7 +475,9 @@ func documentIssues(warnings []Warning, conflicts []conflict, items []*item, lin
 		case "timeout":
 			code = "timeout"
 		case "truncated":
-			code, msg = "incomplete", "had more records than the gateway reads (%s); some may be missing"
+			code, msg = "incomplete", "had more records than the gateway reads (%s"+pagesRead(w.Pages)+"); some may be missing"
+		case "next-link":
+			code, msg = "incomplete", "gave a next page link that leads away from it (%s"+pagesRead(w.Pages)+"); some records may be missing"
 		case WarnAmbiguous:
 			code, msg = "multiple-matches", "holds more than one person for the identifiers used (%s); none of its records were linked"
 		}
@@ -597,4 +602,16 @@ func ReportableLoss(issues []mappings.Issue) []mappings.Issue {
 		}
 	}
 	return out
+}
+
+// pagesRead says how many pages a search that stopped early read, or ""
+// when that is not known.
+func pagesRead(n int) string {
+	switch {
+	case n == 1:
+		return " after 1 page"
+	case n > 1:
+		return fmt.Sprintf(" after %d pages", n)
+	}
+	return ""
 }

@@ -35,6 +35,9 @@ var dupRules = map[string]dupRule{
 	"MedicationRequest":   {code: "medication", date: "authoredOn", veto: []string{"status", "dosageInstruction"}},
 	"Observation":         {code: "code", date: "effective", veto: []string{"status", "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "component"}},
 	"Procedure":           {code: "code", date: "performed", veto: []string{"status"}},
+	// The same report in two countries: code and time; a different status
+	// or conclusion is another version of it, kept.
+	"DiagnosticReport": {code: "code", date: "effective", veto: []string{"status", "conclusion", "issued"}},
 }
 
 // concept returns the CodeableConcept at an element or choice stem.

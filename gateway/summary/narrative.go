@@ -132,6 +132,11 @@ func rowOf(it *item, p narrative.Phrases) row {
 		r.item = label(getObj(o, "code"))
 		r.status = statusText(getStr(o, "status"), p)
 		r.date = factDate(o, "performed")
+	case "DiagnosticReport":
+		r.item = label(getObj(o, "code"))
+		r.status = statusText(getStr(o, "status"), p)
+		r.date = factDate(o, "effective")
+		r.details = getStr(o, "conclusion")
 	default:
 		r.item = it.typ
 	}
@@ -280,6 +285,8 @@ func missingNote(p narrative.Phrases, warnings []Warning) string {
 		switch w.Code {
 		case "timeout", "unavailable", "truncated":
 			key = "missing." + w.Code
+		case "next-link":
+			key = "missing.truncated"
 		case "invalid-response", "mapping":
 			key = "missing.invalid"
 		case WarnAmbiguous:

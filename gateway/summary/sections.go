@@ -18,6 +18,10 @@ func ofType(types ...string) func(*item) bool {
 	}
 }
 
+func either(a, b func(*item) bool) func(*item) bool {
+	return func(it *item) bool { return a(it) || b(it) }
+}
+
 func observationIn(category string) func(*item) bool {
 	return func(it *item) bool {
 		return it.typ == "Observation" && observationCategory(it.res) == category
@@ -45,7 +49,7 @@ var sections = []section{
 	{"section.allergies", "48765-2", "Allergies and adverse reactions Document", true, ofType("AllergyIntolerance")},
 	{"section.medications", "10160-0", "History of Medication use Narrative", true, ofType("MedicationStatement", "MedicationRequest")},
 	{"section.immunizations", "11369-6", "History of Immunization Narrative", false, ofType("Immunization")},
-	{"section.results", "30954-2", "Relevant diagnostic tests/laboratory data Narrative", false, observationIn("")},
+	{"section.results", "30954-2", "Relevant diagnostic tests/laboratory data Narrative", false, either(ofType("DiagnosticReport"), observationIn(""))},
 	{"section.procedures", "47519-4", "History of Procedures Document", false, ofType("Procedure")},
 	{"section.vital-signs", "8716-3", "Vital signs", false, observationIn("vital-signs")},
 	{"section.social-history", "29762-2", "Social history Narrative", false, observationIn("social-history")},

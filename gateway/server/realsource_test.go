@@ -1,0 +1,320 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/migrant-health/mhg/gateway/config"
+)
+
+// thirdPartyServer is a national FHIR server this project did not write:
+// Medplum's fhir-router over its in-memory repository, pinned in
+// conformance/fhirserver and run by its server.mjs, loaded with fixture
+// Bundles from testdata/fhirserver.
+type thirdPartyServer struct {
+	base  string
+	files []string
+	cmd   *exec.Cmd
+}
+
+// startThirdParty starts one server paging at pageSize entries. Without
+// node or the installed package the test is skipped (plain go test on a
+// fresh clone); under make test (MHG_REQUIRE_CLIENTS) that is a failure.
+func startThirdParty(t *testing.T, pageSize string, files ...string) *thirdPartyServer {
+	t.Helper()
+	missing := t.Skip
+	if os.Getenv("MHG_REQUIRE_CLIENTS") != "" {
+		missing = t.Fatal
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("node is not installed: the third-party FHIR server test needs Node.js and `make fhirserver`")
+		return nil
+	}
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "conformance", "fhirserver")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@medplum", "fhir-router")); err != nil {
+		missing("@medplum/fhir-router is not installed: run `make fhirserver` (make test does)")
+		return nil
+	}
+	s := &thirdPartyServer{}
+	args := []string{filepath.Join(dir, "server.mjs"), "--page-size", pageSize}
+	for _, f := range files {
+		p := filepath.Join("testdata", "fhirserver", f)
+		s.files = append(s.files, p)
+		args = append(args, p)
+	}
+	s.cmd = exec.Command(node, args...)
+	s.cmd.Stderr = os.Stderr
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				ready <- u
+			}
+		}
+	}()
+	select {
+	case s.base = <-ready:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the third-party FHIR server did not start")
+	}
+	return s
+}
+
+func (s *thirdPartyServer) stop() {
+	if s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// upstream is what the fixtures hold: per patient id, per type, the
+// resources that belong to the patient.
+type upstreamPatient struct {
+	id         string
+	identifier string // system|value of its first identifier with a system
+	byType     map[string][]map[string]any
+}
+
+func readUpstream(t *testing.T, files []string) []*upstreamPatient {
+	t.Helper()
+	var out []*upstreamPatient
+	byID := map[string]*upstreamPatient{}
+	var all []map[string]any
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bundle struct {
+			Entry []struct {
+				FullURL  string         `json:"fullUrl"`
+				Resource map[string]any `json:"resource"`
+			}
+		}
+		if err := json.Unmarshal(b, &bundle); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range bundle.Entry {
+			r := e.Resource
+			all = append(all, r)
+			if r["resourceType"] == "Patient" {
+				p := &upstreamPatient{id: r["id"].(string), byType: map[string][]map[string]any{}}
+				for _, id := range r["identifier"].([]any) {
+					idm := id.(map[string]any)
+					if sys, ok := idm["system"].(string); ok && p.identifier == "" {
+						p.identifier = sys + "|" + idm["value"].(string)
+					}
+				}
+				byID[p.id] = p
+				byID["urn:uuid:"+p.id] = p
+				if e.FullURL != "" {
+					byID[e.FullURL] = p
+				}
+				out = append(out, p)
+			}
+		}
+	}
+	for _, r := range all {
+		for _, k := range []string{"subject", "patient"} {
+			ref, _ := r[k].(map[string]any)
+			s, _ := ref["reference"].(string)
+			p := byID[strings.TrimPrefix(s, "Patient/")]
+			if p == nil {
+				p = byID[s]
+			}
+			if p != nil {
+				typ := r["resourceType"].(string)
+				p.byType[typ] = append(p.byType[typ], r)
+			}
+		}
+	}
+	return out
+}
+
+// searchAll pages through a gateway search and returns its match entries,
+// checking that every entry has an absolute fullUrl.
+func searchAll(t *testing.T, g *gateway, path, tok string) (entries []map[string]any, warnings []string) {
+	t.Helper()
+	next := path
+	for pages := 0; next != ""; pages++ {
+		if pages > 200 {
+			t.Fatalf("%s: more than 200 pages", path)
+		}
+		r := g.get(t, next, tok)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", next, r.status, r.body)
+		}
+		list, _ := r.json["entry"].([]any)
+		for _, e := range list {
+			em := e.(map[string]any)
+			res := em["resource"].(map[string]any)
+			if s, _ := em["search"].(map[string]any); s["mode"] == "outcome" {
+				for _, is := range res["issue"].([]any) {
+					d, _ := is.(map[string]any)["diagnostics"].(string)
+					warnings = append(warnings, d)
+				}
+				continue
+			}
+			full, _ := em["fullUrl"].(string)
+			if !strings.HasPrefix(full, g.base+"/") || !strings.HasSuffix(full, "/"+res["id"].(string)) {
+				t.Errorf("%s: entry %s has fullUrl %q", path, res["id"], full)
+			}
+			entries = append(entries, res)
+		}
+		next = ""
+		for _, l := range r.json["link"].([]any) {
+			if l.(map[string]any)["relation"] == "next" {
+				next = l.(map[string]any)["url"].(string)
+			}
+		}
+	}
+	return entries, warnings
+}
+
+// TestThirdPartyFHIRServers puts the gateway in front of three national
+// servers it did not write (Medplum's fhir-router, in memory), two paging
+// at 20 entries and one at 1, loaded with Synthea bundles and IPS
+// documents. Every response is parsed by google/fhir's R4 unmarshaller
+// (gateway.get), so it validates too.
+func TestThirdPartyFHIRServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three node servers")
+	}
+	de := startThirdParty(t, "20", "synthea-blair.json", "synthea-eboni.json")
+	nl := startThirdParty(t, "1", "synthea-judson.json")
+	ua := startThirdParty(t, "20", "ips-Bundle-IPS-examples-Bundle-01.json", "ips-Bundle-bundle-no-info-required-sections.json")
+	g := startGateway(t, func(c *config.Config) {
+		c.Sources = []config.Source{
+			{ID: "de-mp", Country: "DE", Profile: "us-core", Kind: config.KindFHIR, BaseURL: de.base, Timeout: 20 * time.Second},
+			{ID: "nl-mp", Country: "NL", Profile: "us-core", Kind: config.KindFHIR, BaseURL: nl.base, Timeout: 60 * time.Second, MaxPages: 500},
+			{ID: "ua-mp", Country: "UA", Profile: "ips", Kind: config.KindFHIR, BaseURL: ua.base, Timeout: 20 * time.Second},
+		}
+		// Paging at 1 entry is some sixty round trips for a patient's
+		// Observations, each a full in-memory search in node.
+		c.Federation.SourceTimeout = 60 * time.Second
+		c.Federation.Deadline = 2 * time.Minute
+		c.Cache.Disabled = true
+	}, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+
+	clinical := []string{"Condition", "AllergyIntolerance", "MedicationRequest", "Immunization", "Observation", "Procedure", "DiagnosticReport"}
+	for _, src := range []struct {
+		id  string
+		srv *thirdPartyServer
+	}{{"de-mp", de}, {"nl-mp", nl}} {
+		for _, p := range readUpstream(t, src.srv.files) {
+			t.Run(src.id+"/"+p.id[:8], func(t *testing.T) {
+				pats, _ := searchAll(t, g, "/Patient?identifier="+url.QueryEscape(p.identifier), tok)
+				var gid string
+				for _, pat := range pats {
+					if strings.HasPrefix(pat["id"].(string), src.id+".") {
+						gid = pat["id"].(string)
+					}
+				}
+				if gid == "" {
+					t.Fatalf("patient not found through its identifier (%d results)", len(pats))
+				}
+				for _, typ := range clinical {
+					got, warnings := searchAll(t, g, "/"+typ+"?patient="+url.QueryEscape(gid)+"&_count=50", tok)
+					if len(got) != len(p.byType[typ]) {
+						t.Errorf("%s: the gateway returned %d, the source holds %d (warnings %v)", typ, len(got), len(p.byType[typ]), warnings)
+					}
+				}
+				// Searches on the same data, evaluated by the gateway,
+				// agree with what the fixture says.
+				for _, tc := range []struct {
+					query string
+					want  func(map[string]any) bool
+				}{
+					{"Observation?category=laboratory", hasCode("category", "laboratory")},
+					{"Observation?category=vital-signs", hasCode("category", "vital-signs")},
+					{"DiagnosticReport?category=http://terminology.hl7.org/CodeSystem/v2-0074|LAB", hasCode("category", "LAB")},
+					{"DiagnosticReport?date=ge2015", dateFrom("effectiveDateTime", "2015")},
+					{"Immunization?date=lt2016", func(r map[string]any) bool { return r["occurrenceDateTime"].(string) < "2016" }},
+					{"Condition?clinical-status=active", hasCode("clinicalStatus", "active")},
+				} {
+					typ, q, _ := strings.Cut(tc.query, "?")
+					want := 0
+					for _, r := range p.byType[typ] {
+						if tc.want(r) {
+							want++
+						}
+					}
+					got, _ := searchAll(t, g, "/"+typ+"?patient="+url.QueryEscape(gid)+"&"+q, tok)
+					if len(got) != want {
+						t.Errorf("%s: %d, the fixture has %d", tc.query, len(got), want)
+					}
+				}
+				// The IPS summary's Results section holds the
+				// patient's DiagnosticReports.
+				if len(p.byType["DiagnosticReport"]) > 0 {
+					r := g.get(t, "/Patient/"+url.PathEscape(gid)+"/$summary", tok)
+					if r.status != 200 {
+						t.Fatalf("$summary: %d %s", r.status, r.body)
+					}
+					if n := strings.Count(string(r.body), `"resourceType":"DiagnosticReport"`); n == 0 {
+						t.Errorf("$summary has no DiagnosticReport; the source holds %d", len(p.byType["DiagnosticReport"]))
+					}
+				}
+			})
+		}
+	}
+
+	// A source that stops: the others still answer, with a warning.
+	p := readUpstream(t, de.files)[0]
+	ua.stop()
+	got, warnings := searchAll(t, g, "/Patient?identifier="+url.QueryEscape(p.identifier), tok)
+	if len(got) == 0 {
+		t.Fatal("a stopped source took the others' results with it")
+	}
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "ua-mp") }) {
+		t.Errorf("no warning names the stopped source: %v", warnings)
+	}
+}
+
+func hasCode(element, code string) func(map[string]any) bool {
+	return func(r map[string]any) bool {
+		var concepts []any
+		switch v := r[element].(type) {
+		case []any:
+			concepts = v
+		case map[string]any:
+			concepts = []any{v}
+		}
+		for _, c := range concepts {
+			for _, cd := range c.(map[string]any)["coding"].([]any) {
+				if cd.(map[string]any)["code"] == code {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
+func dateFrom(element, from string) func(map[string]any) bool {
+	return func(r map[string]any) bool {
+		s, _ := r[element].(string)
+		return s >= from
+	}
+}
