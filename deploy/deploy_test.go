@@ -190,7 +190,7 @@ func TestCollectorIsASecondPHIGuard(t *testing.T) {
 func TestCompose(t *testing.T) {
 	c := doc(t, "compose.yaml")
 	services := get(t, c, "services").(map[string]any)
-	for _, s := range []string{"gateway", "redis", "otel-collector", "jaeger"} {
+	for _, s := range []string{"gateway", "gateway-2", "lb", "postgres", "redis", "otel-collector", "jaeger"} {
 		if _, ok := services[s]; !ok {
 			t.Fatalf("compose lacks service %s", s)
 		}
@@ -267,8 +267,31 @@ func TestCompose(t *testing.T) {
 	if h := host(cfg.Redis.URL); services[h] == nil {
 		t.Errorf("redis url host %q is not a compose service", h)
 	}
-	if cfg.Audit.RedisStream == "" || cfg.Audit.Log == "" {
-		t.Errorf("audit config %+v, want a file and a Redis stream", cfg.Audit)
+	if cfg.Audit.Log == "" || cfg.Audit.DatabaseURL == "" || cfg.Audit.CheckpointKeyFile == "" {
+		t.Errorf("audit config %+v, want a spool file, a repository and a checkpoint key", cfg.Audit)
+	}
+	if h := host(cfg.Audit.DatabaseURL); services[h] == nil {
+		t.Errorf("audit database host %q is not a compose service", h)
+	}
+	// Both replicas share the environment but not their instance name or
+	// their spool volume.
+	env2 := get(t, c, "services", "gateway-2", "environment").(map[string]any)
+	if env2["MHG_AUDIT_INSTANCE"] == envMap["MHG_AUDIT_INSTANCE"] || env2["MHG_AUDIT_DATABASE_URL"] != envMap["MHG_AUDIT_DATABASE_URL"] {
+		t.Error("the replicas must share the repository and differ in audit instance")
+	}
+	if str(t, c, "services", "gateway-2", "volumes", 0) == str(t, c, "services", "gateway", "volumes", 0) {
+		t.Error("the replicas share a spool volume")
+	}
+	// nginx balances over both replicas.
+	lbVol := str(t, c, "services", "lb", "volumes", 0)
+	conf, err := os.ReadFile(strings.SplitN(lbVol, ":", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"gateway:8080", "gateway-2:8080"} {
+		if !strings.Contains(string(conf), "server "+g) {
+			t.Errorf("nginx.conf does not balance over %s", g)
+		}
 	}
 	if envMap["OTEL_TRACES_EXPORTER"] != "otlp" {
 		t.Errorf("OTEL_TRACES_EXPORTER = %v, want otlp", envMap["OTEL_TRACES_EXPORTER"])
@@ -276,7 +299,7 @@ func TestCompose(t *testing.T) {
 	if h := host(envMap["OTEL_EXPORTER_OTLP_ENDPOINT"].(string)); services[h] == nil {
 		t.Errorf("OTLP endpoint host %q is not a compose service", h)
 	}
-	if !strings.HasPrefix(cfg.Audit.Log, str(t, c, "services", "gateway", "volumes", 0)[len("mhg-data:"):]) {
+	if _, mount, _ := strings.Cut(str(t, c, "services", "gateway", "volumes", 0), ":"); !strings.HasPrefix(cfg.Audit.Log, mount) {
 		t.Errorf("audit log %s is not on the gateway's volume", cfg.Audit.Log)
 	}
 }
@@ -346,7 +369,7 @@ func kustomize(t *testing.T) map[string]map[string]any {
 func TestKustomizeBase(t *testing.T) {
 	res := kustomize(t)
 	for _, want := range []string{"Deployment/mhg", "Service/mhg", "ConfigMap/mhg-config", "HorizontalPodAutoscaler/mhg",
-		"PodDisruptionBudget/mhg", "Deployment/mhg-redis", "Service/mhg-redis"} {
+		"PodDisruptionBudget/mhg", "Deployment/mhg-redis", "Service/mhg-redis", "Secret/mhg-audit-db-app"} {
 		if res[want] == nil {
 			t.Fatalf("the base lacks %s", want)
 		}
@@ -412,9 +435,37 @@ func TestKustomizeBase(t *testing.T) {
 	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(f, nil)
+	// The container's environment adds to it; the audit repository's URL
+	// comes from a Secret of the base, never from the ConfigMap.
+	var environ []string
+	fromSecret := false
+	for _, e := range get(t, c, "env").([]any) {
+		name := str(t, e, "name")
+		if v, ok := e.(map[string]any)["value"].(string); ok && !strings.Contains(v, "$(") {
+			environ = append(environ, name+"="+v)
+		}
+		from, _ := e.(map[string]any)["valueFrom"].(map[string]any)
+		if ref, ok := from["secretKeyRef"].(map[string]any); ok {
+			sec := res["Secret/"+ref["name"].(string)]
+			if sec == nil {
+				t.Fatalf("env %s reads Secret %v, which the base lacks", name, ref["name"])
+			}
+			environ = append(environ, name+"="+str(t, sec, "stringData", ref["key"].(string)))
+			fromSecret = fromSecret || name == "MHG_AUDIT_DATABASE_URL"
+		}
+	}
+	if !fromSecret {
+		t.Error("MHG_AUDIT_DATABASE_URL does not come from a Secret")
+	}
+	cfg, err := config.Load(f, environ)
 	if err != nil {
 		t.Fatalf("ConfigMap config: %v", err)
+	}
+	if cfg.Audit.DatabaseURL == "" || cfg.Audit.CheckpointKeyFile == "" || !strings.HasPrefix(cfg.Audit.CheckpointKeyFile, "/etc/mhg/keys/") {
+		t.Errorf("audit: want a repository and a checkpoint key on the Secret mount, got %+v", cfg.Audit)
+	}
+	if get(t, res["PodDisruptionBudget/mhg"], "spec", "maxUnavailable") != 1 {
+		t.Error("the PodDisruptionBudget must let at most one replica go at a time")
 	}
 	if cfg.Auth.Dev {
 		t.Error("the base enables the development signing key")

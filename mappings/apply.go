@@ -47,6 +47,9 @@ type mapper struct {
 	primParent object
 	primField  string
 	fatal      error
+	// droppedContained are the ids of contained resources not passed on;
+	// references to them are made display-only (unlinkContained).
+	droppedContained map[string]string
 }
 
 type firewallItems struct {
@@ -94,6 +97,9 @@ func (p *plan) mapResource(root object, opts Options) (Result, error) {
 	m.walk(root, typ)
 	if m.fatal != nil {
 		return Result{}, m.fatal
+	}
+	if len(m.droppedContained) > 0 {
+		m.unlinkContained(root, typ)
 	}
 	if len(m.pending) > 0 {
 		root["extension"] = append(getArr(root, "extension"), m.pending...)
@@ -344,7 +350,13 @@ func (m *mapper) contained(arr []any, path string) []any {
 		ip := path + "[" + strconv.Itoa(i) + "]"
 		typ := getStr(c, "resourceType")
 		if _, covered := m.p.resources[typ]; !covered || typ == "Patient" {
-			m.issue(sevWarning, codeNotSupported, ip, "contained %s resource is not mapped; dropped", typeOr(typ))
+			m.issue(sevWarning, codeNotSupported, ip, "contained %s resource is not mapped; dropped, and references to it keep only their display", typeOr(typ))
+			if id := getStr(c, "id"); id != "" {
+				if m.droppedContained == nil {
+					m.droppedContained = map[string]string{}
+				}
+				m.droppedContained[id] = typ
+			}
 			continue
 		}
 		for _, k := range m.p.resources[typ].drop {
@@ -360,6 +372,35 @@ func (m *mapper) contained(arr []any, path string) []any {
 		out = append(out, c)
 	}
 	return out
+}
+
+// unlinkContained makes every reference to a contained resource that was
+// not passed on display-only (FHIR dom-3: a "#" reference must resolve
+// inside the resource), and says so in the loss report. A reference left
+// with nothing gets data-absent-reason.
+func (m *mapper) unlinkContained(o object, path string) {
+	if ref, ok := o["reference"].(string); ok && strings.HasPrefix(ref, "#") {
+		if typ, dropped := m.droppedContained[ref[1:]]; dropped {
+			delete(o, "reference")
+			m.issue(sevWarning, codeIncomplete, path+".reference",
+				"the contained %s this reference pointed to was not passed on; only the reference's display remains", typ)
+			if len(o) == 0 {
+				o["extension"] = []any{dataAbsent("unknown")}
+			}
+		}
+	}
+	for k, v := range o {
+		switch x := v.(type) {
+		case object:
+			m.unlinkContained(x, path+"."+k)
+		case []any:
+			for i, e := range x {
+				if eo, ok := e.(object); ok {
+					m.unlinkContained(eo, path+"."+k+"["+strconv.Itoa(i)+"]")
+				}
+			}
+		}
+	}
 }
 
 func typeOr(t string) string {

@@ -229,13 +229,17 @@ func TestGolden(t *testing.T) {
 }
 
 // TestGoldenConformsToMHP checks every mapped output against the MHP
-// profile it claims, with the conformance checker.
+// profile it claims, with the conformance checker, and checks that its
+// local references resolve (FHIR dom-3).
 func TestGoldenConformsToMHP(t *testing.T) {
 	e := testEngine(t)
 	for _, profile := range profilesWithFixtures(t) {
 		for _, in := range inputFiles(t, profile) {
 			g := mapFile(t, e, profile, in)
 			for _, out := range g.Outputs {
+				for _, v := range r4.ContainedViolations(out.Resource) {
+					t.Errorf("%s %s (%s): dom-3: %s", in, out.Type, out.UpstreamID, v)
+				}
 				for _, is := range conformance.Check([]byte(out.Resource)) {
 					if is.Severity == conformance.SeverityError || is.Severity == conformance.SeverityFatal {
 						t.Errorf("%s %s (%s): %s", in, out.Type, out.UpstreamID, is)

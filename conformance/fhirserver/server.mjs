@@ -4,8 +4,11 @@
 // its in-memory repository. It serves the Bundles named on the command line
 // (Synthea transaction Bundles, IPS documents, collections) under /fhir.
 //
-//   node server.mjs --page-size N [--port P] FILE...
+//   node server.mjs --page-size N [--port P] [--link-host H] FILE...
 //
+// --link-host writes that host name (with the port) in next links and
+// fullUrls instead of the one the request used, as a server behind a
+// reverse proxy or DNS alias does.
 // It prints "listening <base URL>" once ready, then serves until killed.
 // What this script adds around the router, and why:
 // - the Bundles are loaded as they are; urn:uuid references (Synthea) are
@@ -26,14 +29,16 @@ import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 const args = process.argv.slice(2);
 let pageSize = 20;
 let port = 0;
+let linkHost = '';
 const files = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--page-size') pageSize = Number.parseInt(args[++i], 10);
   else if (args[i] === '--port') port = Number.parseInt(args[++i], 10);
+  else if (args[i] === '--link-host') linkHost = args[++i];
   else files.push(args[i]);
 }
 if (!(pageSize > 0) || files.length === 0) {
-  console.error('usage: node server.mjs --page-size N [--port P] FILE...');
+  console.error('usage: node server.mjs --page-size N [--port P] [--link-host H] FILE...');
   process.exit(2);
 }
 
@@ -120,7 +125,8 @@ async function handle(req, base) {
 }
 
 const server = http.createServer((req, res) => {
-  const base = `http://${req.headers.host}`;
+  const host = linkHost ? `${linkHost}:${server.address().port}` : req.headers.host;
+  const base = `http://${host}`;
   handle(req, base)
     .then(([status, body]) => send(res, status, body))
     .catch((err) => send(res, 500, outcome(500, 'exception', String(err?.message ?? err))[1]));

@@ -35,13 +35,14 @@ func setup() {
 
 // Parse parses and validates one R4 resource in JSON form. Validation covers
 // the R4 structure, primitive formats, required fields and reference types.
-// Errors wrap ErrInvalid.
+// Every form of primitive extension R4 JSON allows is accepted (Normalize
+// runs first). Errors wrap ErrInvalid.
 func Parse(b []byte) (*rpb.ContainedResource, error) {
 	setup()
 	if initErr != nil {
 		return nil, fmt.Errorf("r4 codec: %w", initErr)
 	}
-	m, err := unmarshaller.Unmarshal(b)
+	m, err := unmarshaller.Unmarshal(Normalize(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

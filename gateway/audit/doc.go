@@ -21,5 +21,7 @@
 // Verify checks a log and names the first broken record. An optional Redis
 // Stream receives a copy of every record, which also anchors the head of
 // the chain outside the file. Search answers auditors' queries from an
-// in-memory index built when the log is opened.
+// in-memory index built when the log is opened; KeysOf gives that index
+// and the PostgreSQL repository (package repository, to which replicas
+// ship their logs) the same search keys.
 package audit

@@ -19,6 +19,8 @@ type Keys struct {
 	Patient string
 	// Agents are the requester's client id and organisation identifier.
 	Agents []string
+	// Client and Org are the same two, apart ("" when absent).
+	Client, Org string
 	// Purposes are the purpose-of-use codes, BTG included.
 	Purposes []string
 	// Outcome is the AuditEvent outcome code (0, 4, 8, 12).
@@ -103,10 +105,12 @@ func KeysOf(event []byte) (k Keys, ok bool) {
 		}
 		if v := a.Who.Identifier.Value; v != "" {
 			k.Agents = append(k.Agents, v)
+			k.Client = v
 		}
 		for _, x := range a.Extension {
 			if x.URL == ExtAgentOrganization && x.ValueIdentifier.Value != "" {
 				k.Agents = append(k.Agents, x.ValueIdentifier.Value)
+				k.Org = x.ValueIdentifier.Value
 			}
 			if x.URL == ExtAgentCountry {
 				k.Country = x.ValueCode

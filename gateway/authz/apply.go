@@ -7,6 +7,7 @@ import (
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 )
@@ -39,10 +40,14 @@ func Apply(res proto.Message, obligations []Obligation) error {
 				if err != nil {
 					return fmt.Errorf("apply: obligation %s: %w", o.Rule, err)
 				}
-				if steps[0].name != typ {
-					continue
+				if steps[0].name == typ {
+					removed = redactProto(res.ProtoReflect(), steps[1:]) || removed
 				}
-				removed = redactProto(res.ProtoReflect(), steps[1:]) || removed
+				r, err := redactContained(res, steps)
+				if err != nil {
+					return fmt.Errorf("apply: obligation %s: %w", o.Rule, err)
+				}
+				removed = r || removed
 			}
 			if removed {
 				addSecurity(res, []Coding{redactedLabel})
@@ -58,6 +63,41 @@ func Apply(res proto.Message, obligations []Obligation) error {
 		}
 	}
 	return nil
+}
+
+// redactContained carries out a redaction on the contained resources of
+// res whose type the path names (RelatedPerson.name on an allergy's
+// contained asserter): a contained resource gets the same redaction as one
+// released on its own.
+func redactContained(res proto.Message, steps []pathStep) (bool, error) {
+	m := res.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName("contained")
+	if fd == nil || !fd.IsList() || !m.Has(fd) {
+		return false, nil
+	}
+	list := m.Get(fd).List()
+	removed := false
+	for i := 0; i < list.Len(); i++ {
+		a, ok := list.Get(i).Message().Interface().(*anypb.Any)
+		if !ok {
+			continue
+		}
+		cr := &rpb.ContainedResource{}
+		if err := a.UnmarshalTo(cr); err != nil {
+			return false, fmt.Errorf("contained resource %d: %w", i, err)
+		}
+		inner := r4.Resource(cr)
+		if inner == nil || string(inner.ProtoReflect().Descriptor().Name()) != steps[0].name {
+			continue
+		}
+		if redactProto(inner.ProtoReflect(), steps[1:]) {
+			removed = true
+			if err := a.MarshalFrom(cr); err != nil {
+				return false, fmt.Errorf("contained resource %d: %w", i, err)
+			}
+		}
+	}
+	return removed, nil
 }
 
 // redactProto removes what steps name under m and reports whether it

@@ -100,6 +100,28 @@ func TestEnforce(t *testing.T) {
 }
 
 // redactedMark adds the REDACTED label a redaction leaves.
+// A contained resource gets the redactions of its type, as it would on its
+// own; the container is marked REDACTED.
+func TestEnforceContained(t *testing.T) {
+	in := `{"resourceType":"AllergyIntolerance","id":"a1","patient":{"reference":"Patient/p1"},"asserter":{"reference":"#rp1"},` +
+		`"contained":[{"resourceType":"RelatedPerson","id":"rp1","patient":{"reference":"Patient/p1"},"name":[{"family":"Testenko"}],"telecom":[{"system":"phone","value":"+380 1"}]}]}`
+	out, err := enforce([]byte(in), []Obligation{{Kind: ObligationRedact, Paths: []string{"RelatedPerson.telecom", "Patient.address"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	if strings.Contains(s, "+380") || !strings.Contains(s, "Testenko") || !strings.Contains(s, `"#rp1"`) {
+		t.Errorf("contained redaction: %s", s)
+	}
+	if !strings.Contains(s, "REDACTED") {
+		t.Errorf("the container is not marked REDACTED: %s", s)
+	}
+	same, err := enforce([]byte(in), []Obligation{{Kind: ObligationRedact, Paths: []string{"Patient.address"}}})
+	if err != nil || strings.Contains(string(same), "REDACTED") || !strings.Contains(string(same), "+380") {
+		t.Errorf("a redaction of another type changed the resource: %s %v", same, err)
+	}
+}
+
 func redactedMark(p map[string]any) {
 	p["meta"] = map[string]any{"security": []any{map[string]any{
 		"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED"}}}

@@ -6,6 +6,10 @@
 // value; TTLs are per kind, "absent" answers are kept briefly, concurrent
 // misses share one load, and a failing Redis is skipped by a breaker
 // rather than failing requests. Values are purged by source or by tag.
+// With several replicas over one Redis, a NearStore keeps a short-lived
+// in-process copy in front of it, and every deletion is published on a
+// Redis channel that empties every replica's copy (forget-patient,
+// consent changes and purges reach all replicas).
 //
 // It stores bytes; what the bytes mean (binary protos) is the caller's
 // business. Policy decisions are never cached here. README.md documents

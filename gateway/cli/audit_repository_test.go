@@ -24,6 +24,11 @@ func TestAuditRepositoryCommands(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "mhg-test+") {
 		t.Fatalf("keygen: %d %s %s", code, out, errs)
 	}
+	// A second keygen keeps the pair: checkpoints already signed must
+	// still verify.
+	if code2, out2, _ := run(t, "audit", "keygen", "--out", prefix, "--name", "mhg-test"); code2 != 0 || out2 != out {
+		t.Fatalf("second keygen: %d %q, want the same verifier key %q", code2, out2, out)
+	}
 	db := pgtest.NewDatabase(t, "")
 	if code, out, errs := run(t, "audit", "migrate", "--database", db); code != 0 || !strings.HasPrefix(out, "OK") {
 		t.Fatalf("migrate: %d %s %s", code, out, errs)

@@ -118,11 +118,20 @@ func newAudit() *cobra.Command {
 	var name, out string
 	keygen := &cobra.Command{
 		Use:   "keygen --out PREFIX [--name NAME]",
-		Short: "Make a checkpoint signing key (PREFIX.key, for audit.checkpoint_key_file) and its verifier key (PREFIX.pub)",
+		Short: "Make a checkpoint signing key (PREFIX.key, for audit.checkpoint_key_file) and its verifier key (PREFIX.pub); an existing pair is kept",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
 				return fmt.Errorf("%w: --out is required", errUsage)
+			}
+			if pub, err := os.ReadFile(out + ".pub"); err == nil {
+				if _, err := os.Stat(out + ".key"); err == nil {
+					// Never replace a signing key: checkpoints signed with it
+					// would no longer verify against the published key.
+					fmt.Fprintln(c.ErrOrStderr(), "keygen: "+out+".key exists; kept")
+					fmt.Fprint(c.OutOrStdout(), string(pub))
+					return nil
+				}
 			}
 			skey, vkey, err := repository.GenerateKey(name)
 			if err != nil {

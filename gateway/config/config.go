@@ -139,6 +139,10 @@ type Source struct {
 	Auth SourceAuth `yaml:"auth"`
 	// Breaker tunes the circuit breaker of a "fhir" source.
 	Breaker Breaker `yaml:"breaker"`
+	// RateLimit caps how fast the gateway calls a "fhir" source, across
+	// all requests of this replica, so that the gateway does not cause the
+	// throttling it would then have to wait out. Zero means no limit.
+	RateLimit RateLimit `yaml:"rate_limit"`
 	// PatientMatch says how Patient/$match asks the source: "search"
 	// (standard name and birthdate searches), "phonetic" (the source
 	// supports the phonetic parameter) or "operation" (the source answers
@@ -157,6 +161,17 @@ type SourceAuth struct {
 	Username string `yaml:"username"`
 	// PasswordFile holds the password of "basic", read at start.
 	PasswordFile string `yaml:"password_file"`
+}
+
+// RateLimit is a token bucket: PerSecond calls a second on average, Burst
+// at once.
+type RateLimit struct {
+	// PerSecond is how many calls (HTTP requests, pages and retries
+	// included) a second the source gets on average. Zero means no limit.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is how many calls may go at once. Zero means
+	// max(1, ceil(per_second)).
+	Burst int `yaml:"burst"`
 }
 
 // Breaker tunes a source's circuit breaker.
@@ -241,6 +256,11 @@ type Cache struct {
 	// keys for values (see the cache package). Empty means an ephemeral key,
 	// which only suits a single in-process replica.
 	KeyFile string `yaml:"key_file" env:"KEY_FILE"`
+	// LocalTTL, with Redis, keeps an in-process copy of what this replica
+	// reads from Redis for this long (at most). Every deletion
+	// (forget-patient, purges) is published on Redis and empties every
+	// replica's copy. Zero means no copy: every read asks Redis.
+	LocalTTL time.Duration `yaml:"local_ttl" env:"LOCAL_TTL"`
 }
 
 // Federation holds fan-out deadlines and limits.
@@ -355,6 +375,12 @@ type IDs struct {
 	// or ids differ between replicas. Empty means a key derived for the
 	// development default, which is only fit for a demo.
 	KeyFile string `yaml:"key_file" env:"KEY_FILE"`
+	// TableTTL is how long the id table keeps the upstream id behind a
+	// long gateway id (an upstream id too long to seal into 64
+	// characters) after the id was last minted; every search or read
+	// that returns the resource mints it again. The table lives in Redis
+	// when one is configured, else in-process. Zero means 720h (30 days).
+	TableTTL time.Duration `yaml:"table_ttl" env:"TABLE_TTL"`
 }
 
 // Log holds logging settings.

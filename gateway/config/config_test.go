@@ -38,6 +38,9 @@ func TestLoadGood(t *testing.T) {
 		t.Fatalf("loaded %+v", cfg)
 	}
 	s := cfg.Sources[0]
+	if s.RateLimit != (RateLimit{PerSecond: 20, Burst: 5}) {
+		t.Errorf("rate_limit = %+v", s.RateLimit)
+	}
 	if s.Timeout != 3*time.Second || s.Breaker.OpenFor != 10*time.Second || s.Auth.TokenFile != "/run/secrets/de-token" {
 		t.Fatalf("source 0 = %+v", s)
 	}
@@ -101,7 +104,7 @@ func TestLoadBad(t *testing.T) {
 		{"testdata/unknown-field.bad.yml", []string{"lisen"}},
 		{"testdata/many-errors.bad.yml", []string{
 			"many-errors.bad.yml: listen", "sources[0].id", "sources[0].country", "sources[0].profile", "sources[0].kind",
-			"sources[1].base_url", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
+			"sources[1].base_url", "sources[1].rate_limit: per_second and burst cannot be negative", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
 			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
 			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",

@@ -73,6 +73,7 @@ func Default() Config {
 		Audit:     Audit{Log: ".mhg/audit.jsonl", Migrate: true, ShipBatch: 500, MaxUnshipped: 100_000},
 		ToMHP:     ToMHP{MaxBundleBytes: 64 << 20, MaxEntries: 20_000, MaxOutputBytes: 128 << 20, MaxConcurrent: 2},
 		Log:       Log{Level: "info", Format: "json"},
+		IDs:       IDs{TableTTL: 30 * 24 * time.Hour},
 	}
 }
 
@@ -184,6 +185,9 @@ func (c *Config) Validate() error {
 	c.Log.validate(p)
 	c.Console.validate(p)
 	c.Match.validate(p)
+	if c.IDs.TableTTL < 0 {
+		p.bad("ids.table_ttl", "cannot be negative")
+	}
 	return errors.Join(p.errs...)
 }
 
@@ -279,6 +283,12 @@ func (src Source) validate(p *problems, f string) {
 	if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
 		p.bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
 	}
+	if src.RateLimit.PerSecond < 0 || src.RateLimit.Burst < 0 {
+		p.bad(f+".rate_limit", "per_second and burst cannot be negative")
+	}
+	if src.RateLimit.Burst > 0 && src.RateLimit.PerSecond == 0 {
+		p.bad(f+".rate_limit", "burst needs per_second")
+	}
 }
 
 func (m Match) validate(p *problems) {
@@ -365,6 +375,7 @@ func (c Cache) validate(p *problems) {
 	for _, d := range []namedDuration{
 		{"cache.resource_ttl", c.ResourceTTL}, {"cache.search_ttl", c.SearchTTL},
 		{"cache.resolve_ttl", c.ResolveTTL}, {"cache.negative_ttl", c.NegativeTTL},
+		{"cache.local_ttl", c.LocalTTL},
 	} {
 		if d.d < 0 {
 			p.bad(d.field, "cannot be negative")

@@ -45,6 +45,9 @@ type mappedSet struct {
 	truncated bool
 	pages     int
 	stop      string
+	// dropped is set when the source returned resources that are not
+	// valid R4, left out of the set (source.ErrDropped).
+	dropped bool
 }
 
 // permitted asks the query phase whether src may be contacted.
@@ -99,7 +102,13 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
 		span.SetAttributes(telemetry.AttrSourceID.String(src.ID()), telemetry.AttrResourceType.String(parts[0]))
 		raw, err := load(ctx)
+		dropped := err != nil && len(raw) > 0 && errors.Is(err, source.ErrDropped)
 		partial, err := partialOf(err)
+		if dropped && partial == nil {
+			// Only invalid resources were left out: the rest is served
+			// with an incomplete warning.
+			err = nil
+		}
 		if err != nil {
 			span.SetStatus(codes.Error, errorClass(err))
 			span.SetAttributes(telemetry.AttrErrorType.String(errorClass(err)))
@@ -115,7 +124,7 @@ func (s *Service) fetchMapped(ctx context.Context, req Request, src Source, kind
 		if err != nil {
 			return nil, err
 		}
-		set := mappedSet{items: out}
+		set := mappedSet{items: out, dropped: dropped}
 		partial.mark(&set)
 		return encodeSet(set)
 	}
@@ -199,6 +208,8 @@ func errorClass(err error) string {
 	switch {
 	case errors.Is(err, source.ErrNotFound):
 		return "not-found"
+	case errors.Is(err, source.ErrThrottled):
+		return WarnThrottled
 	case errors.Is(err, source.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, source.ErrUnavailable):
@@ -238,7 +249,9 @@ func canonicalParams(typ string, q url.Values) []string {
 // written by hand: repeated field 1 holds one entry each, itself field 1
 // (the ContainedResource, binary) and field 2 (the loss report, JSON);
 // field 2, a varint 1, marks a truncated set, field 3 (varint) says how
-// many pages were read and field 4 (bytes) why the search stopped.
+// many pages were read and field 4 (bytes) why the search stopped; field
+// 5, a varint 1, marks a set some resources of which were dropped as not
+// valid R4.
 func encodeSet(set mappedSet) ([]byte, error) {
 	var out []byte
 	if set.truncated {
@@ -248,6 +261,10 @@ func encodeSet(set mappedSet) ([]byte, error) {
 		out = protowire.AppendVarint(out, uint64(max(set.pages, 0)))
 		out = protowire.AppendTag(out, 4, protowire.BytesType)
 		out = protowire.AppendString(out, set.stop)
+	}
+	if set.dropped {
+		out = protowire.AppendTag(out, 5, protowire.VarintType)
+		out = protowire.AppendVarint(out, 1)
 	}
 	for _, m := range set.items {
 		res, err := proto.Marshal(m.res)
@@ -285,16 +302,19 @@ func decodeSet(b []byte) (mappedSet, error) {
 			return mappedSet{}, errCorruptSet
 		}
 		b = b[n:]
-		if (num == 2 || num == 3) && typ == protowire.VarintType {
+		if (num == 2 || num == 3 || num == 5) && typ == protowire.VarintType {
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 || v > 1<<20 {
 				return mappedSet{}, errCorruptSet
 			}
 			b = b[n:]
-			if num == 2 {
+			switch num {
+			case 2:
 				set.truncated = v == 1
-			} else {
+			case 3:
 				set.pages = int(v)
+			case 5:
+				set.dropped = v == 1
 			}
 			continue
 		}

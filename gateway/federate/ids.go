@@ -1,6 +1,7 @@
 package federate
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -16,8 +17,8 @@ import (
 // decoded: malformed, forged, or minted under another key.
 var ErrBadID = errors.New("invalid gateway id")
 
-// ErrIDTooLong is returned when an upstream id is too long to fit in a FHIR
-// id (64 characters) once encrypted.
+// ErrIDTooLong is returned when a source id is too long to leave room in
+// a FHIR id (64 characters) for even a digest id (idtable.go).
 var ErrIDTooLong = errors.New("upstream id too long for a gateway id")
 
 // idAlphabet is base64 with '-' and '.' in place of '+' and '/': exactly the
@@ -43,14 +44,25 @@ const (
 // tag used as the AES-CTR IV) of the upstream id, so the same upstream
 // resource always gets the same id, ids from different types differ, and no
 // national identifier or upstream id is readable in it. Without the key an
-// id can neither be read nor forged.
+// id can neither be read nor forged. An upstream id too long to seal into
+// 64 characters gets a digest id backed by an id table (idtable.go).
 type IDCodec struct {
-	macKey []byte
-	block  cipher.Block
+	macKey    []byte
+	digestKey []byte
+	block     cipher.Block
+	table     *idTable
 }
 
-// NewIDCodec derives the codec's keys from secret (at least 32 bytes).
+// NewIDCodec derives the codec's keys from secret (at least 32 bytes); its
+// id table is in-process.
 func NewIDCodec(secret []byte) (*IDCodec, error) {
+	return NewIDCodecTable(secret, IDTableOptions{})
+}
+
+// NewIDCodecTable is NewIDCodec with the id table of the options: the
+// cache's Redis store when there is one, so that every replica resolves
+// the long ids any of them minted.
+func NewIDCodecTable(secret []byte, opts IDTableOptions) (*IDCodec, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("id key: need at least 32 bytes, got %d", len(secret))
 	}
@@ -63,7 +75,11 @@ func NewIDCodec(secret []byte) (*IDCodec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("id key: %w", err)
 	}
-	return &IDCodec{macKey: derive("mac"), block: block}, nil
+	table, err := newIDTable(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &IDCodec{macKey: derive("mac"), digestKey: derive("digest"), block: block, table: table}, nil
 }
 
 // Encode returns the gateway id of an upstream resource.
@@ -71,18 +87,20 @@ func (c *IDCodec) Encode(source, resourceType, upstreamID string) (string, error
 	payload := compactID(upstreamID)
 	room := fhirIDMax - len(source) - 1
 	if idEncoding.EncodedLen(tagLen+len(payload)) > room {
-		return "", fmt.Errorf("%w (%d characters)", ErrIDTooLong, len(upstreamID))
+		return c.encodeLong(source, resourceType, upstreamID, payload)
 	}
-	tag := c.tag(source, resourceType, payload)
-	sealed := make([]byte, tagLen+len(payload))
-	copy(sealed, tag)
-	c.stream(tag).XORKeyStream(sealed[tagLen:], payload)
-	return source + "." + idEncoding.EncodeToString(sealed), nil
+	return source + "." + idEncoding.EncodeToString(c.seal(source, resourceType, payload)), nil
 }
 
 // Decode returns the source id and upstream id behind a gateway id of the
 // given resource type.
 func (c *IDCodec) Decode(resourceType, id string) (source, upstreamID string, err error) {
+	return c.DecodeContext(context.Background(), resourceType, id)
+}
+
+// DecodeContext is Decode under ctx, which bounds the id table lookup of
+// a digest id.
+func (c *IDCodec) DecodeContext(ctx context.Context, resourceType, id string) (source, upstreamID string, err error) {
 	if len(id) > fhirIDMax || strings.Trim(id, idAlphabet) != "" {
 		return "", "", ErrBadID
 	}
@@ -94,17 +112,13 @@ func (c *IDCodec) Decode(resourceType, id string) (source, upstreamID string, er
 	if err != nil || len(sealed) <= tagLen {
 		return "", "", ErrBadID
 	}
-	tag := sealed[:tagLen]
-	payload := make([]byte, len(sealed)-tagLen)
-	c.stream(tag).XORKeyStream(payload, sealed[tagLen:])
-	if !hmac.Equal(tag, c.tag(source, resourceType, payload)) {
-		return "", "", ErrBadID
+	if upstream, ok := c.open(source, resourceType, sealed); ok {
+		return source, upstream, nil
 	}
-	upstream, ok := expandID(payload)
-	if !ok || string(compactID(upstream)) != string(payload) {
-		return "", "", ErrBadID
+	if len(sealed) == digestLen {
+		return c.decodeLong(ctx, resourceType, id, source, sealed)
 	}
-	return source, upstream, nil
+	return "", "", ErrBadID
 }
 
 func (c *IDCodec) tag(source, resourceType string, payload []byte) []byte {

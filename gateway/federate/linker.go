@@ -95,6 +95,9 @@ type link struct {
 	entries []Entry
 	// how says how the record was linked to the person.
 	how linkHow
+	// ids are the Patient's identifiers as the source gave them, before
+	// release redaction (identifiersOf).
+	ids []patientID
 }
 
 // linkHow says how one record was linked (summary.LinkedBy).
@@ -163,7 +166,7 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 		if err != nil {
 			return nil, err
 		}
-		anchor.how = linkHow{By: summary.LinkRequested}
+		anchor.how.By = summary.LinkRequested
 		r.anchor = anchor
 		r.accept(anchor)
 		pending = r.identifiersOf(anchor)
@@ -197,7 +200,12 @@ func (l *Linker) gather(ctx context.Context, req Request, res *Result, q Patient
 
 	if len(r.linked) == 0 {
 		if r.asked > 0 && r.failed == r.asked {
-			return nil, &SourcesFailedError{Timeout: r.timeouts == r.failed}
+			return nil, r.fails.err()
+		}
+		if r.ambiguous > 0 {
+			// The person exists, but which record is theirs cannot be
+			// told: never a 404.
+			return nil, ErrAmbiguous
 		}
 		return nil, ErrNotFound
 	}
@@ -244,9 +252,15 @@ func (l *Linker) anchor(ctx context.Context, req Request, res *Result, src Sourc
 	if !ok {
 		return nil, ErrNotFound
 	}
+	// A record the source replaced by another (a merge) stands for the
+	// record it kept: that one is read and released instead.
+	p, hops := l.svc.survivor(ctx, req, src, p)
 	ln, err := l.release(ctx, req, res, src, p)
 	if err != nil {
 		return nil, sourceError(err)
+	}
+	if ln != nil {
+		ln.how.Merged = hops > 0
 	}
 	if ln == nil {
 		reasons := []string{}
@@ -287,6 +301,9 @@ func personsOf(items []mapped) map[string]*person {
 // policy refuses it, and then nothing of that source is used, not even to
 // find the person elsewhere.
 func (l *Linker) release(ctx context.Context, req Request, res *Result, src Source, p *person) (*link, error) {
+	// Release redaction works on the Patient in place: what may find the
+	// person elsewhere is taken first.
+	ids := patientIdentifiers(p.patient.res)
 	out, err := l.svc.release(ctx, req, src, []mapped{p.patient}, res)
 	if err != nil || len(out) == 0 {
 		return nil, err
@@ -295,7 +312,7 @@ func (l *Linker) release(ctx context.Context, req Request, res *Result, src Sour
 	if err != nil {
 		return nil, fmt.Errorf("%w: patient id of another source", source.ErrInvalidResponse)
 	}
-	return &link{src: src, upstream: upstream, patient: out[0], derived: p.derived}, nil
+	return &link{src: src, upstream: upstream, patient: out[0], derived: p.derived, ids: ids}, nil
 }
 
 // resolution is the state of one identity resolution.
@@ -313,16 +330,23 @@ type resolution struct {
 	used map[string]bool
 	// asked, failed and timeouts count source answers, to tell "nobody
 	// answered" from "nobody knows the person".
-	asked, failed, timeouts int
+	asked, failed int
+	fails         failures
+	// ambiguous counts the sources that hold more than one person for
+	// the identifiers asked with.
+	ambiguous int
 }
 
 func (r *resolution) accept(ln *link) { r.linked[ln.src.ID()] = ln }
 
-// identifiersOf lists the identifiers of a released Patient that may find
-// the person elsewhere and have not been asked with yet.
+// identifiersOf lists the identifiers of a linked Patient that may find
+// the person elsewhere and have not been asked with yet: those the source
+// gave (before release redaction, which decides what the requester sees,
+// not what the gateway may link with) that the identifier registry lets
+// the gateway use in some source.
 func (r *resolution) identifiersOf(ln *link) []linkID {
 	var out []linkID
-	for _, id := range patientIdentifiers(ln.patient.Resource) {
+	for _, id := range ln.ids {
 		lid, ok := r.l.ids.Match(id.system, id.value, id.types, ln.src.Country())
 		if ok && !r.used[lid.Key] {
 			out = append(out, lid)
@@ -345,6 +369,9 @@ type answer struct {
 	searchErr error
 	// part is what asking recorded: the contact and the decisions.
 	part Result
+	// merged is set when the person found is the record the source kept
+	// of several it had merged (Patient.link).
+	merged bool
 }
 
 // round asks every source that may be asked with some of ids: sources not
@@ -427,6 +454,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			r.res.warn(a.src.ID(), errorClass(a.err))
 		case len(a.persons) > 1:
 			r.done[a.src.ID()] = true
+			r.ambiguous++
 			r.res.warn(a.src.ID(), WarnAmbiguous)
 			r.l.svc.logger().WarnContext(ctx, "identifier names more than one person", string(telemetry.AttrSourceID), a.src.ID(), string(telemetry.AttrCount), len(a.persons))
 		case a.denied:
@@ -434,7 +462,7 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 			// used, and nothing says it was there.
 			r.done[a.src.ID()] = true
 		case a.found != nil && safe:
-			a.found.how = linkHow{By: summary.LinkIdentifier}
+			a.found.how = linkHow{By: summary.LinkIdentifier, Merged: a.merged}
 			for _, id := range a.ids {
 				if !slices.Contains(a.found.how.Kinds, id.Kind) {
 					a.found.how.Kinds = append(a.found.how.Kinds, id.Kind)
@@ -467,11 +495,13 @@ func (r *resolution) ask(ctx context.Context, src Source, ids []linkID, a *answe
 		return
 	}
 	a.ids = ids
-	a.persons = personsOf(set.items)
+	a.persons, a.merged = collapseMerged(personsOf(set.items))
 	if _, linked := r.linked[src.ID()]; linked || len(a.persons) != 1 {
 		return
 	}
 	for _, p := range a.persons {
+		p, hops := r.l.svc.survivor(ctx, r.req, src, p)
+		a.merged = a.merged || hops > 0
 		ln, err := r.l.release(ctx, r.req, &a.part, src, p)
 		if err != nil {
 			a.persons, a.err = nil, err
@@ -487,9 +517,7 @@ func (r *resolution) count(err error) {
 	r.asked++
 	if err != nil {
 		r.failed++
-		if errorClass(err) == "timeout" {
-			r.timeouts++
-		}
+		r.fails.add(err)
 	}
 }
 
@@ -513,15 +541,12 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 	}
 	wg.Wait()
 	kept := lk.links[:0]
-	failed, timeouts := 0, 0
+	var fails failures
 	for i, ln := range lk.links {
 		res.absorb(&parts[i])
 		if errs[i] != nil {
-			failed++
+			fails.add(errs[i])
 			class := errorClass(errs[i])
-			if class == "timeout" {
-				timeouts++
-			}
 			l.svc.logger().WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), ln.src.ID(), "error_class", class)
 			res.warn(ln.src.ID(), class)
 			continue
@@ -529,7 +554,7 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 		kept = append(kept, ln)
 	}
 	if len(kept) == 0 {
-		return &SourcesFailedError{Timeout: timeouts == failed}
+		return fails.err()
 	}
 	lk.links = kept
 	return nil

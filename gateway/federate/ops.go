@@ -236,33 +236,32 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 		}()
 	}
 	wg.Wait()
-	failed, timeouts := 0, 0
+	var fails failures
 	for i := range outs {
 		o := &outs[i]
 		res.absorb(&o.part)
 		if o.err != nil {
-			failed++
+			fails.add(o.err)
 			class := errorClass(o.err)
-			if class == "timeout" {
-				timeouts++
-			}
 			s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), allowed[i].ID(), "error_class", class)
 			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
 			continue
 		}
 		res.Entries = append(res.Entries, o.entries...)
 	}
-	if failed == len(allowed) {
-		return &SourcesFailedError{Timeout: timeouts == failed}
+	if fails.n == len(allowed) {
+		return fails.err()
 	}
 	return nil
 }
 
 func sourceError(err error) error {
-	if errors.Is(err, source.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-		return &SourcesFailedError{Timeout: true}
+	var fails failures
+	fails.add(err)
+	if fails.timeouts > 0 {
+		return fails.err()
 	}
-	return fmt.Errorf("%w: %w", &SourcesFailedError{}, err)
+	return fmt.Errorf("%w: %w", fails.err(), err)
 }
 
 // release asks the release phase about every mapped resource and applies
@@ -316,14 +315,24 @@ func (s *Service) release(ctx context.Context, req Request, src Source, set []ma
 		if !d.Allow {
 			continue
 		}
+		contained := containedCount(m.res)
 		if err := authz.Apply(m.res, d.Obligations); err != nil {
 			// An obligation that cannot be met means no release.
 			s.log.ErrorContext(ctx, "obligation not applicable", string(telemetry.AttrSourceID), src.ID(), "error", err)
 			continue
 		}
+		loss := lossFor(m.loss, req.Requester.Country == src.Country())
+		if contained > containedCount(m.res) {
+			res, withheld, err := resolveContained(m.res)
+			if err != nil {
+				s.log.ErrorContext(ctx, "contained references not repaired", string(telemetry.AttrSourceID), src.ID(), "error", err)
+				continue
+			}
+			m.res, loss = res, append(loss, withheld...)
+		}
 		out = append(out, Entry{
 			Resource: m.res, Type: facts.Type, ID: r4.ID(m.res), Source: src.ID(),
-			Loss: lossFor(m.loss, req.Requester.Country == src.Country()),
+			Loss: loss,
 		})
 	}
 	return out, nil
@@ -342,10 +351,14 @@ func dedupe(xs []string) []string {
 }
 
 // noteTruncated warns that a source's search stopped before its last
-// page: an incomplete record must not pass for a complete one.
+// page, or that the source returned resources that are not valid R4 (left
+// out): an incomplete record must not pass for a complete one.
 func (r *Result) noteTruncated(src Source, set mappedSet) {
 	if set.truncated {
 		r.Warnings = append(r.Warnings, set.warning(src))
+	}
+	if set.dropped {
+		r.Warnings = append(r.Warnings, Warning{Source: src.ID(), Code: WarnIncomplete})
 	}
 }
 

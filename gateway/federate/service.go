@@ -85,9 +85,18 @@ func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 type SourcesFailedError struct {
 	// Timeout is set when every failure was a timeout.
 	Timeout bool
+	// Throttled is set when every source asked the gateway to wait longer
+	// than the request could (source.ErrThrottled).
+	Throttled bool
+	// RetryAfter is the shortest wait a throttled source asked for; zero
+	// when none said.
+	RetryAfter time.Duration
 }
 
 func (e *SourcesFailedError) Error() string {
+	if e.Throttled {
+		return "every permitted source asked the gateway to wait"
+	}
 	if e.Timeout {
 		return "every permitted source timed out"
 	}
@@ -234,8 +243,9 @@ type Warning struct {
 	// Source is the source id.
 	Source string
 	// Code is timeout, unavailable, invalid-response, rejected, mapping,
-	// or, for a search that stopped before the source's last page,
-	// WarnTruncated or WarnNextLink.
+	// throttled (WarnThrottled), incomplete (WarnIncomplete), or, for a
+	// search that stopped before the source's last page, WarnTruncated or
+	// WarnNextLink, or one of the other Warn* codes.
 	Code string
 	// Pages is how many pages the source's search read before it stopped
 	// (WarnTruncated, WarnNextLink); 0 otherwise.

@@ -324,7 +324,7 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := []mapped{{res: cr, loss: []mappings.Issue{{Severity: "warning", Code: "not-supported", Path: "Observation.x", Message: "dropped"}}}, {res: cr}}
-	b, err := encodeSet(mappedSet{items: in, truncated: true, pages: 7, stop: WarnTruncated})
+	b, err := encodeSet(mappedSet{items: in, truncated: true, pages: 7, stop: WarnTruncated, dropped: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestCachedSetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := set.items
-	if !set.truncated || set.pages != 7 || set.stop != WarnTruncated || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
+	if !set.truncated || set.pages != 7 || set.stop != WarnTruncated || !set.dropped || len(out) != 2 || len(out[0].loss) != 1 || out[0].loss[0].Message != "dropped" || len(out[1].loss) != 0 || r4.ID(out[1].res) != "o1" {
 		t.Fatalf("round trip = %+v", set)
 	}
 	for _, bad := range [][]byte{{0xff}, {0x0a, 0x05, 0x01}, {0x0a, 0x02, 0x12, 0x00}} {

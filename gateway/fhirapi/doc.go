@@ -8,6 +8,11 @@
 // Bundle streams through spool files entry by entry, so a request costs
 // disk, not memory.
 //
+// Clinical search criteria and _sort are package search's: parseSearch
+// hands it the parameters it does not read itself, and search evaluates
+// them on the released resources before the page is cut; the
+// CapabilityStatement lists the same definitions.
+//
 // It holds no business logic: who may see what is federate's and authz's,
 // and this package only turns HTTP into requests to them and their results
 // back into FHIR JSON.

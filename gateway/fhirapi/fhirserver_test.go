@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -227,5 +226,3 @@ func patientJSON(id, passport string) string {
 func conditionJSON(id, patient string) string {
 	return fmt.Sprintf(`{"resourceType":"Condition","id":%q,"subject":{"reference":"Patient/%s"},"code":{"text":"asthma"}}`, id, patient)
 }
-
-var _ = url.Values{}

@@ -393,6 +393,9 @@ func (h *Handler) negotiated(next gin.HandlerFunc) gin.HandlerFunc {
 // fail answers with an OperationOutcome.
 func (h *Handler) fail(c *gin.Context, err error) {
 	e := asError(err)
+	if ra := retryAfter(err); ra != "" {
+		c.Header("Retry-After", ra)
+	}
 	if e.Status >= 500 {
 		h.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", e.Status, "code", e.Code, "error.type", telemetry.ErrorType(e.Err))
 	}

@@ -18,6 +18,12 @@ func sourceIssue(w federate.Warning, what string) Issue {
 	case federate.WarnNextLink:
 		return Issue{Severity: "warning", Code: "incomplete",
 			Diagnostics: fmt.Sprintf("source %s: %s stop after %s; its next page link leads away from the source and was not followed", w.Source, what, pages(w.Pages))}
+	case federate.WarnIncomplete:
+		return Issue{Severity: "warning", Code: "incomplete",
+			Diagnostics: fmt.Sprintf("source %s returned resources that are not valid FHIR R4; they were left out, the rest of its %s are here", w.Source, what)}
+	case federate.WarnThrottled:
+		return Issue{Severity: "warning", Code: "throttled",
+			Diagnostics: fmt.Sprintf("source %s asked the gateway to wait longer than the request allows (throttled); %s from it are missing, ask again later", w.Source, what)}
 	case "timeout":
 		return Issue{Severity: "warning", Code: "timeout",
 			Diagnostics: fmt.Sprintf("source %s could not contribute (%s); %s from it are missing", w.Source, w.Code, what)}

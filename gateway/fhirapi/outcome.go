@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/migrant-health/mhg/gateway/federate"
@@ -86,9 +88,16 @@ func asError(err error) *Error {
 	case errors.As(err, &denied):
 		return &Error{Status: http.StatusForbidden, Code: "forbidden",
 			Message: "the policy does not allow this request; the rules that refused it are listed in details", Err: err}
+	case errors.Is(err, federate.ErrAmbiguous):
+		return &Error{Status: http.StatusConflict, Code: "multiple-matches",
+			Message: "the identifier names more than one person in the sources that hold it, and they are not records a source merged: no record can be chosen safely; search Patient?identifier= and ask for one record by its id", Err: err}
 	case errors.Is(err, federate.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not-found", Message: "resource not found", Err: err}
 	case errors.As(err, &failed):
+		if failed.Throttled {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "throttled",
+				Message: "every permitted national source asked the gateway to wait; try again after Retry-After", Err: err}
+		}
 		if failed.Timeout {
 			return &Error{Status: http.StatusGatewayTimeout, Code: "timeout", Message: "no permitted national source answered in time", Err: err}
 		}
@@ -124,6 +133,17 @@ func outcomeOf(e *Error) Outcome {
 		issue.Severity = "fatal"
 	}
 	return Outcome{ResourceType: "OperationOutcome", Issue: []Issue{issue}}
+}
+
+// retryAfter is the Retry-After header (whole seconds, at least 1) of an
+// answer no source could give because they all throttled the gateway; ""
+// for any other error.
+func retryAfter(err error) string {
+	var failed *federate.SourcesFailedError
+	if !errors.As(err, &failed) || !failed.Throttled {
+		return ""
+	}
+	return strconv.Itoa(max(1, int(math.Ceil(failed.RetryAfter.Seconds()))))
 }
 
 func mustJSON(v any) []byte {

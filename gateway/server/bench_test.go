@@ -15,6 +15,7 @@ import (
 
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/internal/pgtest"
 )
 
 // Benchmarks of the whole gateway. Each compares with a baseline measured
@@ -190,7 +191,7 @@ func BenchmarkLoad(b *testing.B) {
 	bareSrv := httptest.NewServer(bare)
 	b.Cleanup(bareSrv.Close)
 
-	run := func(b *testing.B, base string) {
+	run := func(b *testing.B, base, tok string) {
 		var n, errs atomic.Int64
 		b.SetParallelism(8)
 		b.ResetTimer()
@@ -223,12 +224,23 @@ func BenchmarkLoad(b *testing.B) {
 	var bareRate float64
 	b.Run("bare-gin", func(b *testing.B) {
 		start := time.Now()
-		run(b, bareSrv.URL+"/fhir")
+		run(b, bareSrv.URL+"/fhir", tok)
 		bareRate = float64(b.N) / time.Since(start).Seconds()
 	})
 	b.Run("gateway", func(b *testing.B) {
 		start := time.Now()
-		run(b, g.base)
+		run(b, g.base, tok)
+		if bareRate > 0 {
+			b.ReportMetric(bareRate/(float64(b.N)/time.Since(start).Seconds()), "x-bare-gin-time")
+		}
+	})
+	// The same replica shipping its audit records to a PostgreSQL
+	// repository (the scale-out setting): what one replica carries.
+	b.Run("gateway+repository", func(b *testing.B) {
+		db := pgtest.NewDatabase(b, "")
+		gr, rtok, _ := benchGateway(b, func(c *config.Config) { c.Audit.DatabaseURL = db }, Options{})
+		start := time.Now()
+		run(b, gr.base, rtok)
 		if bareRate > 0 {
 			b.ReportMetric(bareRate/(float64(b.N)/time.Since(start).Seconds()), "x-bare-gin-time")
 		}

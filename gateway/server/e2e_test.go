@@ -133,6 +133,11 @@ func (g *gateway) get(t testing.TB, path, token string, hdr ...string) reply {
 		if _, err := r4.Parse(b); err != nil {
 			t.Fatalf("GET %s: response is not valid R4: %v\n%s", path, err, b)
 		}
+		// Every resource the gateway gives out keeps its local
+		// references resolvable (FHIR dom-3), entries of Bundles included.
+		if v := r4.ContainedViolations(b); v != nil {
+			t.Fatalf("GET %s: dom-3 violated: %q\n%s", path, v, b)
+		}
 	} else if strings.HasPrefix(u, g.base) {
 		t.Fatalf("GET %s: FHIR response with Content-Type %q", path, resp.Header.Get("Content-Type"))
 	}

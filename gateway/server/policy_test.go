@@ -205,7 +205,7 @@ func (env *policyEnv) contacts() [3]int64 {
 // id is the gateway id of an upstream resource of a source.
 func (g *gateway) id(t testing.TB, src, typ, upstream string) string {
 	t.Helper()
-	codec, err := idCodec(g.cfg)
+	codec, err := idCodec(g.cfg, federate.IDTableOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

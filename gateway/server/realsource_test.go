@@ -29,7 +29,7 @@ type thirdPartyServer struct {
 // startThirdParty starts one server paging at pageSize entries. Without
 // node or the installed package the test is skipped (plain go test on a
 // fresh clone); under make test (MHG_REQUIRE_CLIENTS) that is a failure.
-func startThirdParty(t *testing.T, pageSize string, files ...string) *thirdPartyServer {
+func startThirdParty(t *testing.T, pageSize, linkHost string, files ...string) *thirdPartyServer {
 	t.Helper()
 	missing := t.Skip
 	if os.Getenv("MHG_REQUIRE_CLIENTS") != "" {
@@ -48,6 +48,9 @@ func startThirdParty(t *testing.T, pageSize string, files ...string) *thirdParty
 	}
 	s := &thirdPartyServer{}
 	args := []string{filepath.Join(dir, "server.mjs"), "--page-size", pageSize}
+	if linkHost != "" {
+		args = append(args, "--link-host", linkHost)
+	}
 	for _, f := range files {
 		p := filepath.Join("testdata", "fhirserver", f)
 		s.files = append(s.files, p)
@@ -168,14 +171,17 @@ func searchAll(t *testing.T, g *gateway, path, tok string) (entries []map[string
 		for _, e := range list {
 			em := e.(map[string]any)
 			res := em["resource"].(map[string]any)
+			full, _ := em["fullUrl"].(string)
 			if s, _ := em["search"].(map[string]any); s["mode"] == "outcome" {
+				if !strings.HasPrefix(full, "urn:uuid:") && !strings.HasPrefix(full, g.base+"/") {
+					t.Errorf("%s: the OperationOutcome entry has fullUrl %q", path, full)
+				}
 				for _, is := range res["issue"].([]any) {
 					d, _ := is.(map[string]any)["diagnostics"].(string)
 					warnings = append(warnings, d)
 				}
 				continue
 			}
-			full, _ := em["fullUrl"].(string)
 			if !strings.HasPrefix(full, g.base+"/") || !strings.HasSuffix(full, "/"+res["id"].(string)) {
 				t.Errorf("%s: entry %s has fullUrl %q", path, res["id"], full)
 			}
@@ -200,13 +206,16 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node servers")
 	}
-	de := startThirdParty(t, "20", "synthea-blair.json", "synthea-eboni.json")
-	nl := startThirdParty(t, "1", "synthea-judson.json")
-	ua := startThirdParty(t, "20", "ips-Bundle-IPS-examples-Bundle-01.json", "ips-Bundle-bundle-no-info-required-sections.json")
+	de := startThirdParty(t, "20", "", "synthea-blair.json", "synthea-eboni.json")
+	// The NL server is configured as localhost and writes 127.0.0.1 in
+	// its links (a host alias): it must still page fully.
+	nl := startThirdParty(t, "1", "127.0.0.1", "synthea-judson.json")
+	ua := startThirdParty(t, "20", "", "ips-Bundle-IPS-examples-Bundle-01.json", "ips-Bundle-bundle-no-info-required-sections.json")
+	nlBase := strings.Replace(nl.base, "127.0.0.1", "localhost", 1)
 	g := startGateway(t, func(c *config.Config) {
 		c.Sources = []config.Source{
 			{ID: "de-mp", Country: "DE", Profile: "us-core", Kind: config.KindFHIR, BaseURL: de.base, Timeout: 20 * time.Second},
-			{ID: "nl-mp", Country: "NL", Profile: "us-core", Kind: config.KindFHIR, BaseURL: nl.base, Timeout: 60 * time.Second, MaxPages: 500},
+			{ID: "nl-mp", Country: "NL", Profile: "us-core", Kind: config.KindFHIR, BaseURL: nlBase, Timeout: 60 * time.Second, MaxPages: 500},
 			{ID: "ua-mp", Country: "UA", Profile: "ips", Kind: config.KindFHIR, BaseURL: ua.base, Timeout: 20 * time.Second},
 		}
 		// Paging at 1 entry is some sixty round trips for a patient's
@@ -217,13 +226,14 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 	}, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 
-	clinical := []string{"Condition", "AllergyIntolerance", "MedicationRequest", "Immunization", "Observation", "Procedure", "DiagnosticReport"}
+	clinical := []string{"Condition", "AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Immunization",
+		"Observation", "Procedure", "DiagnosticReport", "DocumentReference"}
 	for _, src := range []struct {
 		id  string
 		srv *thirdPartyServer
-	}{{"de-mp", de}, {"nl-mp", nl}} {
+	}{{"de-mp", de}, {"nl-mp", nl}, {"ua-mp", ua}} {
 		for _, p := range readUpstream(t, src.srv.files) {
-			t.Run(src.id+"/"+p.id[:8], func(t *testing.T) {
+			t.Run(src.id+"/"+p.id[:min(8, len(p.id))], func(t *testing.T) {
 				pats, _ := searchAll(t, g, "/Patient?identifier="+url.QueryEscape(p.identifier), tok)
 				var gid string
 				for _, pat := range pats {
@@ -252,6 +262,10 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 					{"DiagnosticReport?date=ge2015", dateFrom("effectiveDateTime", "2015")},
 					{"Immunization?date=lt2016", func(r map[string]any) bool { return r["occurrenceDateTime"].(string) < "2016" }},
 					{"Condition?clinical-status=active", hasCode("clinicalStatus", "active")},
+					{"DocumentReference?type=http://loinc.org|18842-5", hasCode("type", "18842-5")},
+					{"DocumentReference?category=clinical-note&date=ge2019", func(r map[string]any) bool {
+						return hasCode("category", "clinical-note")(r) && r["date"].(string) >= "2019"
+					}},
 				} {
 					typ, q, _ := strings.Cut(tc.query, "?")
 					want := 0
@@ -263,6 +277,17 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 					got, _ := searchAll(t, g, "/"+typ+"?patient="+url.QueryEscape(gid)+"&"+q, tok)
 					if len(got) != want {
 						t.Errorf("%s: %d, the fixture has %d", tc.query, len(got), want)
+					}
+				}
+				// Attachments are withheld: no document content, no
+				// link to the national server.
+				docs, _ := searchAll(t, g, "/DocumentReference?patient="+url.QueryEscape(gid), tok)
+				for _, d := range docs {
+					for _, c := range d["content"].([]any) {
+						att := c.(map[string]any)["attachment"].(map[string]any)
+						if att["url"] != nil || att["data"] != nil {
+							t.Errorf("DocumentReference %s passes on its attachment: %v", d["id"], att)
+						}
 					}
 				}
 				// The IPS summary's Results section holds the

@@ -1,12 +1,17 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/migrant-health/mhg/gateway/audit/repository"
+	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/internal/pgtest"
 )
@@ -19,6 +24,7 @@ func TestAuditRepositoryShared(t *testing.T) {
 	replica := func(name string) *gateway {
 		return startGateway(t, func(c *config.Config) {
 			c.Audit.DatabaseURL, c.Audit.Instance = db, name
+			c.Policy.DecisionLog = filepath.Join(t.TempDir(), "decisions.jsonl")
 		}, Options{})
 	}
 	a, b := replica("gw-a"), replica("gw-b")
@@ -59,6 +65,35 @@ func TestAuditRepositoryShared(t *testing.T) {
 		if pages[0][i] != pages[1][i] {
 			t.Fatalf("replicas differ at event %d", i)
 		}
+	}
+
+	// Both replicas' decision logs reach the repository, each decision
+	// naming its replica and policy revision.
+	repo, err := repository.Open(context.Background(), repository.Options{URL: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		byInstance := map[string]int{}
+		err := repo.Range(context.Background(), time.Time{}, time.Time{}, func(e authz.LogEntry) error {
+			if e.Revision() == "" {
+				return fmt.Errorf("decision %s names no policy revision", e.DecisionID)
+			}
+			byInstance[e.Labels["instance"]]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byInstance["gw-a"] > 0 && byInstance["gw-b"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("decisions in the repository by instance: %v", byInstance)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	r := a.get(t, "http://"+a.cfg.Listen+"/readyz", "")

@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		// notices when Redis is back.
 		checks = append(checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
 	}
-	fed, err := s.newFederation(sources, engine, opts)
+	fed, err := s.newFederation(sources, engine, redisStore, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (s *Server) openPolicy() error {
 	s.policy, err = authz.New(authz.Options{
 		Dir: pc.Dir, BundleURL: pc.BundleURL, PollInterval: pc.PollInterval,
 		Watch: pc.Watch, DecisionLog: decisionLog, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
-		Labels: map[string]string{"app": "mhg", "version": Version},
+		Labels: map[string]string{"app": "mhg", "version": Version, "instance": s.instance()},
 	})
 	if err != nil {
 		switch {
@@ -266,6 +266,15 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	copts := cache.Options{Logger: s.log, MeterProvider: s.telemetry.MeterProvider(), TracerProvider: s.telemetry.TracerProvider()}
 	if redisStore != nil {
 		copts.Store = redisStore
+		if ttl := s.cfg.Cache.LocalTTL; ttl > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			near, err := cache.NewNearStore(ctx, redisStore, cache.NearOptions{Client: redisStore.Client(), TTL: ttl, Logger: s.log})
+			cancel()
+			if err != nil {
+				return &SettingError{Setting: "cache.local_ttl", Err: err}
+			}
+			copts.Store = near
+		}
 	}
 	if kf := s.cfg.Cache.KeyFile; kf != "" {
 		keys, err := cache.LoadKeys(kf)
@@ -282,8 +291,13 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	return nil
 }
 
-func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engine, opts Options) (*federate.Service, error) {
-	ids, err := idCodec(s.cfg)
+func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engine, redisStore *cache.RedisStore, opts Options) (*federate.Service, error) {
+	table := federate.IDTableOptions{TTL: s.cfg.IDs.TableTTL, Logger: s.log}
+	if redisStore != nil {
+		// Every replica resolves the long ids any of them minted.
+		table.Store = redisStore
+	}
+	ids, err := idCodec(s.cfg, table)
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +411,30 @@ func (s *Server) openRepository(ctx context.Context) error {
 		}
 		return s.shipper.Close()
 	})
+	if dl := s.cfg.Policy.DecisionLog; dl != "" {
+		// The decision log goes to the same repository, so the policy
+		// workbench replays every replica's decisions.
+		ds, err := repository.NewDecisionShipper(repository.DecisionShipperOptions{Repository: s.repo, Path: dl,
+			Instance: s.instance(), Logger: s.log})
+		if err != nil {
+			return &SettingError{Setting: "policy.decision_log", Value: dl, Err: err}
+		}
+		dctx, dstop := context.WithCancel(context.WithoutCancel(ctx))
+		ddone := make(chan struct{})
+		go func() {
+			defer close(ddone)
+			ds.Run(dctx)
+		}()
+		s.closers = append(s.closers, func(ctx context.Context) error {
+			dstop()
+			<-ddone
+			for {
+				if n, err := ds.ShipOnce(ctx); n == 0 || err != nil {
+					return nil
+				}
+			}
+		})
+	}
 	s.auditor = gatedAuditor{Auditor: s.audit, gate: s.shipper.Gate}
 	s.auditSearch = s.repo
 	return nil
@@ -522,6 +560,9 @@ func (s *Server) consoleOptions() (console.Options, error) {
 	}
 	if cfg.Policy.DecisionLog != "" {
 		opts.Decisions = authz.DecisionFile{Path: cfg.Policy.DecisionLog}
+		if s.repo != nil {
+			opts.Decisions = s.repo
+		}
 	}
 	if c.OIDC.ClientSecretFile != "" {
 		b, err := os.ReadFile(c.OIDC.ClientSecretFile)
@@ -608,20 +649,20 @@ func (s *Server) Close(ctx context.Context) error {
 
 // idCodec builds the gateway id codec from ids.key_file, or for the
 // development default from a fixed demo key (ids then stay stable across
-// restarts of the demo).
-func idCodec(cfg config.Config) (*federate.IDCodec, error) {
+// restarts of the demo), with its table of long ids in table's store.
+func idCodec(cfg config.Config, table federate.IDTableOptions) (*federate.IDCodec, error) {
 	if cfg.IDs.KeyFile == "" {
 		if !cfg.Auth.Dev {
 			return nil, &SettingError{Setting: "ids.key_file", Err: errors.New("a key of at least 32 random bytes is needed outside the development default (auth.dev)")}
 		}
 		sum := sha256.Sum256([]byte("mhg development gateway id key; not for real data"))
-		return federate.NewIDCodec(sum[:])
+		return federate.NewIDCodecTable(sum[:], table)
 	}
 	b, err := os.ReadFile(cfg.IDs.KeyFile)
 	if err != nil {
 		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}
-	c, err := federate.NewIDCodec(b)
+	c, err := federate.NewIDCodecTable(b, table)
 	if err != nil {
 		return nil, &SettingError{Setting: "ids.key_file", Value: cfg.IDs.KeyFile, Err: err}
 	}

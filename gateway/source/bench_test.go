@@ -90,7 +90,7 @@ func BenchmarkParseSearchPage(b *testing.B) {
 	b.SetBytes(int64(len(page)))
 	b.ReportAllocs()
 	for b.Loop() {
-		rs, _, err := parseSearchPage(page, "Observation")
+		rs, _, _, err := parseSearchPage(page, "Observation")
 		if err != nil || len(rs) != 10 {
 			b.Fatal(err)
 		}

@@ -6,11 +6,20 @@
 // source into a connector; mapping, policy, caching and identity resolution
 // across sources happen in the layers above.
 //
+// A search answer with some resources that are not valid R4 is served
+// without them (ErrDropped beside the rest); only an answer with nothing
+// valid is invalid.
+//
+// A source that throttles (429, or 503 with Retry-After) is waited for
+// within the call's deadline, apart from the configured retries, and never
+// counts as a circuit-breaker failure; a per-source token bucket
+// (rate_limit) keeps the gateway from causing the throttling.
+//
 // Errors wrap the sentinels in resource.go (ErrNotFound, ErrUnavailable,
-// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrNextLink;
-// a search that stopped early returns what it read with a PartialError)
-// and never hold a URL query string, a resource id or resource content, so
-// they are safe to log. A next link written with another host name for
-// the same base (an alias, a proxy) is rebased onto the configured base;
-// no request ever goes to another server.
+// ErrTimeout, ErrInvalidResponse, ErrRejected, ErrTruncated, ErrNextLink,
+// ErrThrottled, ErrDropped; a search that stopped early returns what it read
+// with a PartialError) and never hold a URL query string, a resource id or
+// resource content, so they are safe to log. A next link written with
+// another host name for the same base (an alias, a proxy) is rebased onto
+// the configured base; no request ever goes to another server.
 package source

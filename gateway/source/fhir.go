@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
@@ -28,7 +30,10 @@ const (
 	defaultMaxResponseBytes = 16 << 20
 	defaultBreakerFailures  = 5
 	defaultBreakerOpenFor   = 30 * time.Second
-	fhirJSON                = "application/fhir+json"
+	// maxThrottleWaits bounds how often one GET waits out a 429 or a 503
+	// with Retry-After; the call's deadline bounds how long.
+	maxThrottleWaits = 5
+	fhirJSON         = "application/fhir+json"
 )
 
 var (
@@ -40,7 +45,11 @@ var (
 // source's Timeout, or Options.DefaultTimeout, within the caller's), GETs
 // are retried on transient failures, a circuit breaker stops calls to a
 // source that keeps failing, and every resource it returns has been
-// validated with the R4 codec. It is safe for concurrent use.
+// validated with the R4 codec. A source that throttles (429, or 503 with
+// Retry-After) is waited for within the deadline, whatever Retries says,
+// and never counts towards the breaker; an optional token bucket
+// (config.Source.RateLimit) spaces the calls out so that it need not. It is
+// safe for concurrent use.
 type FHIR struct {
 	id, country, profile string
 	base                 *url.URL
@@ -56,6 +65,8 @@ type FHIR struct {
 	log                  *slog.Logger
 	now                  func() time.Time
 	patientMatch         string
+	// limiter spaces out calls across all requests; nil means no limit.
+	limiter *rate.Limiter
 }
 
 // NewFHIR builds the connector of a "fhir" source. It reads the source's
@@ -100,6 +111,13 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 	if s.client == nil {
 		s.client = newHTTPClient(spec.ID, base)
 	}
+	if rl := spec.RateLimit; rl.PerSecond > 0 {
+		burst := rl.Burst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(rl.PerSecond)))
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(rl.PerSecond), burst)
+	}
 	failures := spec.Breaker.Failures
 	if failures <= 0 {
 		failures = defaultBreakerFailures
@@ -118,8 +136,11 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 		IsSuccessful: func(err error) bool {
 			return !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrTimeout)
 		},
-		// A caller that gave up says nothing about the source either.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// A caller that gave up says nothing about the source either, and
+		// a source that asks the gateway to wait is working as it should.
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, ErrThrottled)
+		},
 	})
 	s.metrics.breakerState(context.Background(), s.breaker.State().String())
 	return s, nil
@@ -223,17 +244,20 @@ func (s *FHIR) Read(ctx context.Context, resourceType, id string) (Resource, err
 // OperationOutcome entries are dropped. When more pages remain past the
 // bound, or a next link cannot be followed, it returns what it gathered
 // with a *PartialError (wrapping ErrTruncated or ErrNextLink) that says how
-// many pages were read.
+// many pages were read. Entries that are not valid R4 are left out and
+// reported with a *DroppedError (ErrDropped) beside the rest, unless
+// nothing else came back (then the answer is invalid: ErrInvalidResponse).
 func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Values) ([]Resource, error) {
 	if !resourceTypePattern.MatchString(resourceType) {
 		return nil, fmt.Errorf("source %s: search: invalid resource type: %w", s.id, ErrRejected)
 	}
 	var out []Resource
+	var dropped []error
 	// stopped is set when the search ends before the source's last page;
 	// what was read is returned with it.
 	var stopped *PartialError
 	err := s.call(ctx, "search", resourceType, func(ctx context.Context) error {
-		out, stopped = nil, nil
+		out, dropped, stopped = nil, nil, nil
 		u := s.base.JoinPath(resourceType)
 		u.RawQuery = params.Encode()
 		seen := map[string]bool{u.String(): true}
@@ -242,9 +266,12 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 			if err != nil {
 				return err
 			}
-			res, next, err := parseSearchPage(body, resourceType)
+			res, next, bad, err := parseSearchPage(body, resourceType)
 			if err != nil {
 				return fmt.Errorf("page %d: %w", page+1, err)
+			}
+			for _, b := range bad {
+				dropped = append(dropped, fmt.Errorf("page %d: %w", page+1, b))
 			}
 			out = append(out, res...)
 			if next == "" {
@@ -272,9 +299,21 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 	if err != nil {
 		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, err)
 	}
+	if len(dropped) > 0 && len(out) == 0 {
+		// Nothing valid came back: the answer is invalid, not incomplete.
+		return nil, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, dropped[0])
+	}
+	var partial []error
 	if stopped != nil {
 		s.log.Warn("search stopped before the last page", "type", resourceType, "pages", stopped.Pages, "error.type", telemetry.ErrorType(stopped.Cause))
-		return out, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, stopped)
+		partial = append(partial, stopped)
+	}
+	if len(dropped) > 0 {
+		s.log.Warn("resources that are not valid R4 left out of a search", "type", resourceType, "count", len(dropped), "first", dropped[0].Error())
+		partial = append(partial, &DroppedError{Invalid: dropped})
+	}
+	if len(partial) > 0 {
+		return out, fmt.Errorf("source %s: search %s: %w", s.id, resourceType, errors.Join(partial...))
 	}
 	return out, nil
 }
@@ -304,9 +343,13 @@ func (s *FHIR) MatchPatients(ctx context.Context, parameters []byte) ([]Resource
 		if aerr != nil {
 			return aerr.err
 		}
-		res, _, err := parseSearchPage(body, "Patient")
+		res, _, bad, err := parseSearchPage(body, "Patient")
 		if err != nil {
 			return err
+		}
+		if len(bad) > 0 {
+			// A candidate list with a hole is not one to match against.
+			return bad[0]
 		}
 		out = res
 		return nil
@@ -352,38 +395,100 @@ type attemptError struct {
 	err        error
 	retry      bool
 	retryAfter time.Duration // what the source asked for; 0 = use backoff
+	// throttled: the source asked the gateway to wait (429, 503 with
+	// Retry-After); waited for whatever the retry count says.
+	throttled bool
 }
 
 func (e *attemptError) Error() string { return e.err.Error() }
 func (e *attemptError) Unwrap() error { return e.err }
 
 // get fetches u, retrying transient failures with exponential backoff and
-// jitter, within ctx's deadline.
+// jitter, within ctx's deadline. A throttled answer is waited out (its
+// Retry-After, or a backoff when it gives none) apart from the retries, as
+// long as the wait fits in the deadline; when it does not, get returns a
+// *ThrottledError.
 func (s *FHIR) get(ctx context.Context, u *url.URL, op, resourceType string) ([]byte, error) {
+	retries, waits := 0, 0
 	for attempt := 0; ; attempt++ {
 		body, aerr := s.attempt(ctx, u, op, resourceType, attempt)
 		if aerr == nil {
 			return body, nil
 		}
-		if !aerr.retry || attempt >= s.retries {
+		var delay time.Duration
+		switch {
+		case aerr.throttled:
+			delay = aerr.retryAfter
+			if delay <= 0 {
+				delay = s.backoffDelay(waits)
+			}
+			waits++
+			if waits > maxThrottleWaits || !fits(ctx, delay) {
+				s.log.Info("source throttled past the call's deadline", "op", op, "type", resourceType, "retry_after", delay)
+				return nil, &ThrottledError{RetryAfter: delay}
+			}
+			s.metrics.waited(ctx, delay)
+		case aerr.retry && retries < s.retries:
+			retries++
+			delay = aerr.retryAfter
+			if delay <= 0 {
+				delay = s.backoffDelay(retries - 1)
+			}
+			if !fits(ctx, delay) {
+				// Waiting would only end in a timeout: report the real cause.
+				return nil, aerr.err
+			}
+		default:
 			return nil, aerr.err
 		}
-		delay := aerr.retryAfter
-		if delay <= 0 {
-			delay = s.backoffDelay(attempt)
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
-			// Waiting would only end in a timeout: report the real cause.
-			return nil, aerr.err
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctxError(ctx)
-		case <-t.C:
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// fits tells whether waiting d leaves ctx's deadline in the future.
+func fits(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > d
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctxError(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// pace waits for the source's rate limit to let one call go. A wait that
+// does not fit in ctx's deadline is not started: the call is throttled.
+func (s *FHIR) pace(ctx context.Context) error {
+	if s.limiter == nil {
+		return nil
+	}
+	r := s.limiter.Reserve()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	if !fits(ctx, d) {
+		r.Cancel()
+		return &ThrottledError{RetryAfter: d}
+	}
+	s.metrics.waited(ctx, d)
+	if err := sleep(ctx, d); err != nil {
+		r.Cancel()
+		return err
+	}
+	return nil
 }
 
 func (s *FHIR) backoffDelay(attempt int) time.Duration {
@@ -416,6 +521,9 @@ func (s *FHIR) attempt(ctx context.Context, u *url.URL, op, resourceType string,
 // do sends one request and reads its answer; the errors never hold the
 // URL or the body.
 func (s *FHIR) do(ctx context.Context, req *http.Request, op, resourceType string, n int) ([]byte, *attemptError) {
+	if err := s.pace(ctx); err != nil {
+		return nil, &attemptError{err: err}
+	}
 	start := time.Now()
 	req.Header.Set("Accept", fhirJSON)
 	if s.authorization != "" {
@@ -466,8 +574,12 @@ func (s *FHIR) statusError(resp *http.Response) *attemptError {
 	switch {
 	case code == http.StatusNotFound || code == http.StatusGone:
 		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrNotFound)}
-	case code == http.StatusTooManyRequests:
-		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable), retry: true, retryAfter: s.retryAfter(resp)}
+	case code == http.StatusTooManyRequests,
+		code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		// The source asks the gateway to wait: that is throttling, not
+		// an outage.
+		ra := s.retryAfter(resp)
+		return &attemptError{err: fmt.Errorf("status %d: %w", code, &ThrottledError{RetryAfter: ra}), throttled: true, retryAfter: ra}
 	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
 		return &attemptError{err: fmt.Errorf("status %d: %w", code, ErrUnavailable), retry: true, retryAfter: s.retryAfter(resp)}
 	case code >= 500:

@@ -390,8 +390,15 @@ func TestFHIRStatusesAndRetries(t *testing.T) {
 		{name: "502 retries exhausted", retries: 1, steps: []func(http.ResponseWriter, *http.Request){status(502), status(502), ok}, wantErr: ErrUnavailable, wantCalls: 2},
 		{name: "504 without retries", steps: []func(http.ResponseWriter, *http.Request){status(504), ok}, wantErr: ErrUnavailable, wantCalls: 1},
 		{name: "connection error retried", retries: 1, steps: []func(http.ResponseWriter, *http.Request){hangUp, ok}, wantCalls: 2},
-		{name: "429 honours Retry-After", retries: 1, steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "1"), ok}, wantCalls: 2, minDelay: time.Second},
-		{name: "429 Retry-After past the deadline gives up at once", retries: 3, steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "120"), ok}, wantErr: ErrUnavailable, wantCalls: 1},
+		{name: "429 honours Retry-After without retries", steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "1"), ok}, wantCalls: 2, minDelay: time.Second},
+		{name: "429 twice is waited out twice", steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "1"), status(429, "Retry-After", "1"), ok}, wantCalls: 3, minDelay: 2 * time.Second},
+		{name: "429 without Retry-After waits a backoff", steps: []func(http.ResponseWriter, *http.Request){status(429), ok}, wantCalls: 2, minDelay: 5 * time.Millisecond},
+		{name: "503 with Retry-After is throttling", steps: []func(http.ResponseWriter, *http.Request){status(503, "Retry-After", "1"), ok}, wantCalls: 2, minDelay: time.Second},
+		{name: "503 with a Retry-After date", steps: []func(http.ResponseWriter, *http.Request){func(w http.ResponseWriter, r *http.Request) {
+			status(503, "Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat))(w, r)
+		}, ok}, wantCalls: 2, minDelay: 500 * time.Millisecond},
+		{name: "429 Retry-After past the deadline gives up at once", retries: 3, steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "120"), ok}, wantErr: ErrThrottled, wantCalls: 1},
+		{name: "endless 429 ends throttled", steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "0")}, wantErr: ErrThrottled, wantCalls: maxThrottleWaits + 1},
 		{name: "malformed JSON", steps: []func(http.ResponseWriter, *http.Request){body(`{"resourceType":"Patient","id":`)}, wantErr: ErrInvalidResponse, wantCalls: 1},
 		{name: "invalid FHIR", steps: []func(http.ResponseWriter, *http.Request){body(readTestdataRaw("invalid/patient-gender-number.json"))}, wantErr: ErrInvalidResponse, wantCalls: 1},
 		{name: "another resource type", steps: []func(http.ResponseWriter, *http.Request){body(readTestdataRaw("r4/condition-example.json"))}, wantErr: ErrInvalidResponse, wantCalls: 1},
@@ -427,7 +434,7 @@ func TestFHIRStatusesAndRetries(t *testing.T) {
 			if strings.Contains(err.Error(), "secret-id") || strings.Contains(err.Error(), "Chalmers") {
 				t.Errorf("error %q holds the id or content", err)
 			}
-			if tc.wantErr == ErrUnavailable && elapsed > 2*time.Second {
+			if (tc.wantErr == ErrUnavailable || tc.wantErr == ErrThrottled) && elapsed > 2*time.Second {
 				t.Errorf("giving up took %v", elapsed)
 			}
 		})
@@ -456,8 +463,12 @@ func TestFHIRSearchResponses(t *testing.T) {
 		{name: "no entries", body: `{"resourceType":"Bundle","type":"searchset","total":0}`},
 		{name: "bare informational OperationOutcome", body: `{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}`},
 		{name: "bare error OperationOutcome", body: `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing"}]}`, wantErr: ErrRejected},
-		{name: "invalid entry names its index", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + patient + `},{"resource":` + invalid + `}]}`,
-			wantErr: ErrInvalidResponse, wantInErr: "entry 1"},
+		{name: "invalid entry dropped, the rest kept", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + patient + `},{"resource":` + invalid + `}]}`,
+			want: []string{"Patient/example"}, wantErr: ErrDropped, wantInErr: "entry 1"},
+		{name: "only invalid entries", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + invalid + `}]}`,
+			wantErr: ErrInvalidResponse, wantInErr: "entry 0"},
+		{name: "null placeholder in _given", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient","id":"mila","name":[{"given":["Mila","Oksana"],"_given":[null,{"extension":[{"url":"http://example.org/x","valueString":"y"}]}]}]}}]}`,
+			want: []string{"Patient/mila"}},
 		{name: "entry without id", body: `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Patient"}}]}`, wantErr: ErrInvalidResponse},
 		{name: "not a bundle", body: patient, wantErr: ErrInvalidResponse},
 		{name: "malformed", body: `{"resourceType":"Bundle","entry":[`, wantErr: ErrInvalidResponse},
@@ -478,6 +489,9 @@ func TestFHIRSearchResponses(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), tc.wantInErr) {
 					t.Errorf("error %q does not say %q", err, tc.wantInErr)
+				}
+				if !slices.Equal(ids(got), tc.want) {
+					t.Errorf("got %v beside the error, want %v", ids(got), tc.want)
 				}
 				return
 			}
@@ -568,6 +582,67 @@ func TestFHIRTimeouts(t *testing.T) {
 			t.Errorf("err = %v, want ErrTimeout", err)
 		}
 	})
+}
+
+// A throttled source is asked to wait, not failing: however often it
+// answers 429, its breaker stays closed, and a wait that does not fit the
+// deadline ends in ErrThrottled with the source's Retry-After.
+func TestFHIRThrottlingKeepsBreakerClosed(t *testing.T) {
+	h := &scripted{steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "60")}}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Timeout: 2 * time.Second, Breaker: config.Breaker{Failures: 2}}, Options{})
+	for i := range 6 {
+		_, err := s.Read(context.Background(), "Patient", "example")
+		var te *ThrottledError
+		if !errors.As(err, &te) || te.RetryAfter != time.Minute {
+			t.Fatalf("call %d: err = %v, want a ThrottledError of 1m", i, err)
+		}
+		if errors.Is(err, ErrUnavailable) {
+			t.Errorf("call %d: throttling reported as unavailable: %v", i, err)
+		}
+	}
+	if s.State() != "closed" {
+		t.Errorf("breaker %s after six throttled calls, want closed", s.State())
+	}
+	if h.calls.Load() != 6 {
+		t.Errorf("source saw %d calls, want 6 (none refused by a breaker)", h.calls.Load())
+	}
+}
+
+// The rate limit spaces calls out across requests: with 2 a second and a
+// burst of 1, the third call waits about a second, and a call whose
+// deadline cannot hold the wait is throttled without reaching the source.
+func TestFHIRRateLimit(t *testing.T) {
+	patient := readTestdataRaw("r4/patient-example.json")
+	h := &scripted{steps: []func(http.ResponseWriter, *http.Request){body(patient)}}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Timeout: 10 * time.Second,
+		RateLimit: config.RateLimit{PerSecond: 2, Burst: 1}}, Options{})
+	start := time.Now()
+	for i := range 3 {
+		if _, err := s.Read(context.Background(), "Patient", "example"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Errorf("three calls at 2/s with burst 1 took %v, want about 1s", el)
+	}
+	// Use the token up, then ask with a deadline shorter than the refill.
+	if _, err := s.Read(context.Background(), "Patient", "example"); err != nil {
+		t.Fatal(err)
+	}
+	before := h.calls.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := s.Read(ctx, "Patient", "example")
+	if !errors.Is(err, ErrThrottled) {
+		t.Fatalf("err = %v, want ErrThrottled", err)
+	}
+	if h.calls.Load() != before {
+		t.Error("a call the rate limit held back reached the source")
+	}
 }
 
 func TestFHIRBreaker(t *testing.T) {

@@ -93,7 +93,13 @@ func FuzzSearchPage(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, next, err := parseSearchPage(data, "Patient")
+		rs, next, bad, err := parseSearchPage(data, "Patient")
+		for _, b := range bad {
+			var ire *InvalidResourceError
+			if !errors.As(b, &ire) || !errors.Is(b, ErrInvalidResponse) {
+				t.Fatalf("a dropped entry's error %v is not an InvalidResourceError", b)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidResponse) && !errors.Is(err, ErrRejected) {
 				t.Fatalf("error %v wraps neither ErrInvalidResponse nor ErrRejected", err)

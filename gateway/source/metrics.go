@@ -20,11 +20,13 @@ import (
 //	mhg_source_errors_total{mhg_source_id,error_type}
 //	mhg_source_duration_seconds{mhg_source_id}
 //	mhg_source_breaker_state{mhg_source_id}        0 closed, 1 half-open, 2 open (fhir sources)
+//	mhg_source_throttle_wait_seconds{mhg_source_id} waits before a call: Retry-After asked by the source, or the source's rate_limit
 const (
 	MetricRequests     = "mhg.source.requests"
 	MetricErrors       = "mhg.source.errors"
 	MetricDuration     = "mhg.source.duration"
 	MetricBreakerState = "mhg.source.breaker.state"
+	MetricThrottleWait = "mhg.source.throttle.wait"
 )
 
 // instruments record one source's calls. They are created per source, all
@@ -34,6 +36,7 @@ type instruments struct {
 	errors   metric.Int64Counter
 	duration metric.Float64Histogram
 	breaker  metric.Int64Gauge
+	wait     metric.Float64Histogram
 	id       metric.MeasurementOption
 	source   string
 }
@@ -59,6 +62,9 @@ func newInstruments(mp metric.MeterProvider, sourceID string) (*instruments, err
 	in.breaker, err = m.Int64Gauge(MetricBreakerState, metric.WithUnit("{state}"),
 		metric.WithDescription("Circuit breaker state per source: 0 closed, 1 half-open, 2 open."))
 	errs = append(errs, err)
+	in.wait, err = m.Float64Histogram(MetricThrottleWait, metric.WithUnit("s"),
+		metric.WithDescription("Waits before calls to national sources: Retry-After the source asked for, or the source's rate limit."))
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("source %s: metrics: %w", sourceID, err)
 	}
@@ -74,6 +80,11 @@ func (in *instruments) called(ctx context.Context, start time.Time, err error) {
 		in.errors.Add(ctx, 1, metric.WithAttributes(
 			telemetry.AttrSourceID.String(in.source), telemetry.AttrErrorType.String(telemetry.ErrorType(err))))
 	}
+}
+
+// waited records one wait before a call.
+func (in *instruments) waited(ctx context.Context, d time.Duration) {
+	in.wait.Record(ctx, d.Seconds(), in.id)
 }
 
 // breakerState records a circuit breaker state ("closed", "half-open",
@@ -98,6 +109,7 @@ func init() {
 	}{
 		{ErrNotFound, "source.not_found"}, {ErrTimeout, "source.timeout"}, {ErrUnavailable, "source.unavailable"},
 		{ErrInvalidResponse, "source.invalid_response"}, {ErrRejected, "source.rejected"}, {ErrTruncated, "source.truncated"},
+		{ErrThrottled, "source.throttled"}, {ErrDropped, "source.dropped"},
 		{ErrNextLink, "source.next_link"},
 	} {
 		if err := telemetry.RegisterErrorType(e.err, e.name); err != nil {

@@ -66,6 +66,10 @@ func safePath(err error) string {
 // validate parses raw with the R4 codec and checks that it is a resource of
 // the claimed type with an id. where locates it for the error.
 func validate(raw []byte, where, claimedType string) (Resource, error) {
+	// What is kept is what the codec read: the forms of primitive
+	// extensions it rewrites (null placeholders) never reach the layers
+	// above.
+	raw = r4.Normalize(raw)
 	cr, err := r4.Parse(raw)
 	if err != nil {
 		return Resource{}, &InvalidResourceError{Where: where, Type: claimedType, Path: safePath(err), Detail: err}
@@ -153,15 +157,17 @@ type searchBundle struct {
 }
 
 // parseSearchPage reads one page of a search answer: the valid resources of
-// resourceType in match mode, and the next link ("" for the last page).
+// resourceType in match mode, the next link ("" for the last page), and
+// the entries that are not valid R4 (one *InvalidResourceError each).
 // Entries without a resource (batch-style entry.response only),
-// OperationOutcome entries and _include results are skipped. Any entry that
-// is not valid R4 fails the whole page: serving the rest would hide that
-// part of the record is missing.
-func parseSearchPage(body []byte, resourceType string) ([]Resource, string, error) {
+// OperationOutcome entries and _include results are skipped. An invalid
+// entry does not sink the page: the caller serves the rest and says that
+// resources were dropped (ErrDropped), so that the missing part of the
+// record is not hidden.
+func parseSearchPage(body []byte, resourceType string) ([]Resource, string, []error, error) {
 	var b searchBundle
 	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, "", fmt.Errorf("response is not a JSON Bundle: %w", ErrInvalidResponse)
+		return nil, "", nil, fmt.Errorf("response is not a JSON Bundle: %w", ErrInvalidResponse)
 	}
 	switch b.ResourceType {
 	case "Bundle":
@@ -170,14 +176,15 @@ func parseSearchPage(body []byte, resourceType string) ([]Resource, string, erro
 		// OperationOutcome and status 200.
 		for _, is := range b.Issue {
 			if is.Severity == "error" || is.Severity == "fatal" {
-				return nil, "", fmt.Errorf("search answered with an error OperationOutcome: %w", ErrRejected)
+				return nil, "", nil, fmt.Errorf("search answered with an error OperationOutcome: %w", ErrRejected)
 			}
 		}
-		return nil, "", nil
+		return nil, "", nil, nil
 	default:
-		return nil, "", fmt.Errorf("search answered with %s, not a Bundle: %w", safeTypeName(b.ResourceType), ErrInvalidResponse)
+		return nil, "", nil, fmt.Errorf("search answered with %s, not a Bundle: %w", safeTypeName(b.ResourceType), ErrInvalidResponse)
 	}
 	var out []Resource
+	var dropped []error
 	for i, e := range b.Entry {
 		if isNull(e.Resource) {
 			continue
@@ -191,15 +198,17 @@ func parseSearchPage(body []byte, resourceType string) ([]Resource, string, erro
 		}
 		h, err := readHead(e.Resource)
 		if err != nil {
-			return nil, "", &InvalidResourceError{Where: fmt.Sprintf("entry %d", i),
-				Detail: fmt.Errorf("%w: entry resource is not a JSON object", r4.ErrInvalid)}
+			dropped = append(dropped, &InvalidResourceError{Where: fmt.Sprintf("entry %d", i),
+				Detail: fmt.Errorf("%w: entry resource is not a JSON object", r4.ErrInvalid)})
+			continue
 		}
 		if h.ResourceType == "OperationOutcome" || h.ResourceType != resourceType {
 			continue
 		}
 		r, err := validate(e.Resource, fmt.Sprintf("entry %d", i), resourceType)
 		if err != nil {
-			return nil, "", err
+			dropped = append(dropped, err)
+			continue
 		}
 		out = append(out, r)
 	}
@@ -210,7 +219,7 @@ func parseSearchPage(body []byte, resourceType string) ([]Resource, string, erro
 			break
 		}
 	}
-	return out, next, nil
+	return out, next, dropped, nil
 }
 
 // checkCapabilities accepts an R4 CapabilityStatement.

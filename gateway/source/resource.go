@@ -1,6 +1,10 @@
 package source
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Resource is one resource as a national source returned it.
 type Resource struct {
@@ -34,4 +38,51 @@ var (
 	// wrapping ErrTruncated, so a caller can serve them with a warning
 	// rather than pass an incomplete record off as complete.
 	ErrTruncated = errors.New("search results truncated at the page bound")
+	// ErrThrottled: the source asked the gateway to wait (429, or 503 with
+	// Retry-After), or the source's rate limit held the call back, for
+	// longer than the call's deadline leaves. It is not a failure of the
+	// source and never counts towards its circuit breaker; errors.As gives
+	// a *ThrottledError saying how long the source asked for.
+	ErrThrottled = errors.New("source throttled the gateway")
 )
+
+// ErrDropped: a search answer held resources that are not valid R4. Search
+// returns the valid ones together with a *DroppedError wrapping it, so that
+// a caller serves them with a warning; one bad resource never sinks a page.
+var ErrDropped = errors.New("resources that are not valid R4 were left out")
+
+// DroppedError says how many resources of a search answer were left out
+// and why (one *InvalidResourceError each, log-safe). It wraps ErrDropped.
+type DroppedError struct {
+	// Invalid are the resources left out, in the order they came.
+	Invalid []error
+}
+
+func (e *DroppedError) Error() string {
+	msg := fmt.Sprintf("%d resource(s) that are not valid R4 were left out", len(e.Invalid))
+	if len(e.Invalid) > 0 {
+		msg += " (first: " + e.Invalid[0].Error() + ")"
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrDropped) true.
+func (e *DroppedError) Is(target error) bool { return target == ErrDropped }
+
+// ThrottledError says how long a throttled source asked the gateway to
+// wait. It wraps ErrThrottled.
+type ThrottledError struct {
+	// RetryAfter is how long the source (or its rate limit) asked to wait
+	// from when the error was made; zero when it did not say.
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	if e.RetryAfter <= 0 {
+		return ErrThrottled.Error()
+	}
+	return fmt.Sprintf("%v (retry after %s)", ErrThrottled, e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrThrottled) true.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }

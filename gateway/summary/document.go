@@ -90,6 +90,10 @@ type LinkedBy struct {
 	Kinds []string `json:"kinds,omitempty"`
 	// Score is the match score of a demographic link.
 	Score float64 `json:"score,omitempty"`
+	// Merged is set when the source had merged the person's records
+	// (Patient.link replaced-by, replaces or seealso) and the record used
+	// is the one it kept.
+	Merged bool `json:"merged,omitempty"`
 }
 
 // Warning says a source could not contribute (timeout, unavailable,
@@ -466,7 +470,13 @@ func documentIssues(warnings []Warning, conflicts []conflict, items []*item, lin
 	var issues []any
 	// How each record was linked, so that a reader can judge the merge.
 	for _, ln := range links {
-		issues = append(issues, object{"severity": "information", "code": "informational",
+		severity := "information"
+		if ln.LinkedBy.Merged {
+			// The reader should know that another record of the source
+			// was folded into this one.
+			severity = "warning"
+		}
+		issues = append(issues, object{"severity": severity, "code": "informational",
 			"diagnostics": fmt.Sprintf("record of source %s (%s) linked: %s", ln.Source.ID, ln.Source.Country, ln.LinkedBy.english())})
 	}
 	for _, w := range warnings {

@@ -230,6 +230,9 @@ func linksText(p narrative.Phrases, links []Link) string {
 		default:
 			how = p.Text("link.requested")
 		}
+		if ln.LinkedBy.Merged {
+			how += p.Text("link.merged")
+		}
 		parts = append(parts, ln.Source.Country+" ("+ln.Source.ID+"): "+how)
 	}
 	return strings.Join(parts, "; ")
@@ -237,13 +240,19 @@ func linksText(p narrative.Phrases, links []Link) string {
 
 // english says how a record was linked, for OperationOutcome issues.
 func (h LinkedBy) english() string {
+	var s string
 	switch h.By {
 	case LinkIdentifier:
-		return "same identifier (" + strings.Join(h.Kinds, ", ") + ")"
+		s = "same identifier (" + strings.Join(h.Kinds, ", ") + ")"
 	case LinkMatch:
-		return fmt.Sprintf("demographic match, grade certain (score %.4f)", h.Score)
+		s = fmt.Sprintf("demographic match, grade certain (score %.4f)", h.Score)
+	default:
+		s = "the record asked for"
 	}
-	return "the record asked for"
+	if h.Merged {
+		s += "; the source had merged this person's records (Patient.link replaced-by, replaces or seealso) and its surviving record is used"
+	}
+	return s
 }
 
 // sectionNarrative renders a section: a table of its entries (or the

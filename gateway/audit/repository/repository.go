@@ -151,8 +151,9 @@ func (r *Repository) Insert(ctx context.Context, recs []Record) (int, error) {
 		events    = make([]string, n)
 		recorded  = make([]time.Time, n)
 		patients  = make([]*string, n)
-		agents    = make([]string, n) // text[] literals; unnest cannot take a 2-D array of uneven rows
-		purposes  = make([]string, n)
+		clients   = make([]*string, n)
+		orgs      = make([]*string, n)
+		purposes  = make([]string, n) // text[] literals; unnest cannot take a 2-D array of uneven rows
 		outcomes  = make([]*string, n)
 		countries = make([]*string, n)
 		ops       = make([]*string, n)
@@ -173,20 +174,20 @@ func (r *Repository) Insert(ctx context.Context, recs []Record) (int, error) {
 		recorded[i] = at
 		patients[i], outcomes[i], countries[i] = nonEmpty(k.Patient), nonEmpty(k.Outcome), nonEmpty(k.Country)
 		ops[i], traces[i], btg[i] = nonEmpty(k.Operation), nonEmpty(k.TraceID), k.BreakGlass
-		agents[i], purposes[i] = arrayLiteral(k.Agents), arrayLiteral(k.Purposes)
+		clients[i], orgs[i], purposes[i] = nonEmpty(k.Client), nonEmpty(k.Org), arrayLiteral(k.Purposes)
 	}
 	tag, err := r.pool.Exec(ctx, `
-INSERT INTO audit_records (instance, seq, id, time, prev, hash, event, recorded, patient, agents,
-    purposes, outcome, country, operation, break_glass, trace_id)
-SELECT u.instance, u.seq, u.id, u.time, u.prev, u.hash, u.event, u.recorded, u.patient, u.agents::text[],
-    u.purposes::text[], u.outcome, u.country, u.operation, u.break_glass, u.trace_id
+INSERT INTO audit_records (instance, seq, id, time, prev, hash, event, recorded, patient, agent_client,
+    agent_org, purposes, outcome, country, operation, break_glass, trace_id)
+SELECT u.instance, u.seq, u.id, u.time, u.prev, u.hash, u.event, u.recorded, u.patient, u.agent_client,
+    u.agent_org, u.purposes::text[], u.outcome, u.country, u.operation, u.break_glass, u.trace_id
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-    $15::boolean[], $16::text[])
-    AS u(instance, seq, id, time, prev, hash, event, recorded, patient, agents, purposes, outcome,
-    country, operation, break_glass, trace_id)
+    $15::text[], $16::boolean[], $17::text[])
+    AS u(instance, seq, id, time, prev, hash, event, recorded, patient, agent_client, agent_org, purposes,
+    outcome, country, operation, break_glass, trace_id)
 ON CONFLICT DO NOTHING`,
-		instances, seqs, ids, times, prevs, hashes, events, recorded, patients, agents, purposes,
+		instances, seqs, ids, times, prevs, hashes, events, recorded, patients, clients, orgs, purposes,
 		outcomes, countries, ops, btg, traces)
 	if err != nil {
 		return 0, fmt.Errorf("%w: insert: %w", ErrUnavailable, err)

@@ -28,7 +28,7 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 func open(t *testing.T) (*repository.Repository, string) {
 	t.Helper()
 	url := pgtest.NewDatabase(t, "")
-	r, err := repository.Open(context.Background(), repository.Options{URL: url, Migrate: true})
+	r, err := repository.Open(context.Background(), repository.Options{URL: url, Migrate: true, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	errs := make([]error, 3)
 	for i := range errs {
 		wg.Go(func() {
-			r, err := repository.Open(context.Background(), repository.Options{URL: url, Migrate: true})
+			r, err := repository.Open(context.Background(), repository.Options{URL: url, Migrate: true, Logger: quiet})
 			if err == nil {
 				r.Close()
 			}

@@ -30,7 +30,8 @@ func (r *Repository) Search(ctx context.Context, q audit.Query) ([]json.RawMessa
 		where = append(where, "patient = "+arg(strings.TrimPrefix(q.Patient, "Patient/")))
 	}
 	if q.Agent != "" {
-		where = append(where, "agents @> ARRAY["+arg(q.Agent)+"::text]")
+		a := arg(q.Agent)
+		where = append(where, "(agent_client = "+a+" OR agent_org = "+a+")")
 	}
 	if q.Purpose != "" {
 		where = append(where, "purposes @> ARRAY["+arg(q.Purpose)+"::text]")

@@ -280,10 +280,19 @@ func (s *Shipper) Run(ctx context.Context) error {
 		default:
 			pause = s.opts.Interval
 			if s.opts.Shipped != nil {
-				// Idle: a checkpoint that was not yet due may be now.
-				if err := s.opts.Shipped(ctx, nil); err != nil && ctx.Err() == nil {
-					s.setErr(err)
-					s.opts.Logger.WarnContext(ctx, "audit shipper: checkpoint failed", slog.Any("error", err))
+				// Idle: a checkpoint that was not yet due may be now. A
+				// failure is logged once, not at every idle turn.
+				err := s.opts.Shipped(ctx, nil)
+				if err == nil {
+					s.setErr(nil)
+				} else if ctx.Err() == nil {
+					s.mu.Lock()
+					first := s.lastErr == nil
+					s.lastErr = err
+					s.mu.Unlock()
+					if first {
+						s.opts.Logger.WarnContext(ctx, "audit shipper: checkpoint failed", slog.Any("error", err))
+					}
 				}
 			}
 		}
@@ -356,11 +365,14 @@ func (s *Shipper) read(from checkpoint, head uint64) ([]chain.Record, int64, err
 	)
 	rd := bufio.NewReaderSize(io.NewSectionReader(s.f, from.Offset, 1<<62), 64<<10)
 	for len(recs) < s.opts.Batch && prev.Seq < head {
-		line, err := rd.ReadSlice('\n')
+		line, err := rd.ReadBytes('\n')
 		if err != nil {
 			// A line still being written (or the log's probe bytes):
 			// ship what is complete.
 			break
+		}
+		if len(line) > chain.MaxLineBytes+1 {
+			return nil, 0, fmt.Errorf("audit shipper: local log at offset %d: record longer than %d bytes", off, chain.MaxLineBytes)
 		}
 		rec, perr := chain.Parse(line[:len(line)-1])
 		if perr != nil {

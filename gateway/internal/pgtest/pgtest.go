@@ -77,7 +77,8 @@ func NewDatabase(tb testing.TB, serverURL string) string {
 // superuser in tests), for tests that play an administrator.
 func Exec(tb testing.TB, dbURL string, sql string, args ...any) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Long enough for a benchmark's generated data set.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {

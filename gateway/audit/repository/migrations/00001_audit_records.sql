@@ -18,7 +18,9 @@ CREATE TABLE audit_records (
     -- The auditor's search keys (IHE ITI-81), read from the event.
     recorded    timestamptz NOT NULL,
     patient     text,
-    agents      text[]      NOT NULL DEFAULT '{}',
+    -- agent= matches the requester's client id or organisation.
+    agent_client text,
+    agent_org   text,
     purposes    text[]      NOT NULL DEFAULT '{}',
     outcome     text,
     country     text,
@@ -31,7 +33,8 @@ CREATE TABLE audit_records (
 
 CREATE INDEX audit_records_recorded ON audit_records (recorded DESC);
 CREATE INDEX audit_records_patient ON audit_records (patient, recorded DESC) WHERE patient IS NOT NULL;
-CREATE INDEX audit_records_agents ON audit_records USING gin (agents);
+CREATE INDEX audit_records_agent_client ON audit_records (agent_client, recorded DESC);
+CREATE INDEX audit_records_agent_org ON audit_records (agent_org, recorded DESC);
 CREATE INDEX audit_records_purposes ON audit_records USING gin (purposes);
 CREATE INDEX audit_records_outcome ON audit_records (outcome, recorded DESC);
 CREATE INDEX audit_records_operation ON audit_records (operation, recorded DESC) WHERE operation IS NOT NULL;
