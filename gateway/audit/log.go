@@ -144,6 +144,7 @@ type pending struct {
 	// writing a record (Check).
 	probe bool
 	event []byte
+	keys  indexEntry // read from event by the caller, off the writer
 	at    time.Time
 	done  chan error
 	// Set by the writer before done.
@@ -276,7 +277,7 @@ func (l *Log) record(ctx context.Context, e Entry) (string, *pending, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	p := &pending{event: event, at: at, done: make(chan error, 1)}
+	p := &pending{event: event, keys: keysOf(event), at: at, done: make(chan error, 1)}
 
 	l.closeMu.RLock()
 	if l.closed {
@@ -413,7 +414,7 @@ func (l *Log) writeBatch(batch []*pending) {
 	}
 	start := 0
 	for i, p := range batch {
-		l.index.add(p.seq, l.size+int64(start), ends[i]-start, p.event)
+		l.index.addKeys(p.seq, l.size+int64(start), ends[i]-start, p.keys)
 		start = ends[i]
 		p.done <- nil
 	}

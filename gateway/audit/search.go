@@ -62,7 +62,19 @@ type index struct {
 }
 
 func (ix *index) add(seq uint64, off int64, n int, event []byte) {
-	e := indexEntry{off: off, n: n, seq: seq}
+	ix.addKeys(seq, off, n, keysOf(event))
+}
+
+// addKeys indexes a record whose keys were read before (keysOf), so that
+// the writer does not parse events while records wait for their fsync.
+func (ix *index) addKeys(seq uint64, off int64, n int, e indexEntry) {
+	e.off, e.n, e.seq = off, n, seq
+	ix.entries = append(ix.entries, e)
+}
+
+// keysOf reads the index keys of a rendered event.
+func keysOf(event []byte) indexEntry {
+	var e indexEntry
 	if k, ok := KeysOf(event); ok {
 		if !k.Recorded.IsZero() {
 			e.recorded = k.Recorded.UnixMicro()
@@ -70,7 +82,7 @@ func (ix *index) add(seq uint64, off int64, n int, event []byte) {
 		e.patient, e.agents, e.purposes, e.outcome = k.Patient, k.Agents, k.Purposes, k.Outcome
 		e.country, e.op, e.btg = k.Country, k.Operation, k.BreakGlass
 	}
-	ix.entries = append(ix.entries, e)
+	return e
 }
 
 func (q Query) matches(e *indexEntry) bool {

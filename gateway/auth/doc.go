@@ -4,7 +4,10 @@
 // background, or the development key; it checks issuer, audience, expiry,
 // not-before, issued-at and total lifetime with a bounded clock skew, and
 // reads org, country, role, purpose of use (IHE IUA forms), SMART scopes
-// and break-glass. ParseScope checks the SMART v1/v2 resource scopes that
+// and break-glass. A token verified once is remembered by its SHA-256
+// until its exp, while the key that verified it stays in the key set
+// (tokencache.go), so a client reusing its token is not verified in full
+// each time. ParseScope checks the SMART v1/v2 resource scopes that
 // `mhg token` mints; the scopes a request carries are enforced by the
 // policy (policies/mhg/authz), not here. The package also holds the
 // development signing key that `mhg token` uses in the embedded default

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,12 @@ type VerifierOptions struct {
 	Logger *slog.Logger
 	// Now is the clock for exp, nbf and iat. Nil means time.Now.
 	Now func() time.Time
+	// TokenCacheEntries bounds the verified tokens remembered (by their
+	// SHA-256, until exp, while the key that verified them is still in
+	// the key set; see tokenCache), so a client reusing its token is not
+	// verified in full on every request. Zero means
+	// DefaultTokenCacheEntries; negative verifies every token in full.
+	TokenCacheEntries int
 }
 
 // Verifier checks bearer tokens and turns their claims into a Requester.
@@ -75,6 +82,7 @@ type Verifier struct {
 	now    func() time.Time
 	skew   time.Duration
 	maxAge time.Duration
+	tokens *tokenCache // nil: every token verified in full
 	cancel context.CancelFunc
 }
 
@@ -131,6 +139,7 @@ func NewVerifier(cfg config.Auth, opts VerifierOptions) (*Verifier, error) {
 		now:    now,
 		skew:   skew,
 		maxAge: maxAge,
+		tokens: newTokenCache(opts.TokenCacheEntries),
 		cancel: cancel,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(acceptedAlgs),
@@ -233,6 +242,10 @@ func (v *Verifier) Check(ctx context.Context) error {
 // the gateway claims (country shape, purpose_of_use forms) and a non-empty
 // sub.
 //
+// A token verified before is answered from the token cache (see
+// VerifierOptions.TokenCacheEntries) until its exp, while the key that
+// verified it is still in the key set.
+//
 // An empty rawToken returns ErrNoToken. Every refusal is a *TokenError
 // matching ErrInvalidToken, or ErrInsufficient when only sub is missing.
 // ctx bounds a JWKS refresh the token may cause.
@@ -243,10 +256,16 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Requester, erro
 	if len(rawToken) > MaxTokenBytes {
 		return Requester{}, refuse(ReasonMalformed, "token too long")
 	}
+	sum := sha256.Sum256([]byte(rawToken))
+	if r, ok := v.cachedRequester(ctx, sum, v.now()); ok {
+		return r, nil
+	}
 	var (
 		c         tokenClaims
 		keyCalled bool
 		keyErr    *TokenError
+		kid       string
+		usedKey   any
 	)
 	_, err := v.parser.ParseWithClaims(rawToken, &c, func(t *jwt.Token) (any, error) {
 		keyCalled = true
@@ -255,6 +274,8 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Requester, erro
 			keyErr = te
 			return nil, te
 		}
+		kid, _ = t.Header[jwkset.HeaderKID].(string)
+		usedKey = key
 		return key, nil
 	})
 	if err != nil {
@@ -272,6 +293,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Requester, erro
 	if te != nil {
 		return Requester{}, te
 	}
+	v.remember(sum, r, kid, usedKey, exp, v.now())
 	return r, nil
 }
 

@@ -8,7 +8,9 @@
 // with which obligations), logs it in OPA's decision-log shape and counts
 // it in its own metrics; errors and undefined results deny, with the
 // engine's reason (engine.error, engine.undefined, engine.no-policy), which
-// callers pass on unchanged.
+// callers pass on unchanged. A decision is reused (memo.go) only for an
+// input identical to one decided under the same revision, until the next
+// agreement or consent validity boundary and for a minute at most.
 //
 // The policy input holds no protected attribute by construction: Input has
 // none, FactsOf reads only a resource's type, security labels, category

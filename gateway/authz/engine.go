@@ -75,6 +75,14 @@ type Options struct {
 	// MeterProvider gives the engine's metrics (see the Metric* names).
 	// Nil means the OpenTelemetry global meter provider.
 	MeterProvider metric.MeterProvider
+	// MemoEntries bounds the decisions each revision memoizes: an input
+	// identical to one decided before under the same revision gets the
+	// same answer without evaluating the policy again, until the next
+	// agreement or consent validity boundary and for MaxMemoTTL at most
+	// (see memo). Every decision still gets its own id, span, metrics
+	// and decision log entry. Zero means DefaultMemoEntries; negative
+	// turns memoization off.
+	MemoEntries int
 }
 
 // Engine is the policy decision point. It is safe for concurrent use.
@@ -110,36 +118,10 @@ type Engine struct {
 // BundleURL the first download happens in the background and the engine
 // denies everything until a revision is active.
 func New(opts Options) (*Engine, error) {
-	if opts.PollInterval < 0 {
-		return nil, fmt.Errorf("authz: poll interval %s is negative", opts.PollInterval)
-	}
-	e := &Engine{
-		opts:   opts,
-		log:    opts.Logger,
-		now:    opts.Now,
-		labels: map[string]string{"app": "mhg"},
-		done:   make(chan struct{}),
-	}
-	if e.log == nil {
-		e.log = slog.Default()
-	}
-	e.log = e.log.With("component", "authz")
-	if e.now == nil {
-		e.now = time.Now
-	}
-	for k, v := range opts.Labels {
-		e.labels[k] = v
-	}
-	mp := opts.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	m, err := newInstruments(mp, e)
+	e, err := newBare(opts)
 	if err != nil {
-		return nil, fmt.Errorf("authz: metrics: %w", err)
+		return nil, err
 	}
-	e.metrics = m
-
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 
@@ -172,6 +154,41 @@ func New(opts Options) (*Engine, error) {
 		return e, nil
 	}
 	close(e.done)
+	return e, nil
+}
+
+// newBare builds an engine with no revision loaded and nothing running.
+func newBare(opts Options) (*Engine, error) {
+	if opts.PollInterval < 0 {
+		return nil, fmt.Errorf("authz: poll interval %s is negative", opts.PollInterval)
+	}
+	e := &Engine{
+		opts:   opts,
+		log:    opts.Logger,
+		now:    opts.Now,
+		labels: map[string]string{"app": "mhg"},
+		done:   make(chan struct{}),
+		cancel: func() {},
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.log = e.log.With("component", "authz")
+	if e.now == nil {
+		e.now = time.Now
+	}
+	for k, v := range opts.Labels {
+		e.labels[k] = v
+	}
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m, err := newInstruments(mp, e)
+	if err != nil {
+		return nil, fmt.Errorf("authz: metrics: %w", err)
+	}
+	e.metrics = m
 	return e, nil
 }
 
@@ -245,6 +262,11 @@ func (e *Engine) activate(ctx context.Context, where string, set *policySet) err
 	if err != nil {
 		return e.reject(where, fmt.Errorf("revision %s: %w", set.revision, err))
 	}
+	size := e.opts.MemoEntries
+	if size == 0 {
+		size = DefaultMemoEntries
+	}
+	c.memo = newMemo(size, set.agreements)
 	prev := e.cur.Swap(c)
 	e.mu.Lock()
 	e.lastErr = nil
@@ -382,7 +404,18 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		err = ErrNoPolicy
 	} else {
 		d.Revision = c.revision
-		result, err = c.eval(ctx, in, e.now())
+		now := e.now()
+		var key string
+		memoable, hit := false, false
+		if c.memo != nil {
+			key, memoable = memoKey(in)
+		}
+		if memoable {
+			result, hit = c.memo.get(key, now)
+		}
+		if !hit {
+			result, err = c.eval(ctx, in, now)
+		}
 		if err == nil {
 			err = d.fill(result)
 		}
@@ -390,6 +423,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		// caller gave up is not one to act on.
 		if err == nil && ctx.Err() != nil {
 			err = ctx.Err()
+		}
+		if err == nil && memoable && !hit {
+			c.memo.put(key, in, now, result)
 		}
 		if err != nil {
 			d.Reasons = []string{ReasonError}

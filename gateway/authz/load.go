@@ -322,6 +322,7 @@ type compiled struct {
 	compiler *ast.Compiler
 	store    storage.Store
 	set      *policySet
+	memo     *memo // nil: every decision evaluates the policy
 }
 
 // compile compiles the serving modules, runs the revision's Rego tests and

@@ -44,6 +44,26 @@ func TestToken(t *testing.T) {
 	}
 }
 
+func TestPolicyBench(t *testing.T) {
+	code, out, errs := run(t, "policy", "bench", "--agreements", "4,50", "-n", "20")
+	if code != 0 {
+		t.Fatalf("bench: %d %s %s", code, out, errs)
+	}
+	// The empty baseline and each agreement count, both phases; the real
+	// policy allows what it measures (a deny would measure a short cut).
+	for _, want := range []string{"empty    query", "empty  release", "4 agreements    query", "50 agreements  release"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "allow") != 4 {
+		t.Errorf("bench rows of the real policy should allow:\n%s", out)
+	}
+	if code, _, _ := run(t, "policy", "bench", "--provisions", "21"); code == 0 {
+		t.Fatalf("21 provisions accepted")
+	}
+}
+
 func TestVersion(t *testing.T) {
 	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "mhg ") {
 		t.Fatalf("version: %d %q", code, out)

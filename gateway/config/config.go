@@ -84,6 +84,11 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
 	// MaxHeaderBytes is the largest request header block accepted.
 	MaxHeaderBytes int `yaml:"max_header_bytes" env:"MAX_HEADER_BYTES"`
+	// PprofListen is a loopback address (127.0.0.1:6060, [::1]:6060,
+	// localhost:6060) where Go's profiler answers under /debug/pprof/,
+	// for operators on the host or through a port-forward. Empty, the
+	// default, serves no profiler; any other host is refused.
+	PprofListen string `yaml:"pprof_listen" env:"PPROF_LISTEN"`
 }
 
 // Source kinds.
@@ -221,6 +226,11 @@ type Policy struct {
 	// DecisionLog is a JSONL file for OPA-shaped decision log entries;
 	// empty means the structured log only.
 	DecisionLog string `yaml:"decision_log" env:"DECISION_LOG"`
+	// MemoEntries bounds the decisions reused for an identical policy
+	// input under the same revision (until the next agreement or consent
+	// validity boundary, one minute at most). Zero means 4096; -1 turns
+	// the memo off.
+	MemoEntries int `yaml:"memo_entries" env:"MEMO_ENTRIES"`
 }
 
 // Redis is the shared cache.

@@ -109,6 +109,7 @@ func TestLoadBad(t *testing.T) {
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
 			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",
 			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
+			"policy.memo_entries", "server.pprof_listen",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}
@@ -218,6 +219,18 @@ func TestValidateOrderIsStable(t *testing.T) {
 	for range 20 {
 		if err := c.Validate(); err.Error() != first.Error() {
 			t.Fatalf("order changed:\n%v\nthen\n%v", first, err)
+		}
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true, "127.0.0.2:0": true,
+		"0.0.0.0:6060": false, ":6060": false, "10.0.0.1:6060": false, "[::]:6060": false,
+		"example.org:6060": false, "127.0.0.1": false,
+	} {
+		if got := LoopbackAddr(addr); got != want {
+			t.Errorf("LoopbackAddr(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/migrant-health/mhg/mappings"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -221,6 +222,23 @@ func (s Server) validate(p *problems) {
 	if s.MaxHeaderBytes <= 0 {
 		p.bad("server.max_header_bytes", "must be positive")
 	}
+	if s.PprofListen != "" && !LoopbackAddr(s.PprofListen) {
+		p.bad("server.pprof_listen", "want a loopback host:port (127.0.0.1, ::1 or localhost): the profiler shows the gateway's memory, got %q", s.PprofListen)
+	}
+}
+
+// LoopbackAddr reports whether addr is host:port with a loopback host
+// (an IP in 127.0.0.0/8 or ::1, or localhost).
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func validateSources(p *problems, sources []Source) {
@@ -322,6 +340,9 @@ func (a Auth) validate(p *problems) {
 }
 
 func (pol Policy) validate(p *problems) {
+	if pol.MemoEntries < -1 {
+		p.bad("policy.memo_entries", "want -1 (off), 0 (the default) or a positive bound, got %d", pol.MemoEntries)
+	}
 	if pol.BundleURL != "" {
 		if u, err := url.Parse(pol.BundleURL); err != nil || u.Scheme == "" {
 			p.bad("policy.bundle_url", "want an absolute URL, got %q", pol.BundleURL)

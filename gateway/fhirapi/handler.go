@@ -104,6 +104,11 @@ type Options struct {
 	// MatchDefaultCount is how many candidates a $match answer holds at
 	// most when the request gives no count. Zero means 10.
 	MatchDefaultCount int
+	// RenderedBytes bounds the FHIR JSON kept of released resources, so
+	// a resource released again exactly as before is not marshalled
+	// again (see rendered). Zero means DefaultRenderedBytes; negative
+	// marshals every time.
+	RenderedBytes int64
 }
 
 // Handler is the gateway's HTTP handler.
@@ -114,6 +119,7 @@ type Handler struct {
 	ops    map[string]Operation
 	// converting holds a token per $to-mhp conversion running.
 	converting chan struct{}
+	rendered   *rendered // nil: every release marshalled afresh
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -150,7 +156,8 @@ func New(opts Options) (*Handler, error) {
 	}
 	opts.ToMHP.defaults()
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}, converting: make(chan struct{}, opts.ToMHP.MaxConcurrent)}
+	h := &Handler{opts: opts, log: opts.Logger, ops: map[string]Operation{}, converting: make(chan struct{}, opts.ToMHP.MaxConcurrent),
+		rendered: newRendered(opts.RenderedBytes)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -171,7 +171,7 @@ func (h *Handler) match(c *gin.Context) {
 	total := len(res.Entries)
 	b := bundle{ResourceType: "Bundle", Type: "searchset", Timestamp: now(), Total: &total, Meta: &bundleMeta{LastUpdated: now()}}
 	for _, en := range res.Entries {
-		js, err := r4.Marshal(en.Resource)
+		js, err := h.marshal(en.Resource)
 		if err != nil {
 			h.finish(c, req, res, err, 0, nil)
 			return

@@ -176,7 +176,7 @@ func (h *Handler) read(c *gin.Context, typ, id string) {
 	if sp.Elements != nil {
 		applyElements(r4.Resource(entry.Resource), sp.Elements)
 	}
-	body, err := r4.Marshal(entry.Resource)
+	body, err := h.marshal(entry.Resource)
 	if err != nil {
 		h.finish(c, req, res, err, 0, nil)
 		return
@@ -263,7 +263,7 @@ func (h *Handler) searchset(typ string, q map[string][]string, sp searchParams, 
 		if sp.Elements != nil {
 			applyElements(r4.Resource(e.Resource), sp.Elements)
 		}
-		js, err := r4.Marshal(e.Resource)
+		js, err := h.marshal(e.Resource)
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", e.Type, err)
 		}

@@ -332,7 +332,7 @@ func (h *Handler) everything(c *gin.Context, l *federate.Linker, id string) {
 	var loss []Issue
 	stamp := time.Now()
 	for _, en := range res.Entries[lo:hi] {
-		js, err := r4.Marshal(en.Resource)
+		js, err := h.marshal(en.Resource)
 		if err != nil {
 			h.finish(c, req, res, err, 0, nil)
 			return

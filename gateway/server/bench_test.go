@@ -5,7 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,41 +174,139 @@ func BenchmarkTracingAndAudit(b *testing.B) {
 	})
 }
 
-// BenchmarkLoad is the load run: concurrent clients over loopback HTTP
-// (keep-alive) doing a realistic mix (a patient search across three
-// sources, a read, a condition search), against a bare Gin server on
-// loopback answering the same bytes with the same concurrency.
+// BenchmarkLoad is the load run of issue 16's table: for each shape, 8
+// keep-alive connections over loopback send the same request as fast as
+// they are answered, alternating (in rounds, so both see the same machine
+// load) between the gateway and a bare net/http server that answers the
+// exact bytes the gateway answered. It reports the gateway's req/s, the
+// bare server's, the gateway's share of it (pct-of-bare) and the p99
+// latency of both. MHG_LOAD_SECONDS is the time per shape (default 4,
+// half of it on each server).
+//
+//	go test -run '^$' -bench BenchmarkLoad ./gateway/server/
+//
+// The shapes, on the embedded default's sample sources (three bundle
+// sources): a cached Patient read with the in-process cache and with
+// Redis, a Condition search for one patient, a Patient search by
+// passport over the three sources, and a warm Patient/$summary.
 func BenchmarkLoad(b *testing.B) {
+	secs := 4.0
+	if v := os.Getenv("MHG_LOAD_SECONDS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			b.Fatalf("MHG_LOAD_SECONDS=%q: want a positive number of seconds", v)
+		}
+		secs = f
+	}
 	g, tok, id := benchGateway(b, nil, Options{})
-	paths := []string{
-		"/Patient?identifier=" + aminaPassport, "/Patient/" + id, "/Condition?patient=" + id,
+	type shape struct {
+		name string
+		g    *gateway
+		tok  string
+		path string
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
-	bodies := map[string][]byte{}
-	for _, p := range paths {
-		r := g.get(b, p, tok)
-		bodies[p] = r.body
+	shapes := []shape{
+		{"read-inprocess", g, tok, "/Patient/" + id},
+		{"read-redis", nil, "", ""},
+		{"condition-search", g, tok, "/Condition?patient=" + id},
+		{"passport-search-3-sources", g, tok, "/Patient?identifier=" + url.QueryEscape(aminaPassport)},
+		{"summary-warm", g, tok, "/Patient/$summary?identifier=" + url.QueryEscape(aminaPassport)},
 	}
-	gin.SetMode(gin.ReleaseMode)
-	bare := gin.New()
-	bare.NoRoute(func(c *gin.Context) {
-		c.Data(200, "application/fhir+json", bodies[strings.TrimPrefix(c.Request.URL.RequestURI(), "/fhir")])
-	})
-	bareSrv := httptest.NewServer(bare)
-	b.Cleanup(bareSrv.Close)
+	if _, err := exec.LookPath("redis-server"); err == nil || os.Getenv("REDIS_URL") != "" {
+		ru := redisURL(b)
+		gr, tokR, idR := benchGateway(b, func(c *config.Config) { c.Redis.URL = ru }, Options{})
+		shapes[1] = shape{"read-redis", gr, tokR, "/Patient/" + idR}
+	} else {
+		shapes = slices.Delete(shapes, 1, 2)
+	}
+	// The same read on a replica shipping its audit records to a
+	// PostgreSQL repository (the scale-out setting).
+	db := pgtest.NewDatabase(b, "")
+	gp, tokP, idP := benchGateway(b, func(c *config.Config) { c.Audit.DatabaseURL = db }, Options{})
+	shapes = append(shapes, shape{"read-inprocess+repository", gp, tokP, "/Patient/" + idP})
+	for _, sh := range shapes {
+		first := sh.g.get(b, sh.path, sh.tok)
+		if first.status != http.StatusOK {
+			b.Fatalf("%s: %d %.300s", sh.name, first.status, first.body)
+		}
+		ct := first.header.Get("Content-Type")
+		body := first.body
+		bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.Write(body)
+		}))
+		b.Cleanup(bare.Close)
+		gwURL := sh.g.base + sh.path
+		bareURL := bare.URL + "/fhir" + sh.path
+		b.Run(sh.name, func(b *testing.B) {
+			const rounds = 4
+			per := time.Duration(secs / (2 * rounds) * float64(time.Second))
+			var gw, base loadResult
+			for range rounds {
+				base.add(loadRun(b, bareURL, "", per))
+				gw.add(loadRun(b, gwURL, sh.tok, per))
+			}
+			b.ReportMetric(gw.rate(), "req/s")
+			b.ReportMetric(base.rate(), "bare-req/s")
+			b.ReportMetric(100*gw.rate()/base.rate(), "pct-of-bare")
+			b.ReportMetric(gw.p99().Seconds()*1000, "p99-ms")
+			b.ReportMetric(base.p99().Seconds()*1000, "bare-p99-ms")
+		})
+	}
+}
 
-	run := func(b *testing.B, base, tok string) {
-		var n, errs atomic.Int64
-		b.SetParallelism(8)
-		b.ResetTimer()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				p := paths[i%len(paths)]
-				i++
-				req, _ := http.NewRequest("GET", base+p, nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
+// loadConns is the number of connections of the load run.
+const loadConns = 8
+
+// loadResult accumulates requests and their latencies.
+type loadResult struct {
+	n    int
+	took time.Duration
+	lat  []time.Duration
+}
+
+func (r *loadResult) add(o loadResult) {
+	r.n += o.n
+	r.took += o.took
+	r.lat = append(r.lat, o.lat...)
+}
+
+func (r *loadResult) rate() float64 { return float64(r.n) / r.took.Seconds() }
+
+func (r *loadResult) p99() time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	slices.Sort(r.lat)
+	return r.lat[len(r.lat)*99/100]
+}
+
+// loadRun sends GET u over loadConns keep-alive connections for d and
+// fails the benchmark on any answer but 200.
+func loadRun(b *testing.B, u, token string, d time.Duration) loadResult {
+	b.Helper()
+	var (
+		mu   sync.Mutex
+		out  loadResult
+		errs atomic.Int64
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range loadConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			var lat []time.Duration
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
 					errs.Add(1)
@@ -210,39 +314,21 @@ func BenchmarkLoad(b *testing.B) {
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				if resp.StatusCode != http.StatusOK {
 					errs.Add(1)
 				}
-				n.Add(1)
+				lat = append(lat, time.Since(t0))
 			}
-		})
-		b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "req/s")
-		if errs.Load() > 0 {
-			b.Fatalf("%d failed requests", errs.Load())
-		}
+			mu.Lock()
+			out.n += len(lat)
+			out.lat = append(out.lat, lat...)
+			mu.Unlock()
+		}()
 	}
-	var bareRate float64
-	b.Run("bare-gin", func(b *testing.B) {
-		start := time.Now()
-		run(b, bareSrv.URL+"/fhir", tok)
-		bareRate = float64(b.N) / time.Since(start).Seconds()
-	})
-	b.Run("gateway", func(b *testing.B) {
-		start := time.Now()
-		run(b, g.base, tok)
-		if bareRate > 0 {
-			b.ReportMetric(bareRate/(float64(b.N)/time.Since(start).Seconds()), "x-bare-gin-time")
-		}
-	})
-	// The same replica shipping its audit records to a PostgreSQL
-	// repository (the scale-out setting): what one replica carries.
-	b.Run("gateway+repository", func(b *testing.B) {
-		db := pgtest.NewDatabase(b, "")
-		gr, rtok, _ := benchGateway(b, func(c *config.Config) { c.Audit.DatabaseURL = db }, Options{})
-		start := time.Now()
-		run(b, gr.base, rtok)
-		if bareRate > 0 {
-			b.ReportMetric(bareRate/(float64(b.N)/time.Since(start).Seconds()), "x-bare-gin-time")
-		}
-	})
+	wg.Wait()
+	out.took = time.Since(start)
+	if n := errs.Load(); n > 0 {
+		b.Fatalf("%s: %d failed requests", u, n)
+	}
+	return out
 }

@@ -83,6 +83,7 @@ type Server struct {
 	shipper     *repository.Shipper
 	verifier    *auth.Verifier
 	closers     []func(context.Context) error
+	pprofAddr   string // where the profiler listens; empty when it does not
 	// statistics serves the console's statistics page (nil: none).
 	statistics console.Statistics
 }
@@ -208,7 +209,8 @@ func (s *Server) openPolicy() error {
 	s.policy, err = authz.New(authz.Options{
 		Dir: pc.Dir, BundleURL: pc.BundleURL, PollInterval: pc.PollInterval,
 		Watch: pc.Watch, DecisionLog: decisionLog, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
-		Labels: map[string]string{"app": "mhg", "version": Version, "instance": s.instance()},
+		MemoEntries: pc.MemoEntries,
+		Labels:      map[string]string{"app": "mhg", "version": Version, "instance": s.instance()},
 	})
 	if err != nil {
 		switch {
@@ -613,6 +615,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes: 4 * s.cfg.Server.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	stopPprof, err := s.startPprof()
+	if err != nil {
+		_ = s.Close(context.Background())
+		return err
+	}
+	defer stopPprof(context.Background())
 	s.banner(ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -625,7 +633,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("shutting down", "timeout", s.cfg.Server.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
 	if cerr := s.Close(sctx); err == nil {
 		err = cerr
 	}
