@@ -7,11 +7,11 @@
 // several sources by identifiers that may cross borders and answers the
 // patient-level operations over the linked records: $everything, and
 // $summary, whose document the summary package renders. Records a source
-// merged (Patient.link) are followed to the one it kept.
-// EvaluateMeasure counts a statistical measure over every source the
-// policy permits for it, under the strictest disclosure terms of those
-// sources, and releases only the protected table (package stats
-// evaluates, package disclosure protects).
+// merged (Patient.link) are followed to the one it kept. EvaluateMeasure
+// counts a statistical measure over every source the policy permits for
+// it, under the strictest disclosure terms of those sources, and releases
+// only the protected table (package stats evaluates, package disclosure
+// protects).
 //
 // It knows nothing of HTTP: fhirapi turns its results into Bundles and its
 // errors into OperationOutcomes. The interfaces it needs from sources,
