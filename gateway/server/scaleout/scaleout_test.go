@@ -325,6 +325,16 @@ console: {disabled: true}
 		}
 	}
 
+	// Every replica names itself and enforces the same policy revision.
+	var revision string
+	for _, r := range replicas {
+		st := readyz(t, r)
+		if st.Instance != r.name || st.Revision == "" || (revision != "" && st.Revision != revision) {
+			t.Fatalf("%s /readyz: instance %q, policy revision %q (others: %q)", r.name, st.Instance, st.Revision, revision)
+		}
+		revision = st.Revision
+	}
+
 	// Every 200 and 403 has exactly one AuditEvent.
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
@@ -496,6 +506,8 @@ func bundleIDs(t *testing.T, body []byte) []string {
 
 type readiness struct {
 	Status   string `json:"status"`
+	Instance string `json:"instance"`
+	Revision string `json:"policy_revision"`
 	Shipping struct {
 		Shipped   uint64 `json:"shipped_seq"`
 		Unshipped uint64 `json:"unshipped"`
