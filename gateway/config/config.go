@@ -432,6 +432,9 @@ type Console struct {
 	// Approvals is how many different legal users approve a draft before
 	// it is published; 0 or 1 is the author alone.
 	Approvals int `yaml:"approvals" env:"APPROVALS"`
+	// StatisticsPurpose is the purpose of use (an HL7 v3 ActReason code)
+	// the statistics page asks under; empty means PUBHLTH.
+	StatisticsPurpose string `yaml:"statistics_purpose" env:"STATISTICS_PURPOSE"`
 }
 
 // ConsoleOIDC is the console's identity provider.

@@ -107,7 +107,7 @@ func TestLoadBad(t *testing.T) {
 			"sources[1].base_url", "sources[1].rate_limit: per_second and burst cannot be negative", "sources[2].id: duplicate", "sources[2].dir", "auth: set jwks_file", "auth.clock_skew",
 			"telemetry.traces_exporter", "telemetry.sample_ratio", "log.level",
 			"federation.identifiers[0]: give systems", "federation.identifiers[0].scope",
-			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url",
+			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",
 			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
 			"policy.memo_entries", "server.pprof_listen",
 		}},

@@ -137,6 +137,9 @@ func envMap(environ []string) map[string]string {
 var (
 	sourceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,15}$`)
 	countryPattern  = regexp.MustCompile(`^[A-Z]{2}$`)
+	// purposeCode is the shape of an HL7 v3 ActReason code (as auth
+	// checks purpose_of_use claims).
+	purposeCode = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,31}$`)
 )
 
 // FieldError is one problem with one configuration field.
@@ -495,6 +498,9 @@ func (con Console) validate(p *problems) {
 	}
 	if con.IdleTimeout < 0 || con.Approvals < 0 || con.Approvals > 5 {
 		p.bad("console", "idle_timeout cannot be negative; approvals is 0 to 5")
+	}
+	if con.StatisticsPurpose != "" && !purposeCode.MatchString(con.StatisticsPurpose) {
+		p.bad("console.statistics_purpose", "want an HL7 v3 ActReason code such as PUBHLTH, got %q", con.StatisticsPurpose)
 	}
 	if con.TraceURL != "" && !strings.Contains(con.TraceURL, "{trace_id}") {
 		p.bad("console.trace_url", "must contain {trace_id}")

@@ -331,3 +331,46 @@ func TestBrowser(t *testing.T) {
 	}
 	fmt.Fprintf(os.Stderr, "console screenshots in %s\n", r.shots)
 }
+
+// A researcher signs in, picks a measure, period and two strata, and gets
+// the released table (masked cells labelled) with its chart and CSV link;
+// axe-core checks the page before and after.
+func TestBrowserStatistics(t *testing.T) {
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	cfg := idp.Config()
+	h := newHarness(t, harnessOptions{statistics: true, oidc: OIDC{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		Scopes: []string{"profile", "email", "groups"}, RoleClaim: "groups"}})
+	idp.QueueUser(&mockoidc.MockUser{Subject: "researcher-1", Email: "researcher@rki.example", PreferredUsername: "researcher",
+		Groups: []string{"researcher"}, EmailVerified: true})
+	r := newRun(t, h)
+
+	r.open("/console/login")
+	r.do("sign in with OIDC", chromedp.Click(chromedp.CSS(`a[href="/console/login/oidc"]`)), chromedp.WaitVisible(chromedp.CSS("header .who")))
+	r.page("home-researcher", "Console")
+	r.do("open the statistics", chromedp.Click(chromedp.CSS(`header a[href="/console/statistics"]`)), chromedp.WaitVisible(chromedp.CSS("#s-measure")))
+	r.page("statistics-form", "Statistics")
+	r.do("evaluate", chromedp.SetValue(chromedp.CSS("#s-measure"), "mhp-diabetes-prevalence"),
+		chromedp.SetValue(chromedp.CSS("#s-start"), "2025-02-10"), chromedp.SetValue(chromedp.CSS("#s-end"), "2025-05-03"),
+		chromedp.SetValue(chromedp.CSS("#s-stratum0"), "sex"), chromedp.SetValue(chromedp.CSS("#s-stratum1"), "age-band-who"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#statistics")))
+	if c := r.text("#statistics caption"); !strings.Contains(c, "2025-02-01 to 2025-05-31") || !strings.Contains(c, "masked") {
+		t.Errorf("caption: %s", c)
+	}
+	if m := r.text("#statistics td.masked"); m != "masked" {
+		t.Errorf("a masked cell reads %q", m)
+	}
+	if terms := r.text("dl.terms"); !strings.Contains(terms, "counts below 10 are masked") || !strings.Contains(terms, "us-pop") || !strings.Contains(terms, "de-down") {
+		t.Errorf("terms: %s", terms)
+	}
+	if href := get(r, "the CSV link", chromedp.AttributeValue(chromedp.CSS(`a[href*="format=csv"]`), "href")).Value; !strings.Contains(href, "stratum2=age-band-who") {
+		t.Errorf("CSV link %q", href)
+	}
+	r.page("statistics", "Statistics")
+	if n := len(statisticsAudits(t, h)); n != 1 {
+		t.Errorf("%d AuditEvents for one evaluation", n)
+	}
+}

@@ -144,6 +144,12 @@ type Options struct {
 	// before it is published: 0 or 1 means its author alone, 2 a second
 	// approver.
 	Approvals int
+	// Statistics serves the statistics page (measures evaluated as
+	// Measure/{id}/$evaluate-measure evaluates them). Nil: no such page.
+	Statistics Statistics
+	// StatisticsPurpose is the purpose of use statistics are asked for
+	// under; empty means PUBHLTH (public health).
+	StatisticsPurpose string
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives log-safe lines (never patient data). Nil discards.
@@ -185,6 +191,9 @@ func New(opts Options) (*Console, error) {
 	}
 	if opts.Purpose == "" {
 		opts.Purpose = "HCOMPL"
+	}
+	if opts.StatisticsPurpose == "" {
+		opts.StatisticsPurpose = "PUBHLTH"
 	}
 	if opts.LinkRoles == nil {
 		opts.LinkRoles = []string{"legal", "auditor"}
@@ -260,9 +269,10 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/audit/chain", c.signedIn(c.chainStatus))
 	m.HandleFunc("GET /console/audit/disclosures", c.signedIn(c.disclosures))
 	m.HandleFunc("POST /console/audit/disclosures", c.signedIn(c.disclosures))
+	m.HandleFunc("GET /console/statistics", c.signedIn(c.statisticsPage))
 	c.mux = m
 	for _, p := range []string{"/console/", "/console/login", "/console/policy", "/console/policy/drafts/{id}", "/console/audit",
-		"/console/audit/decision", "/console/audit/break-glass", "/console/audit/chain", "/console/audit/disclosures"} {
+		"/console/audit/decision", "/console/audit/break-glass", "/console/audit/chain", "/console/audit/disclosures", "/console/statistics"} {
 		telemetry.AllowRoutes("GET "+p, "POST "+p)
 	}
 }
@@ -418,7 +428,7 @@ type page struct {
 
 // nav says which desks the session may open, as the policy decides.
 type nav struct {
-	Workbench, Audit bool
+	Workbench, Audit, Statistics bool
 }
 
 func (c *Console) navFor(ctx context.Context, s *Session) nav {
@@ -427,7 +437,12 @@ func (c *Console) navFor(ctx context.Context, s *Session) nav {
 	}
 	w, _ := c.allowed(ctx, s, actWorkbench)
 	a, _ := c.allowed(ctx, s, actAudit)
-	return nav{Workbench: w.Allow, Audit: a.Allow}
+	n := nav{Workbench: w.Allow, Audit: a.Allow}
+	if c.opts.Statistics != nil {
+		st, _ := c.statisticsAllowed(ctx, s)
+		n.Statistics = st.Allow
+	}
+	return n
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, s *Session, status int, name, title string, data any) {
@@ -513,8 +528,8 @@ func parsePages() (map[string]*template.Template, error) {
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request, s *Session) {
 	n := c.navFor(r.Context(), s)
-	if !n.Workbench && !n.Audit {
-		c.errorPage(w, r, s, http.StatusForbidden, "The console is for the legal team and for auditors; the policy gives your role no desk here.")
+	if !n.Workbench && !n.Audit && !n.Statistics {
+		c.errorPage(w, r, s, http.StatusForbidden, "The console is for the legal team, auditors and, where statistics are enabled, public health; the policy gives your role no desk here.")
 		return
 	}
 	c.render(w, r, s, http.StatusOK, "home", "Console", nil)

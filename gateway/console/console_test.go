@@ -27,7 +27,7 @@ var pages = []string{
 func TestEveryPageNeedsASession(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	b := h.browser()
-	for _, p := range pages {
+	for _, p := range append(pages, "/console/statistics") {
 		resp, _ := b.get(p)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
 			t.Errorf("GET %s without a session: %s to %q, want 303 to the sign-in page", p, resp.Status, resp.Header.Get("Location"))

@@ -1,10 +1,13 @@
-// Package console serves the gateway's pages for its two kinds of users in
+// Package console serves the gateway's pages for the people who use it in
 // the browser, under /console/: the policy workbench of the legal team
 // (the agreements and rules as tables, drafts edited as forms, JSON or
 // Rego, their tests and checks, impact analysis by replaying recorded
-// decisions, explanations, publishing as a reviewable change) and the
+// decisions, explanations, publishing as a reviewable change), the
 // audit desk of auditors (the AuditEvent timeline, the break-the-glass
-// review queue, the audit chain, the disclosure report for a patient).
+// review queue, the audit chain, the disclosure report for a patient) and
+// the statistics page of public health and researchers (a measure by up to
+// two strata as $evaluate-measure releases it, through the Statistics
+// interface the server implements over the federation).
 //
 // Pages are rendered on the server with html/template from the types the
 // API uses (audit.Event, authz.Agreement, authz.Explanation, ...); the
@@ -17,7 +20,7 @@
 //
 // The console holds no rule of its own: every page asks the same policy
 // the FHIR routes ask (console.rego, disclosures.rego, the audit-record
-// rules), and every action that reads patient-related data or changes
+// rules, statistics.rego), and every action that reads patient-related data or changes
 // anything is recorded as an AuditEvent like an API call. It never changes
 // the running policy: a published draft is a patch and a signed bundle for
 // review.

@@ -17,6 +17,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
+	"github.com/migrant-health/mhg/gateway/federate"
 )
 
 // harness is a console over the built-in policies, a real audit log and a
@@ -29,12 +30,16 @@ type harness struct {
 	audit   *audit.Log
 	decLog  string
 	publish string
+	// fed evaluates measures for the statistics page (harnessOptions.statistics).
+	fed *federate.Service
 }
 
 type harnessOptions struct {
 	oidc      OIDC
 	approvals int
 	key       []byte
+	// statistics serves the statistics page over generated populations.
+	statistics bool
 }
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
@@ -58,12 +63,17 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	t.Cleanup(func() { h.audit.Close() })
 	h.srv = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.srv.Listener.Addr().String() + "/console"
+	var st Statistics
+	if ho.statistics {
+		h.fed = statisticsFederation(t, h.engine)
+		st = fedStatistics{h.fed}
+	}
 	h.console, err = New(Options{
 		Policy: h.engine, Auditor: h.audit, AuditSearch: h.audit, Chain: h.audit,
 		Decisions: authz.DecisionFile{Path: h.decLog}, BaseURL: base, OIDC: ho.oidc, OneTimeLinks: true,
 		Org: "ministry-of-health", Country: "DE", TraceURL: "http://jaeger.invalid/trace/{trace_id}",
 		PublishDir: h.publish, Approvals: ho.approvals, SigningKey: ho.key, SigningAlg: "HS256",
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Statistics: st,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -84,6 +84,8 @@ type Server struct {
 	verifier    *auth.Verifier
 	closers     []func(context.Context) error
 	pprofAddr   string // where the profiler listens; empty when it does not
+	// statistics serves the console's statistics page (nil: none).
+	statistics console.Statistics
 }
 
 // New builds a gateway from cfg. Everything that can be checked before the
@@ -154,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if s.handler, err = s.newHandler(fed, engine, checks, opts); err != nil {
 		return nil, err
 	}
-	if err := s.openConsole(); err != nil {
+	if err := s.openConsole(fed); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -504,8 +506,9 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 
 // openConsole serves the console under /console/ beside the FHIR routes,
 // over the gateway's own policy engine and audit log; the FHIR routes
-// alone when console.disabled.
-func (s *Server) openConsole() error {
+// alone when console.disabled. Its statistics page evaluates measures
+// through fed, as $evaluate-measure does.
+func (s *Server) openConsole(fed *federate.Service) error {
 	s.root = s.handler
 	if s.cfg.Console.Disabled {
 		return nil
@@ -513,6 +516,10 @@ func (s *Server) openConsole() error {
 	opts, err := s.consoleOptions()
 	if err != nil {
 		return err
+	}
+	if fed.Measures() != nil {
+		s.statistics = consoleStatistics{fed: fed}
+		opts.Statistics = s.statistics
 	}
 	if s.console, err = console.New(opts); err != nil {
 		return fmt.Errorf("console: %w", err)
@@ -549,7 +556,7 @@ func (s *Server) consoleOptions() (console.Options, error) {
 		Policy: s.policy, PolicyFiles: files, Auditor: s.auditor, AuditSearch: s.auditSearch, Chain: s.audit,
 		BaseURL: cfg.ConsoleURL(), OneTimeLinks: cfg.Auth.Dev || c.OneTimeLink, Org: c.Org, Country: c.Country,
 		IdleTimeout: c.IdleTimeout, TraceURL: c.TraceURL, PublishDir: c.PublishDir, SigningAlg: c.SigningAlg,
-		Approvals: c.Approvals, Logger: s.log,
+		Approvals: c.Approvals, StatisticsPurpose: c.StatisticsPurpose, Logger: s.log,
 		OIDC: console.OIDC{Issuer: c.OIDC.Issuer, ClientID: c.OIDC.ClientID, Scopes: c.OIDC.Scopes,
 			RoleClaim: c.OIDC.RoleClaim, OrgClaim: c.OIDC.OrgClaim, CountryClaim: c.OIDC.CountryClaim},
 	}
