@@ -39,7 +39,7 @@ run: build
 ## gateway/console/testdata/browser; both must be there (plain `go test`
 ## skips them when they are not).
 test: test-deps clients fhirserver browser-deps
-	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
