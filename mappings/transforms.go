@@ -403,38 +403,44 @@ func consentCitizenRoles(m *mapper, root object) {
 	}
 }
 
-// withholdAttachments removes what an attachment holds or points to from a
-// DiagnosticReport (presentedForm) or DocumentReference (content): inline
-// data has not been through the release policy's redaction, and a url
-// names the national server, which a client must never reach directly. A
-// DocumentReference keeps each attachment's description (content type,
-// language, title, size, hash, creation), marked with data-absent-reason
-// "unsupported", because content is required; the gateway serves no
-// attachment route yet, and the loss report says so.
+// AttachmentRoute is how a mapped attachment's url begins when the gateway
+// serves its bytes: "$attachment?content=N" (DocumentReference) or
+// "$attachment?presentedForm=N" (DiagnosticReport), relative to the
+// resource's own address. The gateway completes it to
+// [base]/{type}/{id}/$attachment?...; the $attachment route re-reads the
+// upstream resource under the release policy and serves the bytes.
+const AttachmentRoute = "$attachment?"
+
+// withholdAttachments keeps what an attachment holds or points to out of
+// a DiagnosticReport (presentedForm) or DocumentReference
+// (content.attachment): inline data has not been through the release
+// policy's redaction, and a url names the national server, which a client
+// must never reach directly. Each attachment keeps its description
+// (content type, language, title, size, hash, creation); its data is
+// removed and its url becomes the gateway's $attachment route
+// (AttachmentRoute), which serves the bytes under the release policy.
 func withholdAttachments(m *mapper, root object) {
+	route := func(att object, param string, i int, path string) {
+		_, hasData := att["data"]
+		_, hasURL := att["url"]
+		if !hasData && !hasURL {
+			return
+		}
+		delete(att, "data")
+		att["url"] = fmt.Sprintf("%s%s=%d", AttachmentRoute, param, i)
+		m.issue(sevInfo, codeInformation, path,
+			"the attachment's content is served by the gateway's $attachment route, not inline or from the source")
+	}
 	switch m.typ {
 	case "DiagnosticReport":
-		if n := len(getArr(root, "presentedForm")); n > 0 {
-			delete(root, "presentedForm")
-			m.issue(sevWarning, codeIncomplete, "DiagnosticReport.presentedForm",
-				"%d presented form(s) withheld: the gateway does not pass on report attachments; the structured results remain", n)
+		for i, att := range objects(root["presentedForm"]) {
+			route(att, "presentedForm", i, fmt.Sprintf("DiagnosticReport.presentedForm[%d]", i))
 		}
 	case "DocumentReference":
 		for i, c := range objects(root["content"]) {
-			att := getObj(c, "attachment")
-			if att == nil {
-				continue
+			if att := getObj(c, "attachment"); att != nil {
+				route(att, "content", i, fmt.Sprintf("DocumentReference.content[%d].attachment", i))
 			}
-			_, hasData := att["data"]
-			_, hasURL := att["url"]
-			if !hasData && !hasURL {
-				continue
-			}
-			delete(att, "data")
-			delete(att, "url")
-			att["extension"] = append(getArr(att, "extension"), object{"url": extDataAbsent, "valueCode": "unsupported"})
-			m.issue(sevWarning, codeIncomplete, fmt.Sprintf("DocumentReference.content[%d].attachment", i),
-				"the document's content was withheld: the gateway does not pass on attachments; its description remains")
 		}
 	}
 }

@@ -28,6 +28,10 @@ type Entry struct {
 	// ResourceType is the type asked for; Operation the operation name.
 	ResourceType string
 	Operation    string
+	// Resource is "Type/id" (gateway id) when the request is about one
+	// resource and not a Patient (the $attachment route); the request
+	// entity's "what" then names it.
+	Resource string
 	// Patient is the gateway reference of the patient concerned
 	// ("Patient/<gateway id>"), when there is one.
 	Patient string

@@ -341,6 +341,9 @@ func requestEntity(e Entry, interaction string) entity {
 	} else {
 		ent.Type = &coding{SystemEntityType, "2", "System Object"}
 	}
+	if typ, id, ok := strings.Cut(e.Resource, "/"); ok && typ == e.ResourceType && r4.IsID(id) {
+		ent.What = &reference{Reference: e.Resource}
+	}
 	ent.Detail = append(ent.Detail, detail{DetailInteraction, interaction})
 	if e.Operation != "" {
 		ent.Detail = append(ent.Detail, detail{DetailOperation, e.Operation})

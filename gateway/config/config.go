@@ -84,6 +84,9 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
 	// MaxHeaderBytes is the largest request header block accepted.
 	MaxHeaderBytes int `yaml:"max_header_bytes" env:"MAX_HEADER_BYTES"`
+	// MaxAttachmentBytes is the largest attachment the $attachment route
+	// serves (413 above it).
+	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes" env:"MAX_ATTACHMENT_BYTES"`
 	// PprofListen is a loopback address (127.0.0.1:6060, [::1]:6060,
 	// localhost:6060) where Go's profiler answers under /debug/pprof/,
 	// for operators on the host or through a port-forward. Empty, the

@@ -33,13 +33,14 @@ func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
 		Server: Server{
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ShutdownTimeout:   20 * time.Second,
-			MaxBodyBytes:      4 << 20,
-			MaxHeaderBytes:    32 << 10,
+			ReadHeaderTimeout:  5 * time.Second,
+			ReadTimeout:        30 * time.Second,
+			WriteTimeout:       60 * time.Second,
+			IdleTimeout:        120 * time.Second,
+			ShutdownTimeout:    20 * time.Second,
+			MaxBodyBytes:       4 << 20,
+			MaxHeaderBytes:     32 << 10,
+			MaxAttachmentBytes: 10 << 20,
 		},
 		Sources: []Source{
 			{ID: "de-sample", Country: "DE", Profile: "de-basis", Kind: KindBundle, Dir: BuiltinPrefix + "de-sample"},
@@ -221,6 +222,9 @@ func (s Server) validate(p *problems) {
 	}
 	if s.MaxHeaderBytes <= 0 {
 		p.bad("server.max_header_bytes", "must be positive")
+	}
+	if s.MaxAttachmentBytes <= 0 {
+		p.bad("server.max_attachment_bytes", "must be positive")
 	}
 	if s.PprofListen != "" && !LoopbackAddr(s.PprofListen) {
 		p.bad("server.pprof_listen", "want a loopback host:port (127.0.0.1, ::1 or localhost): the profiler shows the gateway's memory, got %q", s.PprofListen)

@@ -71,6 +71,9 @@ type Options struct {
 	// MaxHeaderBytes bounds the request line and headers together. Zero
 	// means 32 KiB.
 	MaxHeaderBytes int
+	// MaxAttachmentBytes bounds what $attachment serves (413 above it).
+	// Zero means 10 MiB.
+	MaxAttachmentBytes int64
 	// Mapper serves POST /fhir/$to-mhp; nil disables it.
 	Mapper Mapper
 	// ToMHP bounds $to-mhp; see ToMHPLimits for the zero values.
@@ -151,6 +154,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 32 << 10
 	}
+	if opts.MaxAttachmentBytes <= 0 {
+		opts.MaxAttachmentBytes = defaultMaxAttachmentBytes
+	}
 	if opts.MatchDefaultCount <= 0 {
 		opts.MatchDefaultCount = 10
 	}
@@ -178,6 +184,7 @@ func New(opts Options) (*Handler, error) {
 		ops = append(ops, toMHPOperation())
 	}
 	ops = append(ops, validateOperations()...)
+	ops = append(ops, attachmentOperations()...)
 	for _, op := range ops {
 		h.ops[op.key()] = op
 	}

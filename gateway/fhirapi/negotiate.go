@@ -19,7 +19,7 @@ var jsonTypes = map[string]bool{
 // negotiate checks _format and Accept: the gateway speaks FHIR R4 JSON
 // only, so anything that excludes it is 406.
 func negotiate(r *http.Request) *Error {
-	if csvAllowed(r) {
+	if csvAllowed(r) || attachmentRoute(r) {
 		return nil
 	}
 	if f := r.URL.Query().Get("_format"); f != "" {

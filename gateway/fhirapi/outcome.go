@@ -82,6 +82,9 @@ func asError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if e := attachmentError(err); e != nil {
+		return e
+	}
 	var denied *federate.DeniedError
 	var failed *federate.SourcesFailedError
 	switch {

@@ -59,6 +59,7 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 // when it was rendered before. The bytes are shared: callers only copy
 // them out.
 func (h *Handler) marshal(m proto.Message) ([]byte, error) {
+	h.routeAttachments(m)
 	if h.rendered == nil {
 		return r4.Marshal(m)
 	}

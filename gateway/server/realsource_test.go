@@ -279,13 +279,14 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 						t.Errorf("%s: %d, the fixture has %d", tc.query, len(got), want)
 					}
 				}
-				// Attachments are withheld: no document content, no
-				// link to the national server.
+				// Attachments are served through the gateway: no inline
+				// content, no link to the national server.
 				docs, _ := searchAll(t, g, "/DocumentReference?patient="+url.QueryEscape(gid), tok)
 				for _, d := range docs {
 					for _, c := range d["content"].([]any) {
 						att := c.(map[string]any)["attachment"].(map[string]any)
-						if att["url"] != nil || att["data"] != nil {
+						u, _ := att["url"].(string)
+						if att["data"] != nil || (u != "" && !strings.HasPrefix(u, g.base+"/DocumentReference/"+d["id"].(string)+"/$attachment?")) {
 							t.Errorf("DocumentReference %s passes on its attachment: %v", d["id"], att)
 						}
 					}

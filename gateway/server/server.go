@@ -496,6 +496,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
+		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes,
 		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Status: s.readyStatus, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
