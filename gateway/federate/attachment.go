@@ -7,10 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
 )
 
 // Errors of Attachment callers branch on.
@@ -165,4 +173,34 @@ func upstreamAttachments(res map[string]any, resourceType string) []map[string]a
 func stringField(m map[string]any, k string) string {
 	s, _ := m[k].(string)
 	return s
+}
+
+// RouteAttachments completes the attachment urls a mapping wrote as
+// mappings.AttachmentRoute in a released resource (or ContainedResource)
+// to base/{type}/{id}/$attachment?...: a client follows them to the
+// gateway, never to a national server. It changes m in place and is
+// idempotent.
+func RouteAttachments(m proto.Message, base string) {
+	if cr, ok := m.(*rpb.ContainedResource); ok {
+		m = r4.Resource(cr)
+	}
+	base = strings.TrimRight(base, "/")
+	switch r := m.(type) {
+	case *drpb.DocumentReference:
+		prefix := base + "/DocumentReference/" + r4.ID(m) + "/"
+		for _, c := range r.GetContent() {
+			routeURL(c.GetAttachment().GetUrl(), prefix)
+		}
+	case *dpb.DiagnosticReport:
+		prefix := base + "/DiagnosticReport/" + r4.ID(m) + "/"
+		for _, a := range r.GetPresentedForm() {
+			routeURL(a.GetUrl(), prefix)
+		}
+	}
+}
+
+func routeURL(u *dtpb.Url, prefix string) {
+	if u != nil && strings.HasPrefix(u.GetValue(), mappings.AttachmentRoute) {
+		u.Value = prefix + u.GetValue()
+	}
 }

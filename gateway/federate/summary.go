@@ -91,13 +91,13 @@ func (l *Linker) summaryInput(req Request, res *Result, lk *linkage, sr SummaryR
 		Profiles:         sr.Profiles,
 	}
 	for _, ln := range lk.ordered() {
-		p, err := l.record(ln.patient)
+		p, err := l.record(ln.patient, sr.BaseURL)
 		if err != nil {
 			return in, err
 		}
 		sl := summary.Link{Source: l.summarySource(ln.src), Patient: p, LinkedBy: ln.how}
 		for _, e := range ln.entries {
-			r, err := l.record(e)
+			r, err := l.record(e, sr.BaseURL)
 			if err != nil {
 				return in, err
 			}
@@ -115,8 +115,10 @@ func (l *Linker) summaryInput(req Request, res *Result, lk *linkage, sr SummaryR
 	return in, nil
 }
 
-// record renders a released entry for the summary package.
-func (l *Linker) record(e Entry) (summary.Record, error) {
+// record renders a released entry for the summary package, its
+// attachments pointing to the gateway's $attachment route under base.
+func (l *Linker) record(e Entry, base string) (summary.Record, error) {
+	RouteAttachments(e.Resource, base)
 	b, err := r4.Marshal(e.Resource)
 	if err != nil {
 		return summary.Record{}, fmt.Errorf("render %s: %w", e.Type, err)

@@ -11,15 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/migrant-health/mhg/conformance"
-	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/federate"
-	"github.com/migrant-health/mhg/mappings"
-
-	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
-	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
-	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
 )
 
 const (
@@ -112,29 +105,6 @@ func attachmentError(err error) *Error {
 	return nil
 }
 
-// routeAttachments completes the attachment urls a mapping wrote as
-// mappings.AttachmentRoute to [base]/{type}/{id}/$attachment?...: a client
-// follows them to the gateway, never to a national server.
-func (h *Handler) routeAttachments(m proto.Message) {
-	if cr, ok := m.(*rpb.ContainedResource); ok {
-		m = r4.Resource(cr)
-	}
-	switch r := m.(type) {
-	case *drpb.DocumentReference:
-		prefix := h.opts.BaseURL + "/DocumentReference/" + r4.ID(m) + "/"
-		for _, c := range r.GetContent() {
-			routeURL(c.GetAttachment().GetUrl(), prefix)
-		}
-	case *dpb.DiagnosticReport:
-		prefix := h.opts.BaseURL + "/DiagnosticReport/" + r4.ID(m) + "/"
-		for _, a := range r.GetPresentedForm() {
-			routeURL(a.GetUrl(), prefix)
-		}
-	}
-}
-
-func routeURL(u *dtpb.Url, prefix string) {
-	if u != nil && strings.HasPrefix(u.GetValue(), mappings.AttachmentRoute) {
-		u.Value = prefix + u.GetValue()
-	}
-}
+// routeAttachments completes the attachment urls of a released resource
+// (federate.RouteAttachments).
+func (h *Handler) routeAttachments(m proto.Message) { federate.RouteAttachments(m, h.opts.BaseURL) }

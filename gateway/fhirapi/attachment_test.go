@@ -99,6 +99,8 @@ func TestAttachmentRoute(t *testing.T) {
 		docRefJSON("foreign", fmt.Sprintf(`{"contentType":"application/pdf","url":%q}`, foreign.URL+"/fhir/Binary/pdf1")),
 		docRefJSON("big", fmt.Sprintf(`{"contentType":"text/plain","data":%q}`, base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 65))))),
 		docRefJSON("big-url", `{"contentType":"text/plain","url":"Binary/big"}`),
+		`{"resourceType":"DiagnosticReport","id":"rep","status":"final","subject":{"reference":"Patient/p1"},"code":{"text":"Chest X-ray"},`+
+			`"presentedForm":[{"contentType":"text/plain","title":"no content"},{"contentType":"application/pdf","url":"Binary/pdf1"}]}`,
 	)
 	// Binary content under the source's base.
 	fs.resources = append(fs.resources,
@@ -133,6 +135,24 @@ func TestAttachmentRoute(t *testing.T) {
 		if strings.Contains(string(r.body), fs.URL) || strings.Contains(string(r.body), foreign.URL) {
 			t.Fatalf("%s names a national server: %s", up, r.body)
 		}
+	}
+
+	// A report's presented forms, counted as the resource lists them.
+	repID, err := g.ids.Encode("de-docs", "DiagnosticReport", "rep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := g.do(t, "GET", "/fhir/DiagnosticReport/"+repID, tokDE)
+	forms, _ := rep.json["presentedForm"].([]any)
+	if rep.status != 200 || len(forms) != 2 || forms[0].(map[string]any)["url"] != nil ||
+		forms[1].(map[string]any)["url"] != "http://gw.test/fhir/DiagnosticReport/"+repID+"/$attachment?presentedForm=1" {
+		t.Fatalf("DiagnosticReport: %d %s", rep.status, rep.body)
+	}
+	if r := g.do(t, "GET", "/fhir/DiagnosticReport/"+repID+"/$attachment?presentedForm=1", tokDE); r.status != 200 || string(r.body) != "%PDF-1.4 tiny" {
+		t.Fatalf("presentedForm=1: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "GET", "/fhir/DiagnosticReport/"+repID+"/$attachment?presentedForm=0", tokDE); r.status != 404 {
+		t.Fatalf("presentedForm=0 (no content): %d %s", r.status, r.body)
 	}
 
 	tests := []struct {

@@ -36,6 +36,9 @@ func (s *FHIR) FetchAttachment(ctx context.Context, rawURL string, limit int64) 
 	u.Fragment, u.RawFragment = "", ""
 	var body []byte
 	var ctype string
+	// Too large is the caller's bound, not the source failing: it does
+	// not count against the breaker.
+	tooLarge := false
 	err = s.call(ctx, "attachment", "Binary", func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
@@ -62,20 +65,25 @@ func (s *FHIR) FetchAttachment(ctx context.Context, rawURL string, limit int64) 
 			return s.statusError(resp).err
 		}
 		if resp.ContentLength > limit {
-			return ErrTooLarge
+			tooLarge = true
+			return nil
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
 			return fmt.Errorf("%w: reading attachment: %v", ErrUnavailable, err)
 		}
 		if int64(len(b)) > limit {
-			return ErrTooLarge
+			tooLarge = true
+			return nil
 		}
 		body, ctype = b, resp.Header.Get("Content-Type")
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, "", err
+	case tooLarge:
+		return nil, "", ErrTooLarge
 	}
 	return body, ctype, nil
 }
