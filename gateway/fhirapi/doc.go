@@ -8,6 +8,12 @@
 // Bundle streams through spool files entry by entry, so a request costs
 // disk, not memory.
 //
+// {DocumentReference,DiagnosticReport}/{id}/$attachment is the one route
+// whose answer is not FHIR JSON: the bytes of one attachment, read through
+// federate.Service.Attachment (the same decisions as a read) and bounded
+// by Options.MaxAttachmentBytes. Every resource rendered here has its
+// attachment urls completed to that route (federate.RouteAttachments).
+//
 // Clinical search criteria and _sort are package search's: parseSearch
 // hands it the parameters it does not read itself, and search evaluates
 // them on the released resources before the page is cut; the
