@@ -30,10 +30,10 @@ func (s *FHIR) FetchAttachment(ctx context.Context, rawURL string, limit int64) 
 	base.Path = strings.TrimSuffix(base.Path, "/") + "/"
 	base.RawPath = ""
 	u, err := base.Parse(strings.TrimSpace(rawURL))
-	if err != nil || !sameOrigin(u, s.base) || !underBase(u, s.base) {
+	if err != nil || !sameOrigin(u, s.base) || !underBase(u, s.base) || encodedDots(u) {
 		return nil, "", ErrForeignURL
 	}
-	u.Fragment, u.RawFragment = "", ""
+	u.Fragment, u.RawFragment, u.User = "", "", nil
 	var body []byte
 	var ctype string
 	// Too large is the caller's bound, not the source failing: it does
@@ -86,4 +86,11 @@ func (s *FHIR) FetchAttachment(ctx context.Context, rawURL string, limit int64) 
 		return nil, "", ErrTooLarge
 	}
 	return body, ctype, nil
+}
+
+// encodedDots tells whether u's path holds an encoded dot or slash, which
+// a server could decode into a path outside the base after the check.
+func encodedDots(u *url.URL) bool {
+	p := strings.ToLower(u.EscapedPath())
+	return strings.Contains(p, "%2e") || strings.Contains(p, "%2f") || strings.Contains(p, "%5c")
 }
