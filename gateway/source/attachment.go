@@ -26,14 +26,10 @@ var (
 // under the base path, else the error wraps ErrForeignURL and nothing is
 // sent. More than limit bytes wrap ErrTooLarge. Errors never hold the url.
 func (s *FHIR) FetchAttachment(ctx context.Context, rawURL string, limit int64) ([]byte, string, error) {
-	base := *s.base
-	base.Path = strings.TrimSuffix(base.Path, "/") + "/"
-	base.RawPath = ""
-	u, err := base.Parse(strings.TrimSpace(rawURL))
-	if err != nil || !sameOrigin(u, s.base) || !underBase(u, s.base) || encodedDots(u) {
-		return nil, "", ErrForeignURL
+	u, err := attachmentURL(s.base, rawURL)
+	if err != nil {
+		return nil, "", err
 	}
-	u.Fragment, u.RawFragment, u.User = "", "", nil
 	var body []byte
 	var ctype string
 	// Too large is the caller's bound, not the source failing: it does
@@ -86,6 +82,21 @@ func (s *FHIR) FetchAttachment(ctx context.Context, rawURL string, limit int64) 
 		return nil, "", ErrTooLarge
 	}
 	return body, ctype, nil
+}
+
+// attachmentURL resolves an attachment url against the source's base: the
+// URL to fetch, or ErrForeignURL when it is not on the base's scheme, host
+// and port with a path under the base path.
+func attachmentURL(base *url.URL, rawURL string) (*url.URL, error) {
+	dir := *base
+	dir.Path = strings.TrimSuffix(dir.Path, "/") + "/"
+	dir.RawPath = ""
+	u, err := dir.Parse(strings.TrimSpace(rawURL))
+	if err != nil || !sameOrigin(u, base) || !underBase(u, base) || encodedDots(u) {
+		return nil, ErrForeignURL
+	}
+	u.Fragment, u.RawFragment, u.User = "", "", nil
+	return u, nil
 }
 
 // encodedDots tells whether u's path holds an encoded dot or slash, which

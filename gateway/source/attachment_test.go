@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,4 +72,25 @@ func TestFetchAttachment(t *testing.T) {
 	if st := s.State(); st != "closed" {
 		t.Errorf("breaker %s", st)
 	}
+}
+
+// Whatever an upstream resource writes as an attachment url, what
+// attachmentURL accepts is on the base's scheme, host and port, under its
+// path, without user info.
+func FuzzAttachmentURL(f *testing.F) {
+	for _, s := range []string{"Binary/1", "https://ehr.example/fhir/Binary/1", "../x", "//evil/fhir/x",
+		"https://user@ehr.example/fhir/x", "Binary/%2e%2e/x", "https://ehr.example:444/fhir/x", "/fhir/x"} {
+		f.Add(s)
+	}
+	base, _ := url.Parse("https://ehr.example/fhir")
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := attachmentURL(base, raw)
+		if err != nil {
+			return
+		}
+		if u.Scheme != "https" || u.Host != "ehr.example" || u.User != nil ||
+			!strings.HasPrefix(u.EscapedPath(), "/fhir") || !strings.HasPrefix(u.String(), "https://ehr.example/fhir") {
+			t.Fatalf("%q accepted as %q", raw, u)
+		}
+	})
 }
