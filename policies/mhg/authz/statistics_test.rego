@@ -71,7 +71,7 @@ test_public_health_role if {
 # Statistics cross a border only under an agreement that names them: the
 # United States is party to none.
 test_no_statistics_without_an_agreement if {
-	d := authz.decision with input as statistics_query(researcher("DE"), "US", tb_by_sex) with time.now_ns as mid_2025
+	d := authz.decision with input as statistics_query(researcher("DE"), "BR", tb_by_sex) with time.now_ns as mid_2025
 	not d.allow
 	d.reasons == ["agreement.cross-border.no-agreement"]
 }
