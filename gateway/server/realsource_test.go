@@ -206,7 +206,9 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node servers")
 	}
-	de := startThirdParty(t, "20", "", "synthea-blair.json", "synthea-eboni.json")
+	// long-ids.json holds a patient whose Patient and clinical records
+	// have ids of 48 and 64 characters, as real EHRs mint them.
+	de := startThirdParty(t, "20", "", "synthea-blair.json", "synthea-eboni.json", "long-ids.json")
 	// The NL server is configured as localhost and writes 127.0.0.1 in
 	// its links (a host alias): it must still page fully.
 	nl := startThirdParty(t, "1", "127.0.0.1", "synthea-judson.json")
@@ -306,6 +308,9 @@ func TestThirdPartyFHIRServers(t *testing.T) {
 		}
 	}
 
+	t.Run("long ids", func(t *testing.T) { checkLongIDs(t, g, tok, de) })
+	t.Run("migrant", checkMigrantSummary)
+
 	// A source that stops: the others still answer, with a warning.
 	p := readUpstream(t, de.files)[0]
 	ua.stop()
@@ -342,5 +347,153 @@ func dateFrom(element, from string) func(map[string]any) bool {
 	return func(r map[string]any) bool {
 		s, _ := r[element].(string)
 		return s >= from
+	}
+}
+
+// checkLongIDs: every record with any legal id is returned. The fixture
+// long-ids.json gives a Patient a 64-character id and its records ids of
+// 48 and 64 characters ([A-Za-z0-9\-\.]); each is found by search, read
+// back through the gateway under the id the search gave, and the patient's
+// $summary holds them.
+func checkLongIDs(t *testing.T, g *gateway, tok string, src *thirdPartyServer) {
+	var p *upstreamPatient
+	for _, up := range readUpstream(t, src.files) {
+		if len(up.id) == 64 {
+			p = up
+		}
+	}
+	if p == nil {
+		t.Fatal("long-ids.json has no Patient with a 64-character id")
+	}
+	pats, warnings := searchAll(t, g, "/Patient?identifier="+url.QueryEscape(p.identifier), tok)
+	if len(pats) != 1 {
+		t.Fatalf("Patient search: %d results, want 1 (warnings %v)", len(pats), warnings)
+	}
+	gid := pats[0]["id"].(string)
+	if !strings.HasPrefix(gid, "de-mp.") || strings.Contains(gid, p.id) {
+		t.Errorf("gateway id %q: want an opaque de-mp id", gid)
+	}
+	if r := g.get(t, "/Patient/"+url.PathEscape(gid), tok); r.status != 200 || r.json["id"] != gid {
+		t.Fatalf("read Patient/%s: %d %.300s", gid, r.status, r.body)
+	}
+	text := func(r map[string]any) string {
+		for _, k := range []string{"code", "vaccineCode"} {
+			if c, ok := r[k].(map[string]any); ok {
+				s, _ := c["text"].(string)
+				return s
+			}
+		}
+		return ""
+	}
+	all := map[string]bool{}
+	for _, typ := range []string{"Condition", "Immunization", "Observation", "DiagnosticReport", "Procedure"} {
+		want := map[string]bool{}
+		for _, r := range p.byType[typ] {
+			if n := len(r["id"].(string)); n != 48 && n != 64 {
+				t.Fatalf("fixture %s/%s: id of %d characters", typ, r["id"], n)
+			}
+			want[text(r)] = true
+		}
+		if len(want) == 0 {
+			t.Fatalf("long-ids.json has no %s", typ)
+		}
+		got, warnings := searchAll(t, g, "/"+typ+"?patient="+url.QueryEscape(gid), tok)
+		if len(got) != len(p.byType[typ]) || slices.ContainsFunc(warnings, lostRecord) {
+			t.Errorf("%s search: %d results, the source holds %d (warnings %v)", typ, len(got), len(p.byType[typ]), warnings)
+		}
+		for _, r := range got {
+			id := r["id"].(string)
+			if !want[text(r)] {
+				t.Errorf("%s/%s is not one of the fixture's records (%q)", typ, id, text(r))
+			}
+			all[typ+"/"+id] = true
+			back := g.get(t, "/"+typ+"/"+url.PathEscape(id), tok)
+			if back.status != 200 || back.json["id"] != id || text(back.json) != text(r) {
+				t.Errorf("read %s/%s: %d %.300s", typ, id, back.status, back.body)
+			}
+		}
+	}
+	d := parseDoc(t, g.get(t, "/Patient/"+url.PathEscape(gid)+"/$summary", tok))
+	for ref := range all {
+		if d.byRef[ref] == nil {
+			t.Errorf("$summary lacks %s", ref)
+		}
+	}
+	if d.outcome != nil {
+		for _, is := range d.outcome["issue"].([]any) {
+			im := is.(map[string]any)
+			switch im["code"] {
+			case "transient", "incomplete", "processing", "exception", "invalid", "not-found":
+				t.Errorf("$summary: %v", im)
+			}
+			if im["severity"] == "error" || im["severity"] == "fatal" {
+				t.Errorf("$summary: %v", im)
+			}
+		}
+	}
+}
+
+// lostRecord tells whether a search warning says a record or a source's
+// answer was lost (rather than noting how a code was mapped).
+func lostRecord(w string) bool {
+	for _, s := range []string{"could not", "dropped", "invalid", "skipped", "not returned"} {
+		if strings.Contains(w, s) && !strings.Contains(w, "identifier registry") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMigrantSummary: the same migrant (Amina, the sample data's
+// Ukrainian passport holder, conformance/examples de-sample and ua-sample)
+// has a record on a German and on a Ukrainian Medplum server. A German
+// clinician's $summary anchored on either country's record holds entries
+// from both sources, as the Provenance of each entry shows, and so does
+// $everything.
+func checkMigrantSummary(t *testing.T) {
+	de := startThirdParty(t, "20", "", "migrant-de-amina.json", "migrant-de-organizations.json")
+	ua := startThirdParty(t, "20", "", "migrant-ua-amina-ips.json")
+	g := startGateway(t, func(c *config.Config) {
+		c.Sources = []config.Source{
+			{ID: "de-mig", Country: "DE", Profile: "de-basis", Kind: config.KindFHIR, BaseURL: de.base, Timeout: 20 * time.Second},
+			{ID: "ua-mig", Country: "UA", Profile: "ips", Kind: config.KindFHIR, BaseURL: ua.base, Timeout: 20 * time.Second},
+		}
+		c.Federation.SourceTimeout = 30 * time.Second
+		c.Cache.Disabled = true
+	}, Options{})
+	tok := g.token(t, "DE", "clinician", "TREAT")
+	pats, warnings := searchAll(t, g, "/Patient?identifier="+url.QueryEscape(aminaPassport), tok)
+	bySource := map[string]string{}
+	for _, p := range pats {
+		src, _, _ := strings.Cut(p["id"].(string), ".")
+		bySource[src] = p["id"].(string)
+	}
+	if len(bySource) != 2 || bySource["de-mig"] == "" || bySource["ua-mig"] == "" {
+		t.Fatalf("passport search found %v (warnings %v), want one record on each server", bySource, warnings)
+	}
+	for _, src := range []string{"de-mig", "ua-mig"} {
+		pid := bySource[src]
+		t.Run(src, func(t *testing.T) {
+			d := parseDoc(t, g.get(t, "/Patient/"+url.PathEscape(pid)+"/$summary", tok))
+			contributed := map[string]int{}
+			for ref := range d.byRef {
+				if strings.HasPrefix(ref, "Patient/") {
+					continue
+				}
+				for _, s := range d.provenancesOf(ref) {
+					contributed[s]++
+				}
+			}
+			if contributed["de-mig"] == 0 || contributed["ua-mig"] == 0 || len(contributed) != 2 {
+				t.Errorf("$summary anchored on %s has entries from %v, want both servers", src, contributed)
+			}
+			ev := g.get(t, "/Patient/"+url.PathEscape(pid)+"/$everything?_type=Patient&_count=50", tok)
+			if ev.status != 200 {
+				t.Fatalf("$everything: %d %s", ev.status, ev.body)
+			}
+			if got := sourcesOf(ev.entries("match")); got["de-mig"] != 1 || got["ua-mig"] != 1 || len(got) != 2 {
+				t.Errorf("$everything anchored on %s linked %v", src, got)
+			}
+		})
 	}
 }
