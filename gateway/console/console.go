@@ -150,6 +150,11 @@ type Options struct {
 	// StatisticsPurpose is the purpose of use statistics are asked for
 	// under; empty means PUBHLTH (public health).
 	StatisticsPurpose string
+	// StatisticsWriteTimeout is how long the statistics page may take to
+	// evaluate and send, when that is longer than the server's write
+	// timeout (an evaluation runs up to the statistics deadline). Zero
+	// leaves the server's write timeout.
+	StatisticsWriteTimeout time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives log-safe lines (never patient data). Nil discards.

@@ -214,6 +214,9 @@ func (c *Console) statisticsPage(w http.ResponseWriter, r *http.Request, s *Sess
 		c.render(w, r, s, http.StatusOK, "statistics", title, v)
 		return
 	}
+	if t := c.opts.StatisticsWriteTimeout; t > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(t))
+	}
 	q, msg := v.Form.query()
 	if msg != "" {
 		v.Message = msg

@@ -176,6 +176,10 @@ func (s *Service) Sources() []Source { return s.sources }
 // statistics are off.
 func (s *Service) Measures() *measures.Catalogue { return s.opts.Measures }
 
+// StatisticsDeadline is how long one EvaluateMeasure may run
+// (Options.StatisticsDeadline after defaults).
+func (s *Service) StatisticsDeadline() time.Duration { return s.opts.StatisticsDeadline }
+
 // source returns the configured source of that id.
 func (s *Service) source(id string) (Source, bool) {
 	src, ok := s.byID[id]

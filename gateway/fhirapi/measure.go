@@ -81,6 +81,11 @@ func parsePeriodBound(v string, end bool) (time.Time, bool) {
 }
 
 func (h *Handler) evaluateMeasure(c *gin.Context, id string) {
+	// An evaluation may run for the statistics deadline, longer than the
+	// server's write timeout: its answer (the report, or the
+	// OperationOutcome of a deadline) gets that long plus a minute to be
+	// sent, not a dropped connection.
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(h.opts.Federation.StatisticsDeadline() + time.Minute))
 	p, ignored, e := h.readParams(c, evaluateInputs)
 	if e != nil {
 		h.fail(c, e)

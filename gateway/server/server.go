@@ -557,7 +557,7 @@ func (s *Server) consoleOptions() (console.Options, error) {
 		Policy: s.policy, PolicyFiles: files, Auditor: s.auditor, AuditSearch: s.auditSearch, Chain: s.audit,
 		BaseURL: cfg.ConsoleURL(), OneTimeLinks: cfg.Auth.Dev || c.OneTimeLink, Org: c.Org, Country: c.Country,
 		IdleTimeout: c.IdleTimeout, TraceURL: c.TraceURL, PublishDir: c.PublishDir, SigningAlg: c.SigningAlg,
-		Approvals: c.Approvals, StatisticsPurpose: c.StatisticsPurpose, Logger: s.log,
+		Approvals: c.Approvals, StatisticsPurpose: c.StatisticsPurpose, StatisticsWriteTimeout: s.cfg.Federation.StatisticsDeadline + time.Minute, Logger: s.log,
 		OIDC: console.OIDC{Issuer: c.OIDC.Issuer, ClientID: c.OIDC.ClientID, Scopes: c.OIDC.Scopes,
 			RoleClaim: c.OIDC.RoleClaim, OrgClaim: c.OIDC.OrgClaim, CountryClaim: c.OIDC.CountryClaim},
 	}

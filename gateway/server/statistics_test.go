@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/disclosure"
 	"github.com/migrant-health/mhg/gateway/stats"
 )
@@ -264,5 +266,22 @@ func TestFHIRKitEvaluateMeasure(t *testing.T) {
 	}
 	if got.Subject.Status != http.StatusBadRequest || got.Subject.ResourceType != "OperationOutcome" {
 		t.Errorf("person-level report: %+v", got.Subject)
+	}
+}
+
+// TestEvaluateMeasureOutlastsWriteTimeout: an evaluation runs up to the
+// statistics deadline, which may be longer than server.write_timeout; the
+// report still reaches the client instead of a dropped connection. The
+// write timeout here is shorter than any evaluation.
+func TestEvaluateMeasureOutlastsWriteTimeout(t *testing.T) {
+	g := startGateway(t, func(c *config.Config) { c.Server.WriteTimeout = 50 * time.Millisecond }, Options{})
+	tok := g.token(t, "DE", "researcher", "HRESCH", researcherScopes)
+	q := url.Values{"periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"}, "stratifier": {"sex"}}
+	r := g.get(t, evaluate("mhp-diabetes-prevalence", q), tok)
+	if r.status != http.StatusOK {
+		t.Fatalf("$evaluate-measure with a 50ms write timeout: %d %.300s", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), `"MeasureReport"`) {
+		t.Fatalf("no MeasureReport: %.300s", r.body)
 	}
 }
