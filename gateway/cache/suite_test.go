@@ -196,7 +196,11 @@ func runSuite(t *testing.T, h harness) {
 					for cs.gets.Load() < n+1 && time.Now().Before(deadline) {
 						time.Sleep(time.Millisecond)
 					}
-					time.Sleep(100 * time.Millisecond)
+					// Between a caller's read and its joining the flight
+					// there is no event to wait for; under -race on a loaded
+					// machine 100ms was seen too short (a late caller then
+					// starts a flight of its own after the error).
+					time.Sleep(time.Second)
 				}
 				var wg sync.WaitGroup
 				start := make(chan struct{})
