@@ -545,10 +545,7 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 	for i, ln := range lk.links {
 		res.absorb(&parts[i])
 		if errs[i] != nil {
-			fails.add(errs[i])
-			class := errorClass(errs[i])
-			l.svc.logger().WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), ln.src.ID(), "error_class", class)
-			res.warn(ln.src.ID(), class)
+			res.warn(ln.src.ID(), l.svc.sourceFailed(ctx, &fails, ln.src.ID(), errs[i]))
 			continue
 		}
 		kept = append(kept, ln)

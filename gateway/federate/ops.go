@@ -241,10 +241,7 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 		o := &outs[i]
 		res.absorb(&o.part)
 		if o.err != nil {
-			fails.add(o.err)
-			class := errorClass(o.err)
-			s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), allowed[i].ID(), "error_class", class)
-			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
+			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: s.sourceFailed(ctx, &fails, allowed[i].ID(), o.err)})
 			continue
 		}
 		res.Entries = append(res.Entries, o.entries...)

@@ -166,22 +166,17 @@ func (s *Service) EvaluateMeasure(ctx context.Context, req Request, sr Statistic
 	wg.Wait()
 	merged := stats.Counts{}
 	var failed []string
-	timeouts := 0
+	var fails failures
 	for i, o := range outs {
 		if o.err != nil {
-			class := errorClass(o.err)
-			if class == "timeout" {
-				timeouts++
-			}
-			s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), allowed[i].ID(), "error_class", class)
-			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: class})
+			res.Warnings = append(res.Warnings, Warning{Source: allowed[i].ID(), Code: s.sourceFailed(ctx, &fails, allowed[i].ID(), o.err)})
 			failed = append(failed, allowed[i].ID())
 			continue
 		}
 		merged.Merge(o.counts)
 	}
-	if len(failed) == len(allowed) {
-		return res, nil, &SourcesFailedError{Timeout: timeouts == len(failed)}
+	if fails.n == len(allowed) {
+		return res, nil, fails.err()
 	}
 	rep, err := stats.Release(m, period, sr.Strata, merged, rules)
 	if err != nil {

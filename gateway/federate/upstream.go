@@ -1,10 +1,12 @@
 package federate
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // WarnThrottled is the warning code of a source that asked the gateway to
@@ -38,6 +40,16 @@ func (f *failures) add(err error) {
 			f.retryAfter = te.RetryAfter
 		}
 	}
+}
+
+// sourceFailed counts a source's error in fails and logs it (the source
+// id and the error class, nothing of the request); it returns the class,
+// the code of the warning the answer carries for that source.
+func (s *Service) sourceFailed(ctx context.Context, fails *failures, id string, err error) string {
+	fails.add(err)
+	class := errorClass(err)
+	s.log.WarnContext(ctx, "source failed", string(telemetry.AttrSourceID), id, "error_class", class)
+	return class
 }
 
 // err is the error of a request none of whose sources answered.
