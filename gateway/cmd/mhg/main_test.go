@@ -13,28 +13,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/migrant-health/mhg/gateway/internal/mhgbin"
 )
 
 // mhgBinary is the mhg binary built once for the tests of this package.
 var mhgBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mhg-bin-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mhgBinary = filepath.Join(dir, "mhg")
-	build := exec.Command("go", "build", "-o", mhgBinary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build mhg:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mhgbin.Main(m, &mhgBinary) }
 
 // serve runs `mhg serve` in dir with env added to a clean MHG_*-free
 // environment and returns its exit code and stderr. It is killed after

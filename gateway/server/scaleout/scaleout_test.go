@@ -28,6 +28,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/internal/mhgbin"
 	"github.com/migrant-health/mhg/gateway/internal/pgtest"
 	"github.com/migrant-health/mhg/gateway/internal/redistest"
 )
@@ -36,23 +37,7 @@ const passport = "http://hl7.org/fhir/sid/passport-UKR|FT482913"
 
 var mhgBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mhg-scaleout-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mhgBinary = filepath.Join(dir, "mhg")
-	build := exec.Command("go", "build", "-o", mhgBinary, "github.com/migrant-health/mhg/gateway/cmd/mhg")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build mhg:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mhgbin.Main(m, &mhgBinary) }
 
 // replica is one `mhg serve` process and its files.
 type replica struct {
