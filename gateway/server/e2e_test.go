@@ -359,13 +359,12 @@ func TestNationalFHIRSources(t *testing.T) {
 	}
 }
 
-// runClient runs one of the Node.js scripts in conformance/clients (a
-// third-party FHIR client, pinned) with env, and returns what it printed.
-// Without node or the installed client the test is skipped, so that `go
-// test ./...` passes on a fresh clone; `make test` sets
-// MHG_REQUIRE_CLIENTS=1 (after installing the client), which makes their
-// absence a failure.
-func runClient(t *testing.T, script string, env ...string) []byte {
+// nodePackage finds node and the conformance/<folder> directory with the
+// npm package pkg that `make <target>` installs there. Without either the
+// test is skipped, so that `go test ./...` passes on a fresh clone; `make
+// test` sets MHG_REQUIRE_CLIENTS=1 (after installing them, and .ci/run
+// installs node), which makes their absence a failure.
+func nodePackage(t *testing.T, folder, pkg, target string) (node, dir string) {
 	t.Helper()
 	missing := t.Skip
 	if os.Getenv("MHG_REQUIRE_CLIENTS") != "" {
@@ -373,15 +372,21 @@ func runClient(t *testing.T, script string, env ...string) []byte {
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing("node is not installed: the third-party client tests need Node.js and `make clients` (.ci/run installs node, make test the client)")
-		return nil
+		missing("node is not installed: this test needs Node.js and `make " + target + "`")
 	}
 	_, file, _, _ := runtime.Caller(0)
-	clients := filepath.Join(filepath.Dir(file), "..", "..", "conformance", "clients")
-	if _, err := os.Stat(filepath.Join(clients, "node_modules", "fhir-kit-client")); err != nil {
-		missing("fhir-kit-client is not installed: run `make clients` (make test does)")
-		return nil
+	dir = filepath.Join(filepath.Dir(file), "..", "..", "conformance", folder)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg))); err != nil {
+		missing(pkg + " is not installed: run `make " + target + "` (make test does)")
 	}
+	return node, dir
+}
+
+// runClient runs one of the Node.js scripts in conformance/clients (a
+// third-party FHIR client, pinned) with env, and returns what it printed.
+func runClient(t *testing.T, script string, env ...string) []byte {
+	t.Helper()
+	node, clients := nodePackage(t, "clients", "fhir-kit-client", "clients")
 	cmd := exec.Command(node, filepath.Join(clients, script))
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -26,26 +25,11 @@ type thirdPartyServer struct {
 	cmd   *exec.Cmd
 }
 
-// startThirdParty starts one server paging at pageSize entries. Without
-// node or the installed package the test is skipped (plain go test on a
-// fresh clone); under make test (MHG_REQUIRE_CLIENTS) that is a failure.
+// startThirdParty starts one server paging at pageSize entries (skipped or
+// failed without node and the package, as nodePackage says).
 func startThirdParty(t *testing.T, pageSize, linkHost string, files ...string) *thirdPartyServer {
 	t.Helper()
-	missing := t.Skip
-	if os.Getenv("MHG_REQUIRE_CLIENTS") != "" {
-		missing = t.Fatal
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not installed: the third-party FHIR server test needs Node.js and `make fhirserver`")
-		return nil
-	}
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "conformance", "fhirserver")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@medplum", "fhir-router")); err != nil {
-		missing("@medplum/fhir-router is not installed: run `make fhirserver` (make test does)")
-		return nil
-	}
+	node, dir := nodePackage(t, "fhirserver", "@medplum/fhir-router", "fhirserver")
 	s := &thirdPartyServer{}
 	args := []string{filepath.Join(dir, "server.mjs"), "--page-size", pageSize}
 	if linkHost != "" {
