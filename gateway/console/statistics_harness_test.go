@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/examples/population"
@@ -14,7 +13,6 @@ import (
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -31,16 +29,7 @@ func statisticsFederation(t testing.TB, engine *authz.Engine) *federate.Service 
 		{Seed: 11, Patients: 600, Source: "de-pop", Country: "DE", Profile: "de-basis"},
 		{Seed: 13, Patients: 100, Source: "us-pop", Country: "US", Profile: "us-core"},
 	} {
-		b, err := population.NDJSON(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := source.OpenBundle(config.Source{ID: o.Source, Country: o.Country, Profile: o.Profile, Kind: config.KindBundle,
-			Dir: config.BuiltinPrefix + "pop"}, source.Options{Builtin: fstest.MapFS{"pop/people.ndjson": {Data: b}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srcs = append(srcs, src)
+		srcs = append(srcs, federatetest.PopulationSource(t, o))
 	}
 	srcs = append(srcs, &federatetest.Source{SourceID: "de-down", SourceCountry: "DE", Fail: source.ErrUnavailable})
 	eng, err := mappings.Load()

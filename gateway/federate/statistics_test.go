@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/examples/population"
@@ -13,27 +12,12 @@ import (
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/disclosure"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/stats"
 	"github.com/migrant-health/mhg/mappings"
 )
-
-func populationSource(t *testing.T, opts population.Options) *source.Bundle {
-	t.Helper()
-	b, err := population.NDJSON(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := source.OpenBundle(config.Source{ID: opts.Source, Country: opts.Country, Profile: opts.Profile, Kind: config.KindBundle,
-		Dir: config.BuiltinPrefix + "pop"}, source.Options{Builtin: fstest.MapFS{"pop/people.ndjson": {Data: b}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src
-}
 
 // statisticsService federates real sources (generated populations in
 // bundle sources), the real mapping engine and the built-in policies.
@@ -80,7 +64,7 @@ var (
 // apply to the merged table, the period is widened to the coarsest grain,
 // and a failed or refused source is named while the others count.
 func TestEvaluateMeasureAcrossSources(t *testing.T) {
-	de, nl, us := populationSource(t, dePop), populationSource(t, nlPop), populationSource(t, usPop)
+	de, nl, us := federatetest.PopulationSource(t, dePop), federatetest.PopulationSource(t, nlPop), federatetest.PopulationSource(t, usPop)
 	ua := &federatetest.Source{SourceID: "ua-down", SourceCountry: "UA", Fail: source.ErrUnavailable}
 	s := statisticsService(t, de, nl, us, ua)
 	req := statisticsRequest("DE", "researcher", "HRESCH")
@@ -157,7 +141,7 @@ func mustMappings(t *testing.T) *mappings.Engine {
 }
 
 func TestEvaluateMeasureRefusals(t *testing.T) {
-	de, nl := populationSource(t, dePop), populationSource(t, nlPop)
+	de, nl := federatetest.PopulationSource(t, dePop), federatetest.PopulationSource(t, nlPop)
 	both := statisticsService(t, de, nl)
 	abroad := statisticsService(t, nl)
 	year := StatisticsRequest{Measure: "mhp-tb-active", Start: day("2025-01-01"), End: day("2025-12-31"), Strata: []string{"sex"}}

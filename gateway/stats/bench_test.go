@@ -14,6 +14,7 @@ import (
 
 	"github.com/migrant-health/mhg/conformance/examples/population"
 	"github.com/migrant-health/mhg/conformance/measures"
+	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
 )
@@ -79,7 +80,7 @@ func heapPeak(fn func()) (peak uint64) {
 func BenchmarkEvaluate(b *testing.B) {
 	n := benchPatients(b)
 	opts := population.Options{Seed: 1, Patients: n, Source: "bench", Country: "DE", Profile: "de-basis"}
-	src := openPopulation(b, opts)
+	src := federatetest.PopulationSource(b, opts)
 	cat, _ := measures.Load()
 	eng, _ := mappings.Load()
 	m, _ := cat.Measure("mhp-diabetes-prevalence")

@@ -10,6 +10,7 @@ import (
 	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/disclosure"
+	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/mappings"
 )
 
@@ -38,7 +39,7 @@ func FuzzEvaluateRelease(f *testing.F) {
 		r := rand.New(rand.NewPCG(seed, choice))
 		p := profiles[r.IntN(len(profiles))]
 		opts := population.Options{Seed: seed, Patients: 20 + r.IntN(180), Source: "fuzz", Country: p.country, Profile: p.profile}
-		src := openPopulation(t, opts)
+		src := federatetest.PopulationSource(t, opts)
 		m := ms[r.IntN(len(ms))]
 		var by []string
 		for range r.IntN(3) {

@@ -6,36 +6,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/examples/population"
 	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/conformance/r4"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/disclosure"
-	"github.com/migrant-health/mhg/gateway/source"
+	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/mappings"
 )
 
 var year2025 = measures.Period{Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)}
-
-// openPopulation serves a generated population from a bundle source that
-// holds nothing else.
-func openPopulation(t testing.TB, opts population.Options) *source.Bundle {
-	t.Helper()
-	b, err := population.NDJSON(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys := fstest.MapFS{"pop/people.ndjson": {Data: b}}
-	src, err := source.OpenBundle(config.Source{ID: opts.Source, Country: opts.Country, Profile: opts.Profile, Kind: config.KindBundle,
-		Dir: config.BuiltinPrefix + "pop"}, source.Options{Builtin: fsys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src
-}
 
 // truth computes, from the generator's facts alone, which populations a
 // person is in for 2025 and their strata: a plain loop, no measure engine.
@@ -136,7 +117,7 @@ func TestCountsMatchThePopulation(t *testing.T) {
 	}
 	strataSets := [][]string{nil, {"sex"}, {"migration-status"}, {"sex", "age-band-who"}, {"country-of-birth", "reporting-country"}}
 	for _, o := range opts {
-		src := openPopulation(t, o)
+		src := federatetest.PopulationSource(t, o)
 		people := population.People(o)
 		for _, m := range cat.Measures() {
 			for _, strata := range strataSets {

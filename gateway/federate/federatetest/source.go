@@ -1,6 +1,7 @@
 // Package federatetest holds test doubles for code built on federate: an
-// in-memory national source that records every call, and a policy decider
-// built from a function.
+// in-memory national source that records every call, a bundle source
+// serving a generated population, and a policy decider built from a
+// function.
 package federatetest
 
 import (
