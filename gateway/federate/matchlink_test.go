@@ -79,6 +79,7 @@ func newMatchLinkFixture(t *testing.T, allowMatch bool) (*Linker, *Service) {
 }
 
 func TestSummaryLinksOnlyCertainMatches(t *testing.T) {
+	t.Parallel()
 	l, svc := newMatchLinkFixture(t, true)
 	anchor, _ := svc.opts.IDs.Encode("a", "Patient", "a1")
 	res, doc, err := l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{ID: anchor}, BaseURL: "http://gw/fhir"})
@@ -136,6 +137,7 @@ func TestSummaryLinksOnlyCertainMatches(t *testing.T) {
 }
 
 func TestSummaryWithoutMatchPermissionLinksNoDemographics(t *testing.T) {
+	t.Parallel()
 	l, svc := newMatchLinkFixture(t, false)
 	anchor, _ := svc.opts.IDs.Encode("a", "Patient", "a1")
 	_, doc, err := l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{ID: anchor}, BaseURL: "http://gw/fhir"})
@@ -151,6 +153,7 @@ func TestSummaryWithoutMatchPermissionLinksNoDemographics(t *testing.T) {
 // trait kind is claimed); a source whose rules require a kind the anchor's
 // record lacks is then not asked.
 func TestSummaryMatchRespectsRequiredTraits(t *testing.T) {
+	t.Parallel()
 	l, svc := newMatchLinkFixture(t, true)
 	d := svc.opts.Decider.(*federatetest.Decider)
 	inner := d.Fn
