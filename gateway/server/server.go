@@ -166,12 +166,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 // the configuration and registers what closes it.
 
 func (s *Server) openTelemetry(ctx context.Context, opts Options) error {
-	var err error
-	s.telemetry, err = telemetry.Setup(ctx, s.cfg.Telemetry, telemetry.Options{
-		TraceExporter: opts.TraceExporter, SyncExport: opts.TraceExporter != nil,
-		Logger: s.log, Environ: opts.Environ, Stdout: s.stdout, ServiceVersion: Version,
-	})
+	topts, err := telemetryOptions(s.cfg.Telemetry)
 	if err != nil {
+		return &SettingError{Setting: "telemetry.sample_ratio", Err: err}
+	}
+	topts.TraceExporter, topts.SyncExport = opts.TraceExporter, opts.TraceExporter != nil
+	topts.Logger, topts.Environ, topts.Stdout, topts.ServiceVersion = s.log, opts.Environ, s.stdout, Version
+	if s.telemetry, err = telemetry.Setup(ctx, topts); err != nil {
 		return &SettingError{Setting: "telemetry", Err: err}
 	}
 	s.closers = append(s.closers, s.telemetry.Shutdown)

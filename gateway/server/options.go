@@ -1,0 +1,22 @@
+package server
+
+import (
+	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/telemetry"
+)
+
+// This file is the one place where sections of the configuration become the
+// Options of the components they configure: the component packages know
+// nothing of package config. Each function translates one section and
+// nothing else; what only the running server knows (its logger, its
+// telemetry providers) is added by the caller.
+
+// telemetryOptions translates the telemetry section.
+func telemetryOptions(c config.Telemetry) (telemetry.Options, error) {
+	sampler, err := telemetry.RatioSampler(c.SampleRatio)
+	if err != nil {
+		return telemetry.Options{}, err
+	}
+	return telemetry.Options{ServiceName: c.ServiceName, Exporter: c.TracesExporter,
+		OTLPEndpoint: c.OTLPEndpoint, OTLPProtocol: c.OTLPProtocol, Sampler: sampler}, nil
+}
