@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
@@ -19,4 +20,16 @@ func telemetryOptions(c config.Telemetry) (telemetry.Options, error) {
 	}
 	return telemetry.Options{ServiceName: c.ServiceName, Exporter: c.TracesExporter,
 		OTLPEndpoint: c.OTLPEndpoint, OTLPProtocol: c.OTLPProtocol, Sampler: sampler}, nil
+}
+
+// AuthOptions translates the auth section into the options of the token
+// verifier, which are also what `mhg token` mints with: the development
+// key only when auth.dev is set.
+func AuthOptions(c config.Auth) auth.VerifierOptions {
+	o := auth.VerifierOptions{Issuer: c.Issuer, Audience: c.Audience, JWKSFile: c.JWKSFile, JWKSURL: c.JWKSURL,
+		ClockSkew: c.ClockSkew, MaxTokenAge: c.MaxTokenAge}
+	if c.Dev {
+		o.DevKeyFile = c.DevKeyFile
+	}
+	return o
 }

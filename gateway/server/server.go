@@ -149,7 +149,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		checks = append(checks, fhirapi.Check{Name: "audit-shipping", Essential: true, Fn: s.shipper.Check},
 			fhirapi.Check{Name: "audit-repository", Fn: s.repo.Check})
 	}
-	if s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log}); err != nil {
+	vopts := AuthOptions(cfg.Auth)
+	vopts.Logger = s.log
+	if s.verifier, err = auth.NewVerifier(vopts); err != nil {
 		return nil, &SettingError{Setting: "auth", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
