@@ -1,7 +1,10 @@
 package server
 
 import (
+	"time"
+
 	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
@@ -32,4 +35,23 @@ func AuthOptions(c config.Auth) auth.VerifierOptions {
 		o.DevKeyFile = c.DevKeyFile
 	}
 	return o
+}
+
+// RedisOptions translates the redis section into the options of the one
+// Redis client the cache, the audit stream and the id table share, which
+// `mhg cache purge` opens too. It is nil when no Redis is configured.
+func RedisOptions(c config.Redis) *cache.RedisOptions {
+	if c.URL == "" && len(c.Addrs) == 0 {
+		return nil
+	}
+	return &cache.RedisOptions{URL: c.URL, Addrs: c.Addrs, MasterName: c.MasterName, Timeout: c.Timeout}
+}
+
+// cacheOptions translates the cache section's lifetimes. The store and the
+// keys, which need files and connections, are the caller's.
+func cacheOptions(c config.Cache) cache.Options {
+	return cache.Options{
+		TTL:         map[cache.Kind]time.Duration{cache.KindResource: c.ResourceTTL, cache.KindSearch: c.SearchTTL, cache.KindResolve: c.ResolveTTL},
+		NegativeTTL: c.NegativeTTL,
+	}
 }

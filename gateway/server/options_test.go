@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
@@ -61,5 +64,22 @@ func TestTelemetryOptions(t *testing.T) {
 	c.SampleRatio = 2
 	if _, err := telemetryOptions(c); !errors.Is(err, telemetry.ErrConfig) {
 		t.Fatalf("sample ratio 2: error %v, want telemetry.ErrConfig", err)
+	}
+}
+
+func TestCacheAndRedisOptions(t *testing.T) {
+	cfg := config.Default()
+	if RedisOptions(cfg.Redis) != nil {
+		t.Fatal("the default has no Redis: RedisOptions must be nil (the in-process cache)")
+	}
+	cfg.Redis.Addrs, cfg.Redis.MasterName = []string{"10.0.0.1:26379", "10.0.0.2:26379"}, "mymaster"
+	r := RedisOptions(cfg.Redis)
+	if r == nil || r.URL != "" || len(r.Addrs) != 2 || r.MasterName != "mymaster" || r.Timeout != cfg.Redis.Timeout {
+		t.Fatalf("redis options %+v", r)
+	}
+	c := cacheOptions(cfg.Cache)
+	want := map[cache.Kind]time.Duration{cache.KindResource: cfg.Cache.ResourceTTL, cache.KindSearch: cfg.Cache.SearchTTL, cache.KindResolve: cfg.Cache.ResolveTTL}
+	if !maps.Equal(c.TTL, want) || c.NegativeTTL != cfg.Cache.NegativeTTL {
+		t.Fatalf("cache options TTL %v negative %s, want %v and %s", c.TTL, c.NegativeTTL, want, cfg.Cache.NegativeTTL)
 	}
 }

@@ -245,11 +245,12 @@ func (s *Server) policyChecks() []fhirapi.Check {
 
 // openRedis opens the Redis client when one is configured, or returns nil.
 func (s *Server) openRedis() (*cache.RedisStore, error) {
-	if s.cfg.Redis.URL == "" && len(s.cfg.Redis.Addrs) == 0 {
+	ropts := RedisOptions(s.cfg.Redis)
+	if ropts == nil {
 		return nil, nil
 	}
-	rs, err := cache.NewRedisStore(s.cfg.Redis, cache.RedisOptions{Logger: s.log,
-		TracerProvider: s.telemetry.TracerProvider(), MeterProvider: s.telemetry.MeterProvider()})
+	ropts.Logger, ropts.TracerProvider, ropts.MeterProvider = s.log, s.telemetry.TracerProvider(), s.telemetry.MeterProvider()
+	rs, err := cache.NewRedisStore(*ropts)
 	if err != nil {
 		// The URL is not repeated: it may carry a password.
 		setting := "redis.url"
@@ -262,14 +263,21 @@ func (s *Server) openRedis() (*cache.RedisStore, error) {
 	return rs, nil
 }
 
-// openCache builds the cache, over Redis when there is one; none when
-// cache.disabled.
+// openCache builds the cache, over Redis when there is one, else over an
+// in-process store bounded by cache.max_bytes; none when cache.disabled.
 func (s *Server) openCache(redisStore *cache.RedisStore) error {
 	if s.cfg.Cache.Disabled {
 		return nil
 	}
-	copts := cache.Options{Logger: s.log, MeterProvider: s.telemetry.MeterProvider(), TracerProvider: s.telemetry.TracerProvider()}
-	if redisStore != nil {
+	copts := cacheOptions(s.cfg.Cache)
+	copts.Logger, copts.MeterProvider, copts.TracerProvider = s.log, s.telemetry.MeterProvider(), s.telemetry.TracerProvider()
+	if redisStore == nil {
+		mem, err := cache.NewMemoryStore(cache.MemoryOptions{MaxBytes: s.cfg.Cache.MaxBytes})
+		if err != nil {
+			return &SettingError{Setting: "cache.max_bytes", Err: err}
+		}
+		copts.Store = mem
+	} else {
 		copts.Store = redisStore
 		if ttl := s.cfg.Cache.LocalTTL; ttl > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -287,9 +295,11 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 			return &SettingError{Setting: "cache.key_file", Value: kf, Err: err}
 		}
 		copts.Keys = keys
+	} else if redisStore != nil {
+		s.log.Warn("cache: no cache.key_file; ephemeral keys make a shared Redis useless across replicas and restarts")
 	}
 	var err error
-	if s.cache, err = cache.FromConfig(s.cfg.Cache, s.cfg.Redis, copts); err != nil {
+	if s.cache, err = cache.New(copts); err != nil {
 		return &SettingError{Setting: "cache", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.cache.Close() })
