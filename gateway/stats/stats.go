@@ -52,7 +52,11 @@ type Scanner interface {
 	Scan(ctx context.Context, resourceType string, params url.Values, fn func(source.Resource) error) error
 }
 
-var _ Scanner = (*source.Bundle)(nil)
+var (
+	_ Scanner  = (*source.Bundle)(nil)
+	_ Scanner  = (*source.FHIR)(nil)
+	_ Searcher = (*source.FHIR)(nil)
+)
 
 // Searcher says which search parameters a source understands for a type;
 // the evaluator pushes filters down only to sources that say so.
