@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		checks = append(checks, fhirapi.Check{Name: "audit-shipping", Essential: true, Fn: s.shipper.Check},
 			fhirapi.Check{Name: "audit-repository", Fn: s.repo.Check})
 	}
-	if s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log}); err != nil {
+	if s.verifier, err = auth.NewVerifier(cfg.Auth, auth.VerifierOptions{Logger: s.log, TokenCacheEntries: cfg.Auth.TokenCacheEntries}); err != nil {
 		return nil, &SettingError{Setting: "auth", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
@@ -485,7 +485,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 	if err != nil {
 		return nil, &SettingError{Setting: "federation.identifiers", Err: err}
 	}
-	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry})
+	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry, DocumentBytes: s.cfg.Cache.DocumentBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +496,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
-		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes,
+		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes, RenderedBytes: cfg.Cache.RenderedBytes,
 		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Status: s.readyStatus, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
