@@ -498,7 +498,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 	if err != nil {
 		return nil, &SettingError{Setting: "federation.identifiers", Err: err}
 	}
-	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry})
+	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry, DocumentBytes: s.cfg.Cache.DocumentBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -509,7 +509,7 @@ func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, chec
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
-		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes,
+		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes, RenderedBytes: cfg.Cache.RenderedBytes,
 		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Status: s.readyStatus, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
