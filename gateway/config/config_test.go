@@ -110,6 +110,7 @@ func TestLoadBad(t *testing.T) {
 			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",
 			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
 			"policy.memo_entries", "server.pprof_listen",
+			"auth.token_cache_entries", "cache.rendered_bytes", "cache.document_bytes",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}
