@@ -70,6 +70,7 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 type keyWriter struct {
 	h   hash.Hash
 	buf [binary.MaxVarintLen64]byte
+	bin []byte // reused for the resources' protobuf encodings
 }
 
 func (w *keyWriter) int(n int64) {
@@ -173,10 +174,11 @@ func (l *Linker) documentKey(req Request, res *Result, lk *linkage, sr SummaryRe
 // routes them. Its class (Record.Sensitive) is a fact of that resource.
 func (l *Linker) writeEntry(w *keyWriter, e Entry, base string) bool {
 	RouteAttachments(e.Resource, base)
-	bin, err := deterministic.Marshal(e.Resource)
+	bin, err := deterministic.MarshalAppend(w.bin[:0], e.Resource)
 	if err != nil {
 		return false
 	}
+	w.bin = bin
 	sum := sha256.Sum256(bin)
 	w.strs([]string{e.Type, e.ID})
 	w.bytes(sum[:])
