@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/federate"
+	"github.com/migrant-health/mhg/gateway/fhirapi"
 	"github.com/migrant-health/mhg/policies"
 )
 
@@ -78,5 +81,21 @@ func TestSummaryDocumentReuse(t *testing.T) {
 	b := parseDoc(t, off.get(t, path, tokOff))
 	if a.bundle["id"] == b.bundle["id"] {
 		t.Fatal("with cache.document_bytes -1, two summaries share a rendering")
+	}
+}
+
+// The defaults of the cache bounds are the packages' own, and the auth
+// section's bound reaches the verifier's options.
+func TestCacheBoundSettings(t *testing.T) {
+	d := config.Default()
+	if d.Auth.TokenCacheEntries != auth.DefaultTokenCacheEntries || d.Cache.RenderedBytes != fhirapi.DefaultRenderedBytes ||
+		d.Cache.DocumentBytes != federate.DefaultDocumentBytes {
+		t.Fatalf("defaults %d, %d, %d; the packages' are %d, %d, %d", d.Auth.TokenCacheEntries, d.Cache.RenderedBytes, d.Cache.DocumentBytes,
+			auth.DefaultTokenCacheEntries, fhirapi.DefaultRenderedBytes, federate.DefaultDocumentBytes)
+	}
+	a := d.Auth
+	a.TokenCacheEntries = -1
+	if got := AuthOptions(a).TokenCacheEntries; got != -1 {
+		t.Fatalf("auth.token_cache_entries -1 gave TokenCacheEntries %d", got)
 	}
 }
