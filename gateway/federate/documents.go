@@ -32,8 +32,10 @@ const documentTTL = 5 * time.Minute
 // and break-the-glass flag, and the language, base URL and profiles asked
 // for. The identification, consent and release work is done on every
 // request, and so is its audit record: a document is served again only
-// when that work released exactly what it released before. No identifier
-// is in a key. Entries are bounded in bytes and live documentTTL at most.
+// when that work released exactly what it released before, and never to
+// a request that asked for fresh data (Cache-Control: no-cache). No
+// identifier is in a key. Entries are bounded in bytes and live
+// documentTTL at most.
 type documents struct {
 	c *otter.Cache[[sha256.Size]byte, []byte]
 }
