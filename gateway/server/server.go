@@ -186,8 +186,9 @@ func (s *Server) openSources() ([]federate.Source, []fhirapi.Check, error) {
 	var sources []federate.Source
 	var checks []fhirapi.Check
 	for i, spec := range s.cfg.Sources {
-		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: s.cfg.Federation.SourceTimeout,
-			MeterProvider: s.telemetry.MeterProvider()})
+		sopts := sourceOptions(spec, s.cfg.Federation.SourceTimeout)
+		sopts.Builtin, sopts.Logger, sopts.MeterProvider = examples.Builtin, s.log, s.telemetry.MeterProvider()
+		src, err := source.Open(sopts)
 		if err != nil {
 			return nil, nil, &SettingError{Setting: fmt.Sprintf("sources[%d]", i), Err: err}
 		}
