@@ -54,6 +54,8 @@ func Default() Config {
 			Issuer:     "https://dev.mhg.invalid/issuer",
 			Audience:   "http://127.0.0.1:8080/fhir",
 			ClockSkew:  30 * time.Second,
+			// auth.DefaultTokenCacheEntries
+			TokenCacheEntries: 10000,
 		},
 		Redis: Redis{Timeout: 50 * time.Millisecond},
 		Cache: Cache{
@@ -62,6 +64,9 @@ func Default() Config {
 			SearchTTL:   30 * time.Second,
 			ResolveTTL:  10 * time.Minute,
 			NegativeTTL: 15 * time.Second,
+			// fhirapi.DefaultRenderedBytes, federate.DefaultDocumentBytes
+			RenderedBytes: 32 << 20,
+			DocumentBytes: 16 << 20,
 		},
 		Federation: Federation{
 			Deadline:           10 * time.Second,
@@ -374,6 +379,9 @@ func (a Auth) validate(p *problems) {
 	if a.MaxTokenAge < 0 {
 		p.bad("auth.max_token_age", "cannot be negative")
 	}
+	if a.TokenCacheEntries < -1 {
+		p.bad("auth.token_cache_entries", "want -1 (off), 0 (the default) or a positive bound, got %d", a.TokenCacheEntries)
+	}
 }
 
 func (pol Policy) validate(p *problems) {
@@ -438,6 +446,12 @@ func (c Cache) validate(p *problems) {
 		if d.d < 0 {
 			p.bad(d.field, "cannot be negative")
 		}
+	}
+	if c.RenderedBytes < -1 {
+		p.bad("cache.rendered_bytes", "want -1 (off), 0 (the default) or a positive bound, got %d", c.RenderedBytes)
+	}
+	if c.DocumentBytes < -1 {
+		p.bad("cache.document_bytes", "want -1 (off), 0 (the default) or a positive bound, got %d", c.DocumentBytes)
 	}
 }
 

@@ -32,7 +32,7 @@ func telemetryOptions(c config.Telemetry) (telemetry.Options, error) {
 // key only when auth.dev is set.
 func AuthOptions(c config.Auth) auth.VerifierOptions {
 	o := auth.VerifierOptions{Issuer: c.Issuer, Audience: c.Audience, JWKSFile: c.JWKSFile, JWKSURL: c.JWKSURL,
-		ClockSkew: c.ClockSkew, MaxTokenAge: c.MaxTokenAge}
+		ClockSkew: c.ClockSkew, MaxTokenAge: c.MaxTokenAge, TokenCacheEntries: c.TokenCacheEntries}
 	if c.Dev {
 		o.DevKeyFile = c.DevKeyFile
 	}

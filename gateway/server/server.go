@@ -503,7 +503,7 @@ func (s *Server) newHandler(_ context.Context, w *wiring) error {
 	if err != nil {
 		return &SettingError{Setting: "federation.identifiers", Err: err}
 	}
-	linker, err := federate.NewLinker(w.fed, federate.LinkerOptions{Identity: registry})
+	linker, err := federate.NewLinker(w.fed, federate.LinkerOptions{Identity: registry, DocumentBytes: s.cfg.Cache.DocumentBytes})
 	if err != nil {
 		return err
 	}
@@ -515,7 +515,7 @@ func (s *Server) newHandler(_ context.Context, w *wiring) error {
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
-		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes,
+		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes, RenderedBytes: cfg.Cache.RenderedBytes,
 		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Status: s.readyStatus, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
