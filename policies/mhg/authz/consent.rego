@@ -30,31 +30,15 @@ applies_to_requester(provision) if {
 	matches_any(provision.purposes, purpose)
 }
 
-# FHIR dates may be partial (2024, 2024-05, 2024-05-17) or full date-times.
-date_layouts := {4: "2006", 7: "2006-01", 10: "2006-01-02"}
+# The gateway reads each period bound (start, end: FHIR dates, which may be
+# partial, or date-times) into nanoseconds: start_ns is the first instant
+# of the start, end_ns the first instant after the end, so a partial end
+# date includes its whole year, month or day. A bound it cannot read has
+# no _ns. A date that cannot be read proves nothing: a deny with a broken
+# period still applies, a permit does not.
+outside_period(provision) if now < provision.start_ns
 
-start_ns(s) := parse_date(s, count(s))
-
-parse_date(s, n) := time.parse_ns(date_layouts[n], s)
-
-parse_date(s, n) := time.parse_rfc3339_ns(s) if n > 10
-
-# A partial end date includes its whole year, month or day.
-end_ns(s) := end_of(s, count(s))
-
-end_of(s, 4) := time.add_date(parse_date(s, 4), 1, 0, 0)
-
-end_of(s, 7) := time.add_date(parse_date(s, 7), 0, 1, 0)
-
-end_of(s, 10) := time.add_date(parse_date(s, 10), 0, 0, 1)
-
-end_of(s, n) := parse_date(s, n) if n > 10
-
-# Provably outside its period. A date that cannot be read proves nothing:
-# a deny with a broken period still applies, a permit does not.
-outside_period(provision) if now < start_ns(provision.start)
-
-outside_period(provision) if now >= end_ns(provision.end)
+outside_period(provision) if now >= provision.end_ns
 
 # Provably inside its period: each bound is absent, or read and holding.
 inside_period(provision) if {
@@ -64,13 +48,11 @@ inside_period(provision) if {
 
 started(provision) if not provision.start
 
-started(provision) if start_ns(provision.start) <= now
+started(provision) if provision.start_ns <= now
 
 not_ended(provision) if not provision.end
 
-not_ended(provision) if now < end_ns(provision.end)
-
-level(provision) := object.get(provision, "level", 0)
+not_ended(provision) if now < provision.end_ns
 
 # The provisions about this requester, purpose and time, found once per
 # decision; the rules below only narrow them down.
@@ -105,11 +87,11 @@ applicable_permits contains i if {
 
 applicable := applicable_denies | applicable_permits
 
-deciding_level := max({level(input.consent[i]) | some i in applicable})
+deciding_level := max({input.consent[i].level | some i in applicable})
 
 consent_denies if {
 	some i in applicable_denies
-	level(input.consent[i]) == deciding_level
+	input.consent[i].level == deciding_level
 }
 
 # The patient named the requester's country or organisation in a permit
