@@ -54,30 +54,28 @@ not_ended(provision) if not provision.end
 
 not_ended(provision) if now < provision.end_ns
 
-# The provisions about this requester, purpose and time, found once per
-# decision; the rules below only narrow them down.
-requester_denies contains i if {
-	some i, provision in input.consent
-	provision.type == "deny"
-	applies_to_requester(provision)
-	not outside_period(provision)
-}
-
-requester_permits contains i if {
-	some i, provision in input.consent
-	provision.type == "permit"
-	applies_to_requester(provision)
-	inside_period(provision)
-}
-
 applies_to_data(provision) if {
 	matches_any(provision.classes, target_type)
 	labels_match(provision)
 }
 
+# The denies that apply to this request: its requester, purpose, data and
+# time.
 applicable_denies contains i if {
-	some i in requester_denies
-	applies_to_data(input.consent[i])
+	some i, provision in input.consent
+	provision.type == "deny"
+	applies_to_requester(provision)
+	applies_to_data(provision)
+	not outside_period(provision)
+}
+
+# The permits about this requester, purpose and time, found once per
+# decision; those that apply to the data narrow them down.
+requester_permits contains i if {
+	some i, provision in input.consent
+	provision.type == "permit"
+	applies_to_requester(provision)
+	inside_period(provision)
 }
 
 applicable_permits contains i if {
@@ -107,13 +105,18 @@ explicit_actor(provision) if input.requester.country in provision.actor_countrie
 
 explicit_actor(provision) if input.requester.org in provision.actor_orgs
 
+# The consent rules are looked at only when the patient's consent has a
+# provision at all (input.consent[0]): the engine skips them, unevaluated,
+# for every other request.
 deny contains "consent.patient-deny" if {
+	input.consent[0]
 	consent_denies
 	not break_glass_overrides_consent
 }
 
 # A provision the gateway could not normalise denies, to be safe.
 deny contains "consent.provision-invalid" if {
-	some provision in input.consent
-	not provision.type in provision_types
+	input.consent[0]
+	some provision_type in {object.get(provision, "type", "") | some provision in input.consent}
+	not provision_type in provision_types
 }
