@@ -115,11 +115,11 @@ func (p *plan) mapResource(root object, opts Options) (Result, error) {
 	outID := m.setID(root, typ, m.upstream)
 	prune(root)
 	res := Result{}
-	b, err := encodeObject(root)
+	b, tree, err := emit(root, opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: encode: %v", ErrNotMappable, err)
 	}
-	res.Outputs = append(res.Outputs, Output{Type: typ, ID: outID, UpstreamID: m.upstream, Class: m.class, JSON: b})
+	res.Outputs = append(res.Outputs, Output{Type: typ, ID: outID, UpstreamID: m.upstream, Class: m.class, JSON: b, Tree: tree})
 	if m.fw != nil && (len(m.fw.exts) > 0 || len(m.fw.idents) > 0) {
 		out, err := m.patientContext(outID)
 		if err != nil {

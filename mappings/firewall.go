@@ -84,11 +84,11 @@ func (m *mapper) observationToContext(root object, rule *firewallRule) (Result, 
 	m.setMeta(root, conformance.ProfileMigrationContext)
 	outID := m.setID(root, m.typ, m.upstream)
 	prune(root)
-	b, err := encodeObject(root)
+	b, tree, err := emit(root, m.opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: encode: %v", ErrNotMappable, err)
 	}
-	out := Output{Type: "Observation", ID: outID, UpstreamID: m.upstream, Class: ClassSensitive, JSON: b}
+	out := Output{Type: "Observation", ID: outID, UpstreamID: m.upstream, Class: ClassSensitive, JSON: b, Tree: tree}
 	return Result{Outputs: []Output{out}, Issues: m.sortedIssues()}, nil
 }
 
@@ -146,9 +146,9 @@ func (m *mapper) patientContext(patientID string) (Output, error) {
 	}
 	mc.setMeta(obs, conformance.ProfileMigrationContext)
 	prune(obs)
-	b, err := encodeObject(obs)
+	b, tree, err := emit(obs, m.opts)
 	if err != nil {
 		return Output{}, fmt.Errorf("%w: encode: %v", ErrNotMappable, err)
 	}
-	return Output{Type: "Observation", ID: outID, UpstreamID: derived, Class: ClassSensitive, JSON: b}, nil
+	return Output{Type: "Observation", ID: outID, UpstreamID: derived, Class: ClassSensitive, JSON: b, Tree: tree}, nil
 }

@@ -296,3 +296,50 @@ func TestDemoSourcesMap(t *testing.T) {
 		})
 	}
 }
+
+// TestTreeIsDecodedJSON maps every fixture twice, once as bytes and once
+// as trees (Options.Tree): each tree must be exactly what decoding the
+// bytes gives, so a caller reading trees sees what a client reading the
+// JSON sees.
+func TestTreeIsDecodedJSON(t *testing.T) {
+	e := testEngine(t)
+	for _, profile := range profilesWithFixtures(t) {
+		for _, file := range inputFiles(t, profile) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, in := range fixtureResources(t, b) {
+				opts := testOptions(profile)
+				want, err := e.Map(profile, in, opts)
+				if err != nil {
+					continue
+				}
+				opts.Tree = true
+				got, err := e.Map(profile, in, opts)
+				if err != nil {
+					t.Fatalf("%s entry %d: with trees: %v", file, i, err)
+				}
+				if len(got.Outputs) != len(want.Outputs) {
+					t.Fatalf("%s entry %d: %d outputs as trees, %d as bytes", file, i, len(got.Outputs), len(want.Outputs))
+				}
+				for k, o := range got.Outputs {
+					if o.JSON != nil || o.Tree == nil {
+						t.Fatalf("%s entry %d output %d: JSON %v, tree %v", file, i, k, o.JSON != nil, o.Tree != nil)
+					}
+					dec, err := decodeObject(want.Outputs[k].JSON)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(dec, o.Tree); diff != "" {
+						t.Errorf("%s entry %d output %d: tree differs from the decoded bytes (-bytes +tree):\n%s", file, i, k, diff)
+					}
+					w := want.Outputs[k]
+					if o.Type != w.Type || o.ID != w.ID || o.Class != w.Class || o.UpstreamID != w.UpstreamID {
+						t.Errorf("%s entry %d output %d: %+v, want %+v", file, i, k, o, w)
+					}
+				}
+			}
+		}
+	}
+}

@@ -64,6 +64,11 @@ type Options struct {
 	Withheld func(Withheld)
 	// Now stamps Provenance.recorded. Nil: time.Now.
 	Now func() time.Time
+	// Tree hands each output over as its decoded JSON tree (Output.Tree)
+	// instead of its bytes (Output.JSON stays nil): what a caller that reads
+	// the outputs at once rather than sending them (statistics) saves in
+	// encoding and decoding again.
+	Tree bool
 }
 
 // Withheld is one item of data the mapping kept out of its output.
@@ -90,8 +95,12 @@ type Output struct {
 	UpstreamID string
 	// Class is ClassClinical or ClassSensitive.
 	Class string
-	// JSON is the MHP resource as R4 JSON.
+	// JSON is the MHP resource as R4 JSON; nil when Options.Tree is set.
 	JSON []byte
+	// Tree is the MHP resource as decoded JSON when Options.Tree is set:
+	// objects as map[string]any, arrays as []any, numbers as json.Number,
+	// exactly what decoding JSON with UseNumber gives. Nil otherwise.
+	Tree map[string]any
 }
 
 // Issue is something the mapping dropped, approximated or could not do. It

@@ -44,6 +44,16 @@ func encodeObject(o object) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
+// emit finishes an output: its bytes, or its tree when opts.Tree asks for
+// it.
+func emit(o object, opts Options) ([]byte, object, error) {
+	if opts.Tree {
+		return nil, o, nil
+	}
+	b, err := encodeObject(o)
+	return b, nil, err
+}
+
 func getObj(o object, k string) object {
 	v, _ := o[k].(object)
 	return v

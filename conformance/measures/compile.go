@@ -113,6 +113,22 @@ func retrievals(n *node, sets map[string]*ValueSet, out []retrieval) []retrieval
 	return out
 }
 
+// reads lists the types other than Patient an expression retrieves,
+// sorted and without repeats.
+func reads(n *node, out []string) []string {
+	if n == nil {
+		return out
+	}
+	if n.op == nRetrieve && n.name != "Patient" && !slices.Contains(out, n.name) {
+		out = append(out, n.name)
+		slices.Sort(out)
+	}
+	for _, a := range n.args {
+		out = reads(a, out)
+	}
+	return out
+}
+
 func conjuncts(n *node) []*node {
 	if n.op == nBinary && n.name == "and" {
 		return append(conjuncts(n.args[0]), conjuncts(n.args[1])...)

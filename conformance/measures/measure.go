@@ -68,7 +68,11 @@ type Population struct {
 	Code string
 	// Expression is the criterion as written.
 	Expression string
-	prog       *node
+	// Reads are the compartment types its criterion retrieves besides the
+	// Patient, sorted; empty when it reads the Patient alone, so that it
+	// can be decided before any other record of the patient is read.
+	Reads []string
+	prog  *node
 }
 
 // Period is a measurement period, whole days at both ends.
@@ -244,7 +248,7 @@ func (c *Catalogue) compileMeasure(file string, b []byte) (*Measure, []string) {
 			problems = append(problems, errAt(file, line, col, "population %s is given twice", code).Error())
 			continue
 		}
-		byCode[code] = Population{Code: code, Expression: expr, prog: prog}
+		byCode[code] = Population{Code: code, Expression: expr, Reads: reads(prog, nil), prog: prog}
 		all = retrievals(prog, c.sets, all)
 	}
 	want := []string{InitialPopulation}

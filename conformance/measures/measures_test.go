@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -209,6 +210,29 @@ func TestFilters(t *testing.T) {
 	hiv, _ := c.Measure("mhp-hiv-diagnoses")
 	if len(hiv.Sensitivity) != 1 || hiv.Sensitivity[0] != "HIV" {
 		t.Errorf("hiv sensitivity %v", hiv.Sensitivity)
+	}
+}
+
+// Reads: which populations can be decided from the Patient alone.
+func TestReads(t *testing.T) {
+	c := mustLoad(t)
+	for _, tc := range []struct {
+		measure string
+		reads   [][]string
+	}{
+		{"mhp-diabetes-prevalence", [][]string{nil, nil, {"Condition"}}},
+		{"mhp-mcv-coverage", [][]string{nil, nil, {"Immunization"}}},
+		{"mhp-tb-active", [][]string{{"Condition"}}},
+	} {
+		m, _ := c.Measure(tc.measure)
+		if len(m.Populations) != len(tc.reads) {
+			t.Fatalf("%s: %d populations", tc.measure, len(m.Populations))
+		}
+		for i, p := range m.Populations {
+			if !slices.Equal(p.Reads, tc.reads[i]) {
+				t.Errorf("%s %s reads %v, want %v", tc.measure, p.Code, p.Reads, tc.reads[i])
+			}
+		}
 	}
 }
 

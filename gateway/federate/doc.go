@@ -15,6 +15,8 @@
 //
 // It knows nothing of HTTP: fhirapi turns its results into Bundles and its
 // errors into OperationOutcomes. The interfaces it needs from sources,
-// mappings, policy and cache are declared here. Work that fans out gives
-// each goroutine a Result slot of its own, absorbed after Wait.
+// mappings, policy and cache are declared here. Work that fans out goes
+// through one helper, inParallel: each goroutine writes only its own slot
+// (a Result, an answer), and the slots are absorbed in order after all
+// have returned.
 package federate

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"sync"
 	"time"
 
 	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
@@ -411,16 +410,10 @@ func (r *resolution) round(ctx context.Context, ids []linkID) []linkID {
 	if !seeking {
 		return nil
 	}
-	answers := make([]answer, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.ask(ctx, j.src, j.ids, &answers[i])
-		}()
-	}
-	wg.Wait()
+	answers := inParallel(jobs, func(j job) (a answer) {
+		r.ask(ctx, j.src, j.ids, &a)
+		return a
+	})
 	for i := range answers {
 		r.res.absorb(&answers[i].part)
 		r.count(answers[i].searchErr)
@@ -529,23 +522,20 @@ func (l *Linker) fetchRecords(ctx context.Context, req Request, res *Result, lk 
 	if len(types) == 0 {
 		return nil
 	}
-	errs := make([]error, len(lk.links))
-	parts := make([]Result, len(lk.links))
-	var wg sync.WaitGroup
-	for i, ln := range lk.links {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = l.fetchLink(ctx, req, &parts[i], ln, types)
-		}()
+	type outcome struct {
+		part Result
+		err  error
 	}
-	wg.Wait()
+	outs := inParallel(lk.links, func(ln *link) (o outcome) {
+		o.err = l.fetchLink(ctx, req, &o.part, ln, types)
+		return o
+	})
 	kept := lk.links[:0]
 	var fails failures
 	for i, ln := range lk.links {
-		res.absorb(&parts[i])
-		if errs[i] != nil {
-			res.warn(ln.src.ID(), l.svc.sourceFailed(ctx, &fails, ln.src.ID(), errs[i]))
+		res.absorb(&outs[i].part)
+		if err := outs[i].err; err != nil {
+			res.warn(ln.src.ID(), l.svc.sourceFailed(ctx, &fails, ln.src.ID(), err))
 			continue
 		}
 		kept = append(kept, ln)
@@ -563,24 +553,25 @@ func (l *Linker) fetchLink(ctx context.Context, req Request, part *Result, ln *l
 	ctx, cancel := context.WithTimeout(ctx, l.svc.sourceTimeout())
 	defer cancel()
 	part.contacted(ln.src.ID())
-	sets := make([]mappedSet, len(types))
-	errs := make([]error, len(types))
-	var wg sync.WaitGroup
-	for i, typ := range types {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sets[i], errs[i] = l.patientRecords(ctx, req, ln, typ)
-		}()
+	type outcome struct {
+		set mappedSet
+		err error
 	}
-	wg.Wait()
+	outs := inParallel(types, func(typ string) (o outcome) {
+		o.set, o.err = l.patientRecords(ctx, req, ln, typ)
+		return o
+	})
+	var errs []error
+	for _, o := range outs {
+		errs = append(errs, o.err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	var items []mapped
-	for _, s := range sets {
-		part.noteTruncated(ln.src, s)
-		items = append(items, s.items...)
+	for _, o := range outs {
+		part.noteTruncated(ln.src, o.set)
+		items = append(items, o.set.items...)
 	}
 	if slices.Contains(types, "Observation") {
 		items = append(items, ln.derived...)

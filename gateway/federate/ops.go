@@ -7,7 +7,6 @@ import (
 	"github.com/migrant-health/mhg/gateway/telemetry"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/authz"
@@ -222,20 +221,15 @@ func (s *Service) fanOut(ctx context.Context, req Request, res *Result, sources 
 		err     error
 		part    Result
 	}
-	outs := make([]outcome, len(allowed))
-	var wg sync.WaitGroup
-	for i, src := range allowed {
+	for _, src := range allowed {
 		res.Contacted = append(res.Contacted, src.ID())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, scancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
-			defer scancel()
-			o := &outs[i]
-			o.entries, o.err = fn(sctx, src, &o.part)
-		}()
 	}
-	wg.Wait()
+	outs := inParallel(allowed, func(src Source) (o outcome) {
+		sctx, scancel := context.WithTimeout(ctx, s.opts.SourceTimeout)
+		defer scancel()
+		o.entries, o.err = fn(sctx, src, &o.part)
+		return o
+	})
 	var fails failures
 	for i := range outs {
 		o := &outs[i]

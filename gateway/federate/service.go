@@ -284,9 +284,9 @@ type Result struct {
 	Notify bool
 }
 
-// A Result is written by one goroutine only. Work that fans out gives each
-// goroutine a Result of its own (a slot) and absorbs the slots, in order,
-// after Wait.
+// A Result is written by one goroutine only. Work that fans out (through
+// inParallel) gives each goroutine a Result of its own (a slot) and absorbs
+// the slots, in order, once all have returned.
 
 // addDecision records a decision; class is the data class of the resource
 // a release decision was about, "" for query decisions.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/measures"
@@ -150,20 +149,16 @@ func (s *Service) EvaluateMeasure(ctx context.Context, req Request, sr Statistic
 		counts stats.Counts
 		err    error
 	}
-	outs := make([]outcome, len(allowed))
-	var wg sync.WaitGroup
-	for i, src := range allowed {
+	for _, src := range allowed {
 		res.Contacted = append(res.Contacted, src.ID())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
-			span.SetAttributes(telemetry.AttrSourceID.String(src.ID()))
-			defer span.End()
-			outs[i].counts, outs[i].err = ev.EvaluateSource(ctx, src, stats.Request{Measure: m, Period: period, Strata: sr.Strata})
-		}()
 	}
-	wg.Wait()
+	outs := inParallel(allowed, func(src Source) (o outcome) {
+		ctx, span := tracer().Start(ctx, telemetry.SpanSourceFetch)
+		span.SetAttributes(telemetry.AttrSourceID.String(src.ID()))
+		defer span.End()
+		o.counts, o.err = ev.EvaluateSource(ctx, src, stats.Request{Measure: m, Period: period, Strata: sr.Strata})
+		return o
+	})
 	merged := stats.Counts{}
 	var failed []string
 	var fails failures

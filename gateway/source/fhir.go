@@ -67,6 +67,8 @@ type FHIR struct {
 	patientMatch         string
 	// limiter spaces out calls across all requests; nil means no limit.
 	limiter *rate.Limiter
+	// caps holds the search parameters of the CapabilityStatement.
+	caps capabilities
 }
 
 // NewFHIR builds the connector of a "fhir" source. It reads the source's

@@ -2,14 +2,17 @@
 // national source and releases the result under disclosure control. It
 // sits beside federate (whose EvaluateMeasure decides, per source, what
 // may be counted and merges the counts) and uses the same sources and
-// mapping: a patient's records are fetched a batch of patients at a time
-// (code filters pushed down where a source says it can search on them,
-// scanned otherwise), mapped into the MHP, evaluated, counted into a table
-// and forgotten. Only counts leave a source's evaluation. A source that
-// implements Scanner (source.Bundle) hands over its patients as they come;
-// the others (source.FHIR today) give the whole Patient search result
-// first, so the patient list, though not their records, grows with the
-// population.
+// mapping. Evaluation streams: the source's Patients are scanned and cut
+// into batches, a few batches are evaluated at once, and a batch's
+// records are fetched (code and date filters pushed down where a source
+// says it can search on them, the code filter tested on the raw resource
+// otherwise), mapped into the MHP, evaluated, counted into a table and
+// forgotten. Only counts leave a source's evaluation, and what it holds
+// is the tables and the batches in flight, whatever the population. A
+// source that implements Scanner (source.Bundle, source.FHIR) hands over
+// its patients as they come; for any other the Patient search result is
+// gathered first, so the patient list, though not their records, grows
+// with the population.
 //
 // A Report renders as a MeasureReport or CSV; PublishedRelease reads a
 // MeasureReport as sent back into the table an auditor checks. It knows
@@ -22,9 +25,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -45,7 +52,11 @@ type Scanner interface {
 	Scan(ctx context.Context, resourceType string, params url.Values, fn func(source.Resource) error) error
 }
 
-var _ Scanner = (*source.Bundle)(nil)
+var (
+	_ Scanner  = (*source.Bundle)(nil)
+	_ Scanner  = (*source.FHIR)(nil)
+	_ Searcher = (*source.FHIR)(nil)
+)
 
 // Searcher says which search parameters a source understands for a type;
 // the evaluator pushes filters down only to sources that say so.
@@ -82,6 +93,16 @@ var ErrInvalid = errors.New("invalid statistics request")
 type Evaluator struct {
 	cat    *measures.Catalogue
 	mapper Mapper
+	// Workers is how many batches of patients are evaluated at once; zero
+	// means GOMAXPROCS.
+	Workers int
+	// pause, when set, is called every pauseEvery batches of a scan with
+	// no batch in flight (tests measure what evaluation keeps there).
+	pause      func()
+	pauseEvery int
+	// readAll turns the shortcuts off (no local filter, no early drop of
+	// patients outside the initial population): tests compare.
+	readAll bool
 }
 
 // New returns an Evaluator.
@@ -110,46 +131,90 @@ func stratifiers(codes []string) ([]measures.Stratifier, bool, error) {
 	return out, sensitive, nil
 }
 
-// EvaluateSource counts one source's patients. Patients are read a batch
-// at a time; their records are fetched with the measure's filters where
-// the source can apply them, mapped, evaluated and dropped.
+// EvaluateSource counts one source's patients. The Patients are scanned
+// and cut into batches of BatchSize; Workers batches are evaluated at once.
+// A batch's Patients are mapped first, and when the initial population is
+// decided from the Patient alone (Population.Reads), those outside it are
+// dropped before anything else of theirs is read. The rest's records of
+// the measure's types are then fetched with the measure's filters where
+// the source can apply them (applied here to the raw resource otherwise,
+// so that a resource no criterion can match is never mapped), mapped into
+// the MHP, evaluated, counted into the batch worker's table and dropped.
+// What is held at any time is the tables (one row per combination of
+// categories) and the batches in flight, whatever the population.
 func (e *Evaluator) EvaluateSource(ctx context.Context, src Source, req Request) (Counts, error) {
-	sts, sensitive, err := stratifiers(req.Strata)
+	p, err := e.plan(ctx, src, req)
 	if err != nil {
 		return nil, err
 	}
-	types := append([]string(nil), req.Measure.Types...)
-	// The migration context (class S) is read only when a class S stratum
-	// was asked for, and is then used for that stratum alone.
-	if sensitive && !slices.Contains(types, "Observation") {
-		types = append(types, "Observation")
+	workers := e.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	counts := Counts{}
-	var batch []source.Resource
-	flush := func() error {
-		if len(batch) == 0 {
+	g, ctx := errgroup.WithContext(ctx)
+	batches := make(chan []source.Resource)
+	tables := make([]Counts, workers)
+	var inFlight sync.WaitGroup
+	for w := range workers {
+		tables[w] = Counts{}
+		g.Go(func() error {
+			for batch := range batches {
+				err := p.evaluateBatch(ctx, batch, tables[w])
+				inFlight.Done()
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(batches)
+		batch := make([]source.Resource, 0, BatchSize)
+		sent := 0
+		send := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			inFlight.Add(1)
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				inFlight.Done()
+				return ctx.Err()
+			}
+			batch = make([]source.Resource, 0, BatchSize)
+			sent++
+			if e.pause != nil && sent%e.pauseEvery == 0 {
+				inFlight.Wait()
+				e.pause()
+			}
 			return nil
 		}
-		err := e.evaluateBatch(ctx, src, req, sts, sensitive, types, batch, counts)
-		batch = batch[:0]
-		return err
-	}
-	err = scan(ctx, src, "Patient", url.Values{}, func(r source.Resource) error {
-		batch = append(batch, r)
-		if len(batch) == BatchSize {
-			return flush()
+		err := scan(ctx, src, "Patient", url.Values{}, func(r source.Resource) error {
+			batch = append(batch, r)
+			if len(batch) == BatchSize {
+				return send()
+			}
+			return nil
+		})
+		if err == nil {
+			err = send()
 		}
-		return nil
+		return err
 	})
-	if err == nil {
-		err = flush()
-	}
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	counts := tables[0]
+	for _, t := range tables[1:] {
+		counts.Merge(t)
 	}
 	return counts, nil
 }
 
+// scan hands over a search's results one at a time: as they come from a
+// Scanner, from the gathered result otherwise.
 func scan(ctx context.Context, src Source, typ string, params url.Values, fn func(source.Resource) error) error {
 	if s, ok := src.(Scanner); ok {
 		return s.Scan(ctx, typ, params, fn)
@@ -166,17 +231,73 @@ func scan(ctx context.Context, src Source, typ string, params url.Values, fn fun
 	return nil
 }
 
-// params builds a batch's search: the patients, and the measure's filters
-// for the type where the source understands them.
-func params(ctx context.Context, src Source, typ string, f measures.Filter, period measures.Period, ids []string) url.Values {
-	q := url.Values{"patient": {strings.Join(ids, ",")}}
+// plan is one evaluation over one source, decided once.
+type plan struct {
+	e         *Evaluator
+	src       Source
+	req       Request
+	sts       []measures.Stratifier
+	sensitive bool
+	// patientFirst: the initial population reads the Patient alone.
+	patientFirst bool
+	mopts        mappings.Options
+	fetches      []fetch
+}
+
+// fetch is how one type's records are read: the search parameters besides
+// the patients, and the codes a resource must carry when the source could
+// not be asked to filter on them (nil: no filter here).
+type fetch struct {
+	typ     string
+	params  url.Values
+	element string
+	codes   map[string]bool
+}
+
+func (e *Evaluator) plan(ctx context.Context, src Source, req Request) (*plan, error) {
+	sts, sensitive, err := stratifiers(req.Strata)
+	if err != nil {
+		return nil, err
+	}
+	types := append([]string(nil), req.Measure.Types...)
+	// The migration context (class S) is read only when a class S stratum
+	// was asked for, and is then used for that stratum alone.
+	if sensitive && !slices.Contains(types, "Observation") {
+		types = append(types, "Observation")
+	}
+	p := &plan{e: e, src: src, req: req, sts: sts, sensitive: sensitive,
+		patientFirst: !e.readAll && len(req.Measure.Populations) > 0 && len(req.Measure.Populations[0].Reads) == 0,
+		mopts:        mappings.Options{SourceID: src.ID(), Country: src.Country(), Tree: true}}
+	for _, typ := range types {
+		f := req.Measure.Filters[typ]
+		q, pushed := params(ctx, src, typ, f, req.Period)
+		ft := fetch{typ: typ, params: q}
+		if !pushed && !e.readAll && len(f.Codes) > 0 && (f.CodeElement == "code" || f.CodeElement == "vaccineCode") {
+			ft.element = f.CodeElement
+			ft.codes = make(map[string]bool, len(f.Codes))
+			for _, c := range f.Codes {
+				ft.codes[c] = true
+			}
+		}
+		p.fetches = append(p.fetches, ft)
+	}
+	return p, nil
+}
+
+// params builds a type's search besides the patients: the measure's
+// filters where the source understands them. pushed says whether the code
+// filter went to the source.
+func params(ctx context.Context, src Source, typ string, f measures.Filter, period measures.Period) (url.Values, bool) {
+	q := url.Values{}
 	s, ok := src.(Searcher)
 	if !ok {
-		return q
+		return q, false
 	}
 	known := s.SearchParams(ctx, typ)
+	pushed := false
 	if p := codeParam(typ, f.CodeElement); p != "" && slices.Contains(known, p) && len(f.Codes) > 0 {
 		q.Set(p, strings.Join(f.Codes, ","))
+		pushed = true
 	}
 	if p := dateParam(typ, f.DateElement); p != "" && slices.Contains(known, p) {
 		if f.From {
@@ -186,7 +307,7 @@ func params(ctx context.Context, src Source, typ string, f measures.Filter, peri
 			q.Add(p, "le"+period.End.Format("2006-01-02"))
 		}
 	}
-	return q
+	return q, pushed
 }
 
 // codeParam and dateParam name the R4 search parameters of the elements
@@ -212,21 +333,27 @@ func dateParam(typ, element string) string {
 	return ""
 }
 
-// refOf reads the patient a national resource is about.
-type refOf struct {
-	Subject *struct{ Reference string } `json:"subject"`
-	Patient *struct{ Reference string } `json:"patient"`
+// concept is a CodeableConcept as far as filters read it.
+type concept struct {
+	Coding []struct{ System, Code string } `json:"coding"`
 }
 
-func patientOf(b []byte) string {
-	var r refOf
-	_ = json.Unmarshal(b, &r)
+// head is what the evaluator reads of a national resource before mapping
+// it: the patient it is about and the coded elements filters test.
+type head struct {
+	Subject     *struct{ Reference string } `json:"subject"`
+	Patient     *struct{ Reference string } `json:"patient"`
+	Code        *concept                    `json:"code"`
+	VaccineCode *concept                    `json:"vaccineCode"`
+}
+
+func (h *head) patient() string {
 	ref := ""
 	switch {
-	case r.Subject != nil:
-		ref = r.Subject.Reference
-	case r.Patient != nil:
-		ref = r.Patient.Reference
+	case h.Subject != nil:
+		ref = h.Subject.Reference
+	case h.Patient != nil:
+		ref = h.Patient.Reference
 	}
 	if i := strings.LastIndex(ref, "Patient/"); i >= 0 {
 		return ref[i+len("Patient/"):]
@@ -234,72 +361,113 @@ func patientOf(b []byte) string {
 	return ""
 }
 
-func (e *Evaluator) evaluateBatch(ctx context.Context, src Source, req Request, sts []measures.Stratifier, sensitive bool,
-	types []string, batch []source.Resource, counts Counts) error {
-	mopts := mappings.Options{SourceID: src.ID(), Country: src.Country()}
+// passes says whether a resource may meet the criteria that read its
+// type: with no code filter, always; with one, when a coding of the
+// element is among the codes (what a source asked to filter would return).
+func (f *fetch) passes(h *head) bool {
+	if f.codes == nil {
+		return true
+	}
+	c := h.Code
+	if f.element == "vaccineCode" {
+		c = h.VaccineCode
+	}
+	if c == nil {
+		return false
+	}
+	for _, cd := range c.Coding {
+		if f.codes[cd.System+"|"+cd.Code] {
+			return true
+		}
+	}
+	return false
+}
+
+// tree reads a mapped output as the criteria see it.
+func tree(o mappings.Output) map[string]any {
+	if o.Tree != nil {
+		return o.Tree
+	}
+	var m map[string]any
+	if json.Unmarshal(o.JSON, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, counts Counts) error {
+	m := p.req.Measure
 	subjects := make(map[string]*measures.Subject, len(batch))
 	ids := make([]string, 0, len(batch))
-	for _, p := range batch {
-		res, err := e.mapper.Map(src.Profile(), p.JSON, mopts)
+	for _, r := range batch {
+		res, err := p.e.mapper.Map(p.src.Profile(), r.JSON, p.mopts)
 		if err != nil || len(res.Outputs) == 0 {
 			continue // not mappable: not counted (as federate drops it)
 		}
 		subj := &measures.Subject{Resources: map[string][]map[string]any{}}
 		for i, o := range res.Outputs {
-			var m map[string]any
-			if err := json.Unmarshal(o.JSON, &m); err != nil {
+			t := tree(o)
+			if t == nil {
 				continue
 			}
 			if i == 0 {
-				subj.Patient = m
-			} else if sensitive && o.Class == mappings.ClassSensitive {
-				subj.Resources[o.Type] = append(subj.Resources[o.Type], m)
+				subj.Patient = t
+			} else if p.sensitive && o.Class == mappings.ClassSensitive {
+				subj.Resources[o.Type] = append(subj.Resources[o.Type], t)
 			}
 		}
 		if subj.Patient == nil {
 			continue
 		}
-		subjects[p.ID] = subj
-		ids = append(ids, p.ID)
+		if p.patientFirst && !p.e.cat.Evaluate(m, subj, p.req.Period)[0] {
+			continue // outside the initial population: in none
+		}
+		subjects[r.ID] = subj
+		ids = append(ids, r.ID)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	for _, typ := range types {
-		q := params(ctx, src, typ, req.Measure.Filters[typ], req.Period, ids)
-		err := scan(ctx, src, typ, q, func(r source.Resource) error {
-			subj := subjects[patientOf(r.JSON)]
-			if subj == nil {
+	patients := strings.Join(ids, ",")
+	for _, f := range p.fetches {
+		q := url.Values{"patient": {patients}}
+		for k, v := range f.params {
+			q[k] = v
+		}
+		err := scan(ctx, p.src, f.typ, q, func(r source.Resource) error {
+			var h head
+			_ = json.Unmarshal(r.JSON, &h)
+			subj := subjects[h.patient()]
+			if subj == nil || !f.passes(&h) {
 				return nil
 			}
-			res, err := e.mapper.Map(src.Profile(), r.JSON, mopts)
+			res, err := p.e.mapper.Map(p.src.Profile(), r.JSON, p.mopts)
 			if err != nil {
 				return nil
 			}
 			for _, o := range res.Outputs {
-				if o.Class == mappings.ClassSensitive && !sensitive {
+				if o.Class == mappings.ClassSensitive && !p.sensitive {
 					continue
 				}
-				var m map[string]any
-				if json.Unmarshal(o.JSON, &m) == nil {
-					subj.Resources[o.Type] = append(subj.Resources[o.Type], m)
+				if t := tree(o); t != nil {
+					subj.Resources[o.Type] = append(subj.Resources[o.Type], t)
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("source %s: %s: %w", src.ID(), typ, err)
+			return fmt.Errorf("source %s: %s: %w", p.src.ID(), f.typ, err)
 		}
 	}
+	cats := make([]string, len(p.sts))
 	for _, id := range ids {
 		subj := subjects[id]
-		in := e.cat.Evaluate(req.Measure, subj, req.Period)
+		in := p.e.cat.Evaluate(m, subj, p.req.Period)
 		if !in[0] {
 			continue
 		}
-		cats := make([]string, len(sts))
-		for i, st := range sts {
-			cats[i] = st.Category(subj, req.Period, src.Country())
+		for i, st := range p.sts {
+			cats[i] = st.Category(subj, p.req.Period, p.src.Country())
 		}
 		key := strings.Join(cats, "\x00")
 		c := counts[key]

@@ -3,6 +3,8 @@ package stats
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,8 +13,10 @@ import (
 	"github.com/migrant-health/mhg/conformance/examples/population"
 	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/disclosure"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
+	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
 )
 
@@ -179,6 +183,96 @@ func TestCountsMatchThePopulation(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// The shortcuts (codes tested on the raw resource where the source cannot
+// filter, patients outside a Patient-only initial population dropped
+// first, several batches at once) change no count: every measure and
+// strata set over the four demo profiles counts as reading and mapping
+// everything one batch at a time does.
+func TestShortcutsChangeNoCount(t *testing.T) {
+	cat, _ := measures.Load()
+	eng, _ := mappings.Load()
+	fast := New(cat, eng)
+	fast.Workers = 3
+	full := New(cat, eng)
+	full.Workers, full.readAll = 1, true
+	for _, o := range []population.Options{
+		{Seed: 3, Patients: 400, Source: "de-s", Country: "DE", Profile: "de-basis"},
+		{Seed: 3, Patients: 400, Source: "nl-s", Country: "NL", Profile: "nl-core"},
+		{Seed: 3, Patients: 400, Source: "ua-s", Country: "UA", Profile: "ips"},
+		{Seed: 3, Patients: 400, Source: "us-s", Country: "US", Profile: "us-core"},
+	} {
+		src := federatetest.PopulationSource(t, o)
+		for _, m := range cat.Measures() {
+			for _, strata := range [][]string{nil, {"migration-status", "age-band-5"}} {
+				want, err := full.EvaluateSource(context.Background(), src, Request{Measure: m, Period: year2025, Strata: strata})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := fast.EvaluateSource(context.Background(), src, Request{Measure: m, Period: year2025, Strata: strata})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(want) == 0 {
+					t.Fatalf("%s %s: no one counted: the test proves nothing", o.Source, m.ID)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s %s %v: with shortcuts %v, reading everything %v", o.Source, m.ID, strata, got, want)
+				}
+			}
+		}
+	}
+}
+
+// A FHIR source is scanned page by page, with the code and date filters
+// pushed down as search parameters where its CapabilityStatement declares
+// them and tested here otherwise; either way it counts what the same
+// population in a bundle source counts.
+func TestFHIRSourceCountsAsBundle(t *testing.T) {
+	cat, _ := measures.Load()
+	eng, _ := mappings.Load()
+	ev := New(cat, eng)
+	o := population.Options{Seed: 5, Patients: 450, Source: "de-f", Country: "DE", Profile: "de-basis"}
+	bundle := federatetest.PopulationSource(t, o)
+	for _, declare := range []bool{true, false} {
+		srv := federatetest.PopulationFHIR(t, o, declare)
+		src, err := source.NewFHIR(config.Source{ID: o.Source, Country: o.Country, Profile: o.Profile, Kind: config.KindFHIR, BaseURL: srv.URL},
+			source.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range cat.Measures() {
+			req := Request{Measure: m, Period: year2025, Strata: []string{"sex", "age-band-who"}}
+			want, err := ev.EvaluateSource(context.Background(), bundle, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ev.EvaluateSource(context.Background(), src, req)
+			if err != nil {
+				t.Fatalf("declare %v, %s: %v", declare, m.ID, err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("declare %v, %s: FHIR %v, bundle %v", declare, m.ID, got, want)
+			}
+		}
+		pushed, pages := false, 0
+		for _, q := range srv.Queries() {
+			v, _ := url.ParseQuery(q[strings.Index(q, "?")+1:])
+			if v.Get("code") != "" || v.Get("onset-date") != "" || v.Get("vaccine-code") != "" {
+				pushed = true
+			}
+			if strings.HasPrefix(q, "Patient?") && v.Get("_offset") != "" {
+				pages++
+			}
+		}
+		if pushed != declare {
+			t.Errorf("filters pushed down %v, declared %v", pushed, declare)
+		}
+		if pages == 0 {
+			t.Error("the Patients came in one page: paging is not shown")
 		}
 	}
 }
