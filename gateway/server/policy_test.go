@@ -80,11 +80,7 @@ var sensitiveNotes = map[string]string{
 // counts the requests it gets.
 func newRecordingServer(t testing.TB, dir string) *nationalServer {
 	t.Helper()
-	opts := source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)}
-	if name, ok := strings.CutPrefix(dir, config.BuiltinPrefix); ok {
-		opts.Dir, opts.BuiltinDir = "", name
-	}
-	b, err := source.OpenBundle(opts)
+	b, err := source.OpenBundle(source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
