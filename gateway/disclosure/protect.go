@@ -1,6 +1,7 @@
 package disclosure
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -13,9 +14,16 @@ import (
 //  3. complementary suppression: while the auditor (Audit) derives an
 //     interval narrower than K for some masked cell, one more published
 //     cell that shares a published sum with it (or sits at the same place
-//     in a nested population) is masked: the smallest one of at least K, or
-//     else the largest. The loop ends because every round masks a cell, and
-//     a table with everything masked passes.
+//     in a nested population) is masked: one that does not stand alone in
+//     another published sum (and so needs no complement of its own) where
+//     there is one, and among those the smallest of at least K, or else the
+//     largest. The loop ends because every round masks a cell, and
+//     a table with everything masked passes;
+//  4. release of needless complements: the greedy rounds of step 3 can mask
+//     more than a pattern needs (a complement chosen early may be made
+//     redundant by later ones). Each complementary cell, largest count
+//     first, is published again when the table still passes Check without
+//     it, so that no single complement of the result can be dropped.
 //
 // The result passes Check by construction. The same table and rules always
 // give the same release: there is no randomness to average away.
@@ -42,6 +50,7 @@ func Protect(t Table, rules Rules) (*Release, error) {
 	for i, x := range truth {
 		masked[i] = x > 0 && x < k
 	}
+	primary := slices.Clone(masked)
 	publish := func() {
 		for i, c := range cells {
 			v := Value{Cell: c, Masked: masked[i]}
@@ -59,6 +68,9 @@ func Protect(t Table, rules Rules) (*Release, error) {
 			return nil, err
 		}
 		if failing < 0 {
+			if err := release(rel, truth, primary, masked, publish); err != nil {
+				return nil, err
+			}
 			return rel, nil
 		}
 		next := complement(rel, cells, truth, masked, failing, k)
@@ -77,6 +89,33 @@ func Protect(t Table, rules Rules) (*Release, error) {
 		}
 		masked[next] = true
 	}
+}
+
+// release publishes again, largest count first, every complementary cell
+// whose mask the table does not need: one without which it still passes
+// Check. The release is left published as the final masks say.
+func release(rel *Release, truth []int, primary, masked []bool, publish func()) error {
+	var comps []int
+	for i := range masked {
+		if masked[i] && !primary[i] {
+			comps = append(comps, i)
+		}
+	}
+	slices.SortStableFunc(comps, func(a, b int) int { return truth[b] - truth[a] })
+	for _, i := range comps {
+		masked[i] = false
+		publish()
+		err := Check(rel)
+		if errors.Is(err, ErrDisclosive) {
+			masked[i] = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	publish()
+	return nil
 }
 
 // firstNarrow returns the index of the first masked cell whose interval is
@@ -120,7 +159,11 @@ func complement(rel *Release, cells []Cell, truth []int, masked []bool, f, k int
 		}
 		return false
 	}
+	// Prefer a cell that is not left alone in another published sum line
+	// (it then needs no complement of its own), then the smallest of at
+	// least K, then the largest.
 	best, bestBig := -1, -1
+	bestLone, bigLone := 0, 0
 	for i := range cells {
 		if masked[i] || truth[i] == 0 || !related(i) {
 			continue
@@ -128,17 +171,56 @@ func complement(rel *Release, cells []Cell, truth []int, masked []bool, f, k int
 		if !sharesSum(rel.Dims, cells[i].Coord, cells[f].Coord) && cells[i].Population == fp {
 			continue
 		}
-		if truth[i] >= k && (best < 0 || truth[i] < truth[best]) {
-			best = i
+		lone := loneLines(rel, cells, masked, i, f)
+		if truth[i] >= k && (best < 0 || lone < bestLone || lone == bestLone && truth[i] < truth[best]) {
+			best, bestLone = i, lone
 		}
-		if bestBig < 0 || truth[i] > truth[bestBig] {
-			bestBig = i
+		if bestBig < 0 || lone < bigLone || lone == bigLone && truth[i] > truth[bestBig] {
+			bestBig, bigLone = i, lone
 		}
 	}
 	if best >= 0 {
 		return best
 	}
 	return bestBig
+}
+
+// loneLines counts the published sum lines through cell i (all its cells
+// but one coordinate fixed, the margin included) that do not hold the
+// failing cell f and hold no masked cell besides i: the lines where
+// masking i would leave it alone, to be protected by yet another mask.
+func loneLines(rel *Release, cells []Cell, masked []bool, i, f int) int {
+	c := cells[i]
+	n := 0
+	for d, size := range rel.Dims {
+		if cells[f].Population == c.Population && onLine(c.Coord, cells[f].Coord, d) {
+			continue
+		}
+		other := false
+		coord := slices.Clone(c.Coord)
+		for x := All; x < size && !other; x++ {
+			if x == c.Coord[d] {
+				continue
+			}
+			coord[d] = x
+			j := rel.Index(Cell{Population: c.Population, Coord: coord})
+			other = masked[j]
+		}
+		if !other {
+			n++
+		}
+	}
+	return n
+}
+
+// onLine says whether b lies on the line through a along dimension d.
+func onLine(a, b []int, d int) bool {
+	for e := range a {
+		if e != d && a[e] != b[e] {
+			return false
+		}
+	}
+	return true
 }
 
 // sharesSum says whether two cells of one population appear together in a
