@@ -35,7 +35,7 @@ const maxKeyFileBytes = 1 << 20
 // KEY" PEM) and, outside Windows, must not be readable by group or others.
 func LoadOrCreateDevKey(path string) (*ecdsa.PrivateKey, error) {
 	if path == "" {
-		return nil, errors.New("development key: no file path (auth.dev_key_file)")
+		return nil, errors.New("development key: no file path")
 	}
 	key, err := loadDevKey(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {

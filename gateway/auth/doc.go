@@ -11,8 +11,10 @@
 // `mhg token` mints; the scopes a request carries are enforced by the
 // policy (policies/mhg/authz), not here. The package also holds the
 // development signing key that `mhg token` uses in the embedded default
-// (LoadOrCreateDevKey, Mint), and refuses to mint with any other
-// configuration.
+// (LoadOrCreateDevKey, Mint), and refuses to mint without it.
+//
+// NewVerifier and Mint take VerifierOptions, not the gateway's
+// configuration: the server translates the auth section into them.
 //
 // It does not speak HTTP beyond parsing an Authorization header value and
 // writing the WWW-Authenticate challenge of a refusal (Challenge), and it

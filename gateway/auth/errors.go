@@ -21,8 +21,8 @@ var (
 	// every audit record names). Answer 403: the client authenticated, but
 	// its issuer must put the claim in before the gateway can serve it.
 	ErrInsufficient = errors.New("bearer token lacks a required claim")
-	// ErrNotDevelopment means Mint was asked to sign while the
-	// configuration is not the development one.
+	// ErrNotDevelopment means Mint was asked to sign without a development
+	// key (VerifierOptions.DevKeyFile; auth.dev: true in the configuration).
 	ErrNotDevelopment = errors.New("tokens can only be minted with the development key (auth.dev: true)")
 	// ErrAmbiguousCredentials means a request carries more than one
 	// Authorization header: which is meant is not knowable. Answer 401

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/migrant-health/mhg/gateway/auth"
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 func ExampleParseScope() {
@@ -48,9 +47,12 @@ func ExampleMint() {
 	}
 	defer os.RemoveAll(dir)
 
-	cfg := config.Default().Auth
-	cfg.DevKeyFile = filepath.Join(dir, "dev-signing-key.pem")
-	tok, err := auth.Mint(cfg, auth.MintOptions{
+	opts := auth.VerifierOptions{
+		Issuer:     "https://dev.mhg.invalid/issuer",
+		Audience:   "http://127.0.0.1:8080/fhir",
+		DevKeyFile: filepath.Join(dir, "dev-signing-key.pem"),
+	}
+	tok, err := auth.Mint(opts, auth.MintOptions{
 		Org: "example-hospital", Country: "DE", Role: "clinician", Purpose: "TREAT",
 		Scopes: []string{"system/*.rs"},
 	})
@@ -59,7 +61,7 @@ func ExampleMint() {
 		return
 	}
 
-	v, err := auth.NewVerifier(cfg, auth.VerifierOptions{})
+	v, err := auth.NewVerifier(opts)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -72,8 +74,8 @@ func ExampleMint() {
 	}
 	fmt.Println(r.ClientID, r.Org, r.Country, r.Role, r.PurposeOfUse, r.Scopes)
 
-	cfg.Dev = false
-	_, err = auth.Mint(cfg, auth.MintOptions{})
+	opts.DevKeyFile, opts.JWKSFile = "", "issuer-keys.json"
+	_, err = auth.Mint(opts, auth.MintOptions{})
 	fmt.Println(err)
 	// Output:
 	// mhg-dev-client example-hospital DE clinician TREAT [system/*.rs]

@@ -15,8 +15,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 func reasonOf(err error) Reason {
@@ -79,8 +77,8 @@ func TestJWKSFile(t *testing.T) {
 			if raw == nil {
 				raw = jwksJSON(t, tc.entries...)
 			}
-			cfg := config.Auth{Issuer: testIssuer, Audience: testAudience, JWKSFile: writeFile(t, "jwks.json", raw)}
-			v, err := NewVerifier(cfg, VerifierOptions{Now: func() time.Time { return testNow }})
+			cfg := VerifierOptions{Issuer: testIssuer, Audience: testAudience, JWKSFile: writeFile(t, "jwks.json", raw)}
+			v, err := NewVerifier(withKeys(VerifierOptions{Now: func() time.Time { return testNow }}, cfg))
 			if tc.wantErr != "" {
 				if err == nil {
 					v.Close()
@@ -148,8 +146,8 @@ func (s *jwksServer) serve(code int, body []byte) {
 	s.code, s.body = code, body
 }
 
-func urlConfig(url string) config.Auth {
-	return config.Auth{Issuer: testIssuer, Audience: testAudience, JWKSURL: url, ClockSkew: 30 * time.Second}
+func urlConfig(url string) VerifierOptions {
+	return VerifierOptions{Issuer: testIssuer, Audience: testAudience, JWKSURL: url, ClockSkew: 30 * time.Second}
 }
 
 func TestJWKSURLRotation(t *testing.T) {
@@ -254,7 +252,7 @@ func TestJWKSURLBackgroundRefreshDropsRevokedKeys(t *testing.T) {
 func TestVerifierCloseStopsRefresh(t *testing.T) {
 	ec, _ := testKeys(t)
 	srv := newJWKSServer(t, jwksJSON(t, published(ec)))
-	v, err := NewVerifier(urlConfig(srv.URL), VerifierOptions{RefreshInterval: 5 * time.Millisecond})
+	v, err := NewVerifier(withKeys(VerifierOptions{RefreshInterval: 5 * time.Millisecond}, urlConfig(srv.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +323,7 @@ func TestJWKSURLWithDevAndFile(t *testing.T) {
 	srv := newJWKSServer(t, jwksJSON(t, published(rs)))
 	cfg := urlConfig(srv.URL)
 	cfg.JWKSFile = writeFile(t, "jwks.json", jwksJSON(t, published(ec)))
-	cfg.Dev, cfg.DevKeyFile = true, t.TempDir()+"/dev.pem"
+	cfg.DevKeyFile = t.TempDir() + "/dev.pem"
 	v := newVerifier(t, cfg, VerifierOptions{})
 	ctx := context.Background()
 	for _, tok := range []string{

@@ -160,7 +160,7 @@ func addDevKey(path string, store jwkset.Storage, seen map[string]bool) (string,
 func checkJWKSURL(raw string, insecure bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return errors.New("auth.jwks_url: want an absolute https URL")
+		return errors.New("JWKS URL: want an absolute https URL")
 	}
 	switch u.Scheme {
 	case "https":
@@ -176,9 +176,9 @@ func checkJWKSURL(raw string, insecure bool) error {
 		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 			return nil
 		}
-		return errors.New("auth.jwks_url: plain http is only allowed to a loopback host; use https")
+		return errors.New("JWKS URL: plain http is only allowed to a loopback host; use https")
 	default:
-		return errors.New("auth.jwks_url: want an absolute https URL")
+		return errors.New("JWKS URL: want an absolute https URL")
 	}
 }
 

@@ -16,8 +16,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // Fixed test identity of the issuer and the gateway.
@@ -113,12 +111,12 @@ func writeFile(t testing.TB, name string, b []byte) string {
 	return p
 }
 
-// fileConfig is an auth config whose keys are the EC and RSA test keys
+// fileConfig are verifier options whose keys are the EC and RSA test keys
 // in a JWKS file.
-func fileConfig(t testing.TB) config.Auth {
+func fileConfig(t testing.TB) VerifierOptions {
 	t.Helper()
 	ec, rs := testKeys(t)
-	return config.Auth{
+	return VerifierOptions{
 		Issuer:    testIssuer,
 		Audience:  testAudience,
 		JWKSFile:  writeFile(t, "jwks.json", jwksJSON(t, published(ec), published(rs))),
@@ -126,13 +124,17 @@ func fileConfig(t testing.TB) config.Auth {
 	}
 }
 
-// newVerifier builds a verifier on the test clock and closes it after t.
-func newVerifier(t testing.TB, cfg config.Auth, opts VerifierOptions) *Verifier {
+// newVerifier builds a verifier that trusts what keys names (issuer,
+// audience, key sources, clock skew and token age), tuned by the other
+// fields of tune, on the test clock unless tune sets one, and closes it
+// after t.
+func newVerifier(t testing.TB, keys VerifierOptions, tune VerifierOptions) *Verifier {
 	t.Helper()
+	opts := withKeys(tune, keys)
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return testNow }
 	}
-	v, err := NewVerifier(cfg, opts)
+	v, err := NewVerifier(opts)
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
@@ -202,4 +204,13 @@ func segments(t testing.TB, tok string) (header, payload, sig string) {
 		t.Fatalf("token has %d segments", len(p))
 	}
 	return p[0], p[1], p[2]
+}
+
+// withKeys is tune with the issuer, audience, key sources, clock skew and
+// token age of keys.
+func withKeys(tune, keys VerifierOptions) VerifierOptions {
+	tune.Issuer, tune.Audience = keys.Issuer, keys.Audience
+	tune.JWKSFile, tune.JWKSURL, tune.DevKeyFile = keys.JWKSFile, keys.JWKSURL, keys.DevKeyFile
+	tune.ClockSkew, tune.MaxTokenAge = keys.ClockSkew, keys.MaxTokenAge
+	return tune
 }

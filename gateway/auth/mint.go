@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // Mint limits and defaults.
@@ -41,7 +39,7 @@ type MintOptions struct {
 	// separated by spaces. Nil means no "scope" claim.
 	Scopes []string
 	// TTL is how long the token is valid. Zero means DefaultMintTTL; more
-	// than MaxMintTTL (or the configured max token age) is refused.
+	// than MaxMintTTL (or the verifier's max token age) is refused.
 	TTL time.Duration
 	// BreakGlass sets "break_glass": true.
 	BreakGlass bool
@@ -52,34 +50,31 @@ type MintOptions struct {
 	Now func() time.Time
 }
 
-// Mint signs a development token with the development key in
-// cfg.DevKeyFile (created if missing): ES256, kid the key's RFC 7638
-// thumbprint, iss cfg.Issuer, aud cfg.Audience, iat and nbf now, exp
-// now+TTL, a random jti, and the claims in m. It refuses with
-// ErrNotDevelopment unless cfg.Dev is set, and refuses claims Verify would
-// refuse (country, purpose and scope shapes, TTL bounds).
-func Mint(cfg config.Auth, m MintOptions) (string, error) {
-	if !cfg.Dev {
+// Mint signs a development token that a Verifier built from v accepts,
+// with the development key in v.DevKeyFile (created if missing): ES256,
+// kid the key's RFC 7638 thumbprint, iss v.Issuer, aud v.Audience, iat and
+// nbf now, exp now+TTL, a random jti, and the claims in m. It refuses with
+// ErrNotDevelopment when v names no development key, and refuses claims
+// Verify would refuse (country, purpose and scope shapes, TTL bounds).
+func Mint(v VerifierOptions, m MintOptions) (string, error) {
+	if v.DevKeyFile == "" {
 		return "", ErrNotDevelopment
 	}
-	if cfg.Issuer == "" || cfg.Audience == "" {
-		return "", errors.New("mint: auth.issuer and auth.audience must be set")
+	if v.Issuer == "" || v.Audience == "" {
+		return "", errors.New("mint: the issuer and the audience must be set")
 	}
 	ttl := m.TTL
 	if ttl == 0 {
 		ttl = DefaultMintTTL
 	}
-	maxAge := cfg.MaxTokenAge
-	if maxAge == 0 {
-		maxAge = DefaultMaxTokenAge
-	}
+	maxAge := maxTokenAge(v)
 	switch {
 	case ttl < 0:
 		return "", fmt.Errorf("mint: ttl %s is negative", ttl)
 	case ttl > MaxMintTTL:
 		return "", fmt.Errorf("mint: ttl %s is above the %s maximum", ttl, MaxMintTTL)
 	case ttl > maxAge:
-		return "", fmt.Errorf("mint: ttl %s is above auth.max_token_age %s", ttl, maxAge)
+		return "", fmt.Errorf("mint: ttl %s is above the max token age %s", ttl, maxAge)
 	}
 	if m.Country != "" && !isCountry(m.Country) {
 		return "", errors.New("mint: country must be an upper-case ISO 3166-1 alpha-2 code such as DE")
@@ -112,7 +107,7 @@ func Mint(cfg config.Auth, m MintOptions) (string, error) {
 	if m.Now != nil {
 		now = m.Now
 	}
-	key, err := LoadOrCreateDevKey(cfg.DevKeyFile)
+	key, err := LoadOrCreateDevKey(v.DevKeyFile)
 	if err != nil {
 		return "", fmt.Errorf("mint: %w", err)
 	}
@@ -129,9 +124,9 @@ func Mint(cfg config.Auth, m MintOptions) (string, error) {
 	t := now().Truncate(time.Second)
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    cfg.Issuer,
+			Issuer:    v.Issuer,
 			Subject:   sub,
-			Audience:  jwt.ClaimStrings{cfg.Audience},
+			Audience:  jwt.ClaimStrings{v.Audience},
 			IssuedAt:  jwt.NewNumericDate(t),
 			NotBefore: jwt.NewNumericDate(t),
 			ExpiresAt: jwt.NewNumericDate(t.Add(ttl)),

@@ -13,15 +13,13 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // Limits the verifier applies whatever the configuration says.
 const (
-	// MaxClockSkew caps config.Auth.ClockSkew.
+	// MaxClockSkew caps VerifierOptions.ClockSkew.
 	MaxClockSkew = 5 * time.Minute
-	// DefaultMaxTokenAge is used when config.Auth.MaxTokenAge is zero; it
+	// DefaultMaxTokenAge is used when VerifierOptions.MaxTokenAge is zero; it
 	// is the most SMART Backend Services allows for an access token.
 	DefaultMaxTokenAge = time.Hour
 )
@@ -42,9 +40,36 @@ const (
 // public key's bytes).
 var acceptedAlgs = []string{"RS256", "ES256"}
 
-// VerifierOptions tunes a Verifier beyond what config.Auth says.
+// VerifierOptions say which tokens a Verifier accepts: from which issuer,
+// for which audience, signed by which keys. Issuer, Audience and at least
+// one key source (JWKSFile, JWKSURL, DevKeyFile) are required; every other
+// zero value is a sensible default. Mint signs tokens that a Verifier built
+// from the same options accepts.
 type VerifierOptions struct {
-	// HTTPClient fetches config.Auth.JWKSURL. Nil means a client with a
+	// Issuer is the required "iss" claim. Required.
+	Issuer string
+	// Audience is the required "aud" claim, normally the gateway's FHIR
+	// base. Required.
+	Audience string
+	// JWKSFile is a local JSON Web Key Set with the issuer's public keys,
+	// read once. Empty means none.
+	JWKSFile string
+	// JWKSURL is the issuer's JWKS endpoint, fetched at start and then
+	// refreshed in the background and on unknown kids. Empty means none.
+	JWKSURL string
+	// DevKeyFile is the development signing key (created when missing):
+	// its public half verifies, and Mint signs with it. Empty means no
+	// development key: Mint refuses with ErrNotDevelopment. Never set it
+	// in a real deployment.
+	DevKeyFile string
+	// ClockSkew is the tolerance on exp, nbf and iat, capped at
+	// MaxClockSkew. Zero means none; negative is an error.
+	ClockSkew time.Duration
+	// MaxTokenAge bounds how long a token may be valid in total
+	// (exp-iat). Zero means DefaultMaxTokenAge; negative is an error.
+	MaxTokenAge time.Duration
+
+	// HTTPClient fetches JWKSURL. Nil means a client with a
 	// 10s timeout over http.DefaultTransport. Either way responses larger
 	// than 1 MiB are refused.
 	HTTPClient *http.Client
@@ -86,35 +111,30 @@ type Verifier struct {
 	cancel context.CancelFunc
 }
 
-// NewVerifier builds a Verifier from the auth configuration. Keys come
-// from every source configured, together: cfg.JWKSFile (read once),
-// cfg.JWKSURL (fetched now, then refreshed in the background and on
-// unknown kids, see VerifierOptions) and, when cfg.Dev is set, the public
-// half of the development key in cfg.DevKeyFile (created if missing, so
-// that `mhg token` and the server agree on it).
+// NewVerifier builds a Verifier from opts. Keys come from every source
+// given, together: opts.JWKSFile (read once), opts.JWKSURL (fetched now,
+// then refreshed in the background and on unknown kids) and the public half
+// of the development key in opts.DevKeyFile (created if missing, so that
+// `mhg token` and the server agree on it).
 //
-// cfg.ClockSkew is capped at MaxClockSkew; cfg.MaxTokenAge zero means
-// DefaultMaxTokenAge. If the first JWKS fetch fails, NewVerifier still
-// succeeds (the issuer may come up later) and logs the failure; Check
-// reports whether any key is usable.
-func NewVerifier(cfg config.Auth, opts VerifierOptions) (*Verifier, error) {
+// If the first JWKS fetch fails, NewVerifier still succeeds (the issuer
+// may come up later) and logs the failure; Check reports whether any key
+// is usable.
+func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	switch {
-	case cfg.Issuer == "":
-		return nil, errors.New("auth.issuer: the expected token issuer is needed")
-	case cfg.Audience == "":
-		return nil, errors.New("auth.audience: the expected token audience is needed")
-	case cfg.ClockSkew < 0:
-		return nil, errors.New("auth.clock_skew: cannot be negative")
-	case cfg.MaxTokenAge < 0:
-		return nil, errors.New("auth.max_token_age: cannot be negative")
-	case !cfg.Dev && cfg.JWKSFile == "" && cfg.JWKSURL == "":
-		return nil, errors.New("auth: no keys: set jwks_file or jwks_url, or dev: true")
+	case opts.Issuer == "":
+		return nil, errors.New("auth: the expected token issuer is needed")
+	case opts.Audience == "":
+		return nil, errors.New("auth: the expected token audience is needed")
+	case opts.ClockSkew < 0:
+		return nil, errors.New("auth: the clock skew cannot be negative")
+	case opts.MaxTokenAge < 0:
+		return nil, errors.New("auth: the max token age cannot be negative")
+	case opts.DevKeyFile == "" && opts.JWKSFile == "" && opts.JWKSURL == "":
+		return nil, errors.New("auth: no keys: give a JWKS file, a JWKS URL or the development key")
 	}
-	skew := min(cfg.ClockSkew, MaxClockSkew)
-	maxAge := cfg.MaxTokenAge
-	if maxAge == 0 {
-		maxAge = DefaultMaxTokenAge
-	}
+	skew := min(opts.ClockSkew, MaxClockSkew)
+	maxAge := maxTokenAge(opts)
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -122,13 +142,13 @@ func NewVerifier(cfg config.Auth, opts VerifierOptions) (*Verifier, error) {
 
 	given := jwkset.NewMemoryStorage()
 	seen := map[string]bool{}
-	if cfg.JWKSFile != "" {
-		if err := readJWKSFile(cfg.JWKSFile, given, seen); err != nil {
+	if opts.JWKSFile != "" {
+		if err := readJWKSFile(opts.JWKSFile, given, seen); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
 	}
-	if cfg.Dev {
-		if _, err := addDevKey(cfg.DevKeyFile, given, seen); err != nil {
+	if opts.DevKeyFile != "" {
+		if _, err := addDevKey(opts.DevKeyFile, given, seen); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
 	}
@@ -143,8 +163,8 @@ func NewVerifier(cfg config.Auth, opts VerifierOptions) (*Verifier, error) {
 		cancel: cancel,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(acceptedAlgs),
-			jwt.WithIssuer(cfg.Issuer),
-			jwt.WithAudience(cfg.Audience),
+			jwt.WithIssuer(opts.Issuer),
+			jwt.WithAudience(opts.Audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(skew),
@@ -152,8 +172,8 @@ func NewVerifier(cfg config.Auth, opts VerifierOptions) (*Verifier, error) {
 			jwt.WithStrictDecoding(),
 		),
 	}
-	if cfg.JWKSURL != "" {
-		kf, err := remoteKeys(ctx, cfg.JWKSURL, given, opts)
+	if opts.JWKSURL != "" {
+		kf, err := remoteKeys(ctx, opts.JWKSURL, given, opts)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("auth: %w", err)
@@ -161,6 +181,14 @@ func NewVerifier(cfg config.Auth, opts VerifierOptions) (*Verifier, error) {
 		v.keys = kf.Storage()
 	}
 	return v, nil
+}
+
+// maxTokenAge is opts.MaxTokenAge, DefaultMaxTokenAge when zero.
+func maxTokenAge(opts VerifierOptions) time.Duration {
+	if opts.MaxTokenAge == 0 {
+		return DefaultMaxTokenAge
+	}
+	return opts.MaxTokenAge
 }
 
 // remoteKeys builds the refreshing key storage for a JWKS URL on top of

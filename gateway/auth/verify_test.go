@@ -18,8 +18,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // rawJWS assembles a compact JWS from JSON header and payload and a raw
@@ -491,24 +489,24 @@ func TestVerifyMaxTokenAge(t *testing.T) {
 func TestNewVerifierConfigErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(*config.Auth)
+		change func(*VerifierOptions)
 		want   string
 	}{
-		{"no issuer", func(c *config.Auth) { c.Issuer = "" }, "auth.issuer"},
-		{"no audience", func(c *config.Auth) { c.Audience = "" }, "auth.audience"},
-		{"negative skew", func(c *config.Auth) { c.ClockSkew = -time.Second }, "auth.clock_skew"},
-		{"negative max age", func(c *config.Auth) { c.MaxTokenAge = -time.Second }, "auth.max_token_age"},
-		{"no key source", func(c *config.Auth) { c.JWKSFile = "" }, "no keys"},
-		{"missing JWKS file", func(c *config.Auth) { c.JWKSFile = "/nonexistent/jwks.json" }, "jwks file"},
-		{"dev without key file", func(c *config.Auth) { c.Dev, c.DevKeyFile = true, "" }, "development key"},
-		{"JWKS URL not https", func(c *config.Auth) { c.JWKSURL = "http://idp.example.org/jwks" }, "auth.jwks_url"},
-		{"JWKS URL relative", func(c *config.Auth) { c.JWKSURL = "/jwks" }, "auth.jwks_url"},
+		{"no issuer", func(c *VerifierOptions) { c.Issuer = "" }, "issuer"},
+		{"no audience", func(c *VerifierOptions) { c.Audience = "" }, "audience"},
+		{"negative skew", func(c *VerifierOptions) { c.ClockSkew = -time.Second }, "clock skew"},
+		{"negative max age", func(c *VerifierOptions) { c.MaxTokenAge = -time.Second }, "max token age"},
+		{"no key source", func(c *VerifierOptions) { c.JWKSFile = "" }, "no keys"},
+		{"missing JWKS file", func(c *VerifierOptions) { c.JWKSFile = "/nonexistent/jwks.json" }, "jwks file"},
+		{"unreadable development key", func(c *VerifierOptions) { c.DevKeyFile = "/dev/null/key.pem" }, "development key"},
+		{"JWKS URL not https", func(c *VerifierOptions) { c.JWKSURL = "http://idp.example.org/jwks" }, "JWKS URL"},
+		{"JWKS URL relative", func(c *VerifierOptions) { c.JWKSURL = "/jwks" }, "JWKS URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := fileConfig(t)
 			tc.change(&cfg)
-			v, err := NewVerifier(cfg, VerifierOptions{})
+			v, err := NewVerifier(cfg)
 			if err == nil {
 				v.Close()
 				t.Fatal("NewVerifier accepted the config")

@@ -14,8 +14,6 @@ import (
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // benchValue stands for one mapped Patient as a binary proto.
@@ -50,7 +48,7 @@ func benchMemory(b testing.TB) Store {
 }
 
 func benchRedis(b testing.TB) Store {
-	s, err := NewRedisStore(config.Redis{URL: needRedisURL(b), Timeout: time.Second}, RedisOptions{NoTelemetry: true})
+	s, err := NewRedisStore(RedisOptions{URL: needRedisURL(b), Timeout: time.Second, NoTelemetry: true})
 	if err != nil {
 		b.Fatal(err)
 	}

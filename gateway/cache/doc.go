@@ -12,6 +12,9 @@
 // consent changes and purges reach all replicas).
 //
 // It stores bytes; what the bytes mean (binary protos) is the caller's
-// business. Policy decisions are never cached here. README.md documents
+// business. Policy decisions are never cached here. Constructors take
+// options structs (Options, RedisOptions, MemoryOptions, NearOptions), not
+// the gateway's configuration: the server translates the cache and redis
+// sections into them. README.md documents
 // the key layout, the key file and why otter.
 package cache

@@ -13,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // faultCache is a Cache over its own Redis at addr with a quick breaker.
 func faultCache(t *testing.T, addr string, timeout time.Duration) *Cache {
 	t.Helper()
-	s, err := NewRedisStore(config.Redis{URL: "redis://" + addr + "/0", Timeout: timeout}, RedisOptions{})
+	s, err := NewRedisStore(RedisOptions{URL: "redis://" + addr + "/0", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +240,7 @@ func TestRedisClientLogsAreStructured(t *testing.T) {
 	ln.Close() // nobody listens there now
 	var buf syncBuffer
 	logger := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(&buf, nil)))
-	s, err := NewRedisStore(config.Redis{URL: "redis://" + addr + "/0", Timeout: 50 * time.Millisecond}, RedisOptions{Logger: logger, NoTelemetry: true})
+	s, err := NewRedisStore(RedisOptions{URL: "redis://" + addr + "/0", Timeout: 50 * time.Millisecond, Logger: logger, NoTelemetry: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // nearPair opens two replicas' NearStores over one Redis, each with its
@@ -20,7 +18,7 @@ func nearPair(t *testing.T, ttl time.Duration) (a, b *NearStore, raw *redis.Clie
 	url := needRedisURL(t)
 	invalidated = make(chan time.Time, 1024)
 	open := func(hook func()) *NearStore {
-		rs, err := NewRedisStore(config.Redis{URL: url, Timeout: 2 * time.Second}, RedisOptions{})
+		rs, err := NewRedisStore(RedisOptions{URL: url, Timeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,12 +16,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
 // DefaultRedisTimeout bounds each Redis command on the request path when
-// config.Redis.Timeout is zero.
+// RedisOptions.Timeout is zero.
 const DefaultRedisTimeout = 50 * time.Millisecond
 
 const (
@@ -37,8 +36,25 @@ const (
 	minPoolSize = 64
 )
 
-// RedisOptions configure a RedisStore beyond config.Redis.
+// RedisOptions say which Redis a RedisStore talks to and how. URL or Addrs
+// is required; every other zero value is a sensible default.
 type RedisOptions struct {
+	// URL is a redis://, rediss:// or unix:// URL: the server of a
+	// standalone Redis, or, with Addrs, the username, password, database
+	// and TLS settings for them. It is never quoted in errors (it may
+	// hold a password). Empty means Addrs alone, without credentials.
+	URL string
+	// Addrs are the sentinels (with MasterName) or the cluster seed nodes
+	// (without). Empty means the standalone server of URL.
+	Addrs []string
+	// MasterName is the Sentinel master name. Empty with Addrs means
+	// Cluster.
+	MasterName string
+	// Timeout bounds each request-path command; the request goes on
+	// without the cache when it expires. Zero means DefaultRedisTimeout;
+	// negative is an error.
+	Timeout time.Duration
+
 	// TracerProvider receives redisotel's command spans (without command
 	// arguments). Nil means the global provider.
 	TracerProvider trace.TracerProvider
@@ -92,7 +108,7 @@ var _ Store = (*RedisStore)(nil)
 
 // NewRedisStore connects (lazily: nothing is dialled until the first
 // command, so a dead Redis does not stop the gateway from starting) to the
-// Redis that cfg names:
+// Redis that opts names:
 //
 //   - URL alone: a standalone server (redis://, rediss:// or unix://).
 //   - Addrs and MasterName: Sentinel; Addrs are the sentinels.
@@ -100,8 +116,8 @@ var _ Store = (*RedisStore)(nil)
 //
 // With Addrs, a URL still supplies username, password, database and TLS.
 // The URL is never quoted in errors (it may hold a password).
-func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
-	timeout := cfg.Timeout
+func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
+	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultRedisTimeout
 	}
@@ -109,8 +125,8 @@ func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
 		return nil, errors.New("redis: timeout cannot be negative")
 	}
 	var base *redis.Options
-	if cfg.URL != "" {
-		o, err := redis.ParseURL(cfg.URL)
+	if opts.URL != "" {
+		o, err := redis.ParseURL(opts.URL)
 		if err != nil {
 			return nil, errors.New("redis: url is not a valid redis://, rediss:// or unix:// URL")
 		}
@@ -119,13 +135,13 @@ func NewRedisStore(cfg config.Redis, opts RedisOptions) (*RedisStore, error) {
 	admin := max(20*timeout, adminTimeoutMin)
 	var client redis.UniversalClient
 	switch {
-	case len(cfg.Addrs) > 0:
+	case len(opts.Addrs) > 0:
 		u := &redis.UniversalOptions{
-			Addrs:      cfg.Addrs,
-			MasterName: cfg.MasterName,
+			Addrs:      opts.Addrs,
+			MasterName: opts.MasterName,
 			// One address without a master name is still a cluster seed,
-			// not a standalone server: config says so.
-			IsClusterMode: cfg.MasterName == "",
+			// not a standalone server: the options say so.
+			IsClusterMode: opts.MasterName == "",
 		}
 		if base != nil {
 			u.Username, u.Password, u.DB, u.TLSConfig = base.Username, base.Password, base.DB, base.TLSConfig

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // fakeClock is a settable clock for the memory store.
@@ -53,13 +51,13 @@ var memoryHarness = harness{
 	},
 }
 
-// redisHarness runs the suite against a Redis built from cfg by
+// redisHarness runs the suite against a Redis built from the options cfg gives by
 // NewRedisStore, as the gateway does.
-func redisHarness(name string, cfg func(t *testing.T) config.Redis) harness {
+func redisHarness(name string, cfg func(t *testing.T) RedisOptions) harness {
 	return harness{
 		name: name,
 		open: func(t *testing.T) (Store, func(time.Duration)) {
-			s, err := NewRedisStore(cfg(t), RedisOptions{})
+			s, err := NewRedisStore(cfg(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,8 +108,8 @@ func TestMemoryStoreSuite(t *testing.T) {
 }
 
 func TestRedisStoreSuite(t *testing.T) {
-	runSuite(t, redisHarness("redis", func(t *testing.T) config.Redis {
-		return config.Redis{URL: needRedisURL(t), Timeout: suiteRedisTimeout}
+	runSuite(t, redisHarness("redis", func(t *testing.T) RedisOptions {
+		return RedisOptions{URL: needRedisURL(t), Timeout: suiteRedisTimeout}
 	}))
 }
 
@@ -120,15 +118,15 @@ func TestRedisStoreSuite(t *testing.T) {
 // cluster does.
 func TestRedisClusterStoreSuite(t *testing.T) {
 	srv := ownRedis(t, true)
-	runSuite(t, redisHarness("redis-cluster", func(t *testing.T) config.Redis {
-		return config.Redis{Addrs: []string{srv.Addr()}, Timeout: suiteRedisTimeout}
+	runSuite(t, redisHarness("redis-cluster", func(t *testing.T) RedisOptions {
+		return RedisOptions{Addrs: []string{srv.Addr()}, Timeout: suiteRedisTimeout}
 	}))
 }
 
 // TestRedisTagIndexOutlivesMembers: a short-lived member must not shorten
 // the index that a consent purge needs to find a long-lived one.
 func TestRedisTagIndexOutlivesMembers(t *testing.T) {
-	s, err := NewRedisStore(config.Redis{URL: needRedisURL(t), Timeout: time.Second}, RedisOptions{NoTelemetry: true})
+	s, err := NewRedisStore(RedisOptions{URL: needRedisURL(t), Timeout: time.Second, NoTelemetry: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // TestTelemetry checks the spans and counters of a miss, a hit and a
@@ -26,7 +24,7 @@ func TestTelemetry(t *testing.T) {
 	}{
 		{"memory", func(t *testing.T, _ *sdktrace.TracerProvider) Store { return mustMemory(t) }},
 		{"redis", func(t *testing.T, tp *sdktrace.TracerProvider) Store {
-			s, err := NewRedisStore(config.Redis{URL: needRedisURL(t), Timeout: time.Second}, RedisOptions{TracerProvider: tp})
+			s, err := NewRedisStore(RedisOptions{URL: needRedisURL(t), Timeout: time.Second, TracerProvider: tp})
 			if err != nil {
 				t.Fatal(err)
 			}

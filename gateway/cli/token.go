@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migrant-health/mhg/gateway/auth"
+	"github.com/migrant-health/mhg/gateway/server"
 )
 
 func newToken() *cobra.Command {
@@ -29,7 +30,7 @@ func newToken() *cobra.Command {
 			}
 			m.Scopes = scopes
 			m.TTL = ttl
-			tok, err := auth.Mint(cfg.Auth, m)
+			tok, err := auth.Mint(server.AuthOptions(cfg.Auth), m)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/audit"
 	"github.com/migrant-health/mhg/gateway/audit/repository"
 	"github.com/migrant-health/mhg/gateway/cache"
+	"github.com/migrant-health/mhg/gateway/server"
 	"github.com/migrant-health/mhg/mappings"
 )
 
@@ -236,11 +237,17 @@ func newCache() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.Redis.URL == "" && len(cfg.Redis.Addrs) == 0 {
+			ropts := server.RedisOptions(cfg.Redis)
+			if ropts == nil {
 				return errors.New("the configuration uses the in-process cache, which lives in the server: use POST /admin/cache/$purge on it")
 			}
-			ch, err := cache.FromConfig(cfg.Cache, cfg.Redis, cache.Options{})
+			store, err := cache.NewRedisStore(*ropts)
 			if err != nil {
+				return fmt.Errorf("cache: %w", err)
+			}
+			ch, err := cache.New(cache.Options{Store: store})
+			if err != nil {
+				_ = store.Close()
 				return err
 			}
 			defer ch.Close()

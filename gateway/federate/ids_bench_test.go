@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/cache"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/internal/redistest"
 )
 
@@ -26,7 +25,7 @@ func BenchmarkIDs(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := redistest.Run(b, false)
-	store, err := cache.NewRedisStore(config.Redis{URL: srv.URL(), Timeout: 2 * time.Second}, cache.RedisOptions{})
+	store, err := cache.NewRedisStore(cache.RedisOptions{URL: srv.URL(), Timeout: 2 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

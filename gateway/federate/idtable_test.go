@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/cache"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/internal/redistest"
 )
 
@@ -68,7 +67,7 @@ func TestLongIDsRoundTrip(t *testing.T) {
 // is rebuilt by minting again; a forged entry resolves to nothing.
 func TestLongIDsAcrossReplicas(t *testing.T) {
 	srv := redistest.Run(t, false)
-	store, err := cache.NewRedisStore(config.Redis{URL: srv.URL(), Timeout: 2 * time.Second}, cache.RedisOptions{})
+	store, err := cache.NewRedisStore(cache.RedisOptions{URL: srv.URL(), Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func (s *Server) banner(addr string) {
 	if !s.cfg.Auth.Dev {
 		return
 	}
-	tok, err := auth.Mint(s.cfg.Auth, auth.MintOptions{
+	tok, err := auth.Mint(AuthOptions(s.cfg.Auth), auth.MintOptions{
 		Org: "demo-hospital-berlin", Country: "DE", Role: "clinician", Purpose: "TREAT",
 		Scopes: []string{"system/*.rs"}, TTL: bannerTokenTTL,
 	})

@@ -87,7 +87,7 @@ func (g *gateway) token(t testing.TB, country, role, purpose string, edit ...fun
 	for _, e := range edit {
 		e(&m)
 	}
-	tok, err := auth.Mint(g.cfg.Auth, m)
+	tok, err := auth.Mint(AuthOptions(g.cfg.Auth), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestTokens(t *testing.T) {
 		m.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
 	})
 	otherAud := func() string {
-		c := g.cfg.Auth
+		c := AuthOptions(g.cfg.Auth)
 		c.Audience = "https://another-gateway.example/fhir"
 		tok, err := auth.Mint(c, auth.MintOptions{Country: "DE", Role: "clinician", Purpose: "TREAT", Scopes: []string{"system/*.rs"}})
 		if err != nil {

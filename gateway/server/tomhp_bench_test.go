@@ -66,7 +66,7 @@ func runChildGateway() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	tok, err := auth.Mint(cfg.Auth, auth.MintOptions{Org: "bench", Country: "DE", Role: "clinician", Purpose: "TREAT",
+	tok, err := auth.Mint(AuthOptions(cfg.Auth), auth.MintOptions{Org: "bench", Country: "DE", Role: "clinician", Purpose: "TREAT",
 		Scopes: []string{"system/*.rs"}, TTL: time.Hour})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

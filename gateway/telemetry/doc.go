@@ -2,9 +2,10 @@
 // gateway and holds the one attribute allow-list that keeps patient data out
 // of them.
 //
-// Setup builds the tracer provider (exporter from OTEL_TRACES_EXPORTER or
-// config: none, console or otlp over gRPC or HTTP; parent-based ratio
-// sampling; off by default, yet every request still gets a trace id), the
+// Setup builds, from its Options and the OTEL_* environment, the tracer
+// provider (exporter from OTEL_TRACES_EXPORTER or Options.Exporter: none,
+// console or otlp over gRPC or HTTP; parent-based ratio sampling through
+// RatioSampler; off by default, yet every request still gets a trace id), the
 // meter provider (read by a Prometheus exporter on a private registry,
 // served by Provider.MetricsHandler) and the W3C trace-context and baggage
 // propagator. Everything that leaves the process passes the allow-list:
@@ -15,7 +16,8 @@
 // attribute; NewLogHandler does the same for slog records and adds trace_id
 // and span_id; the propagator lets only allow-listed baggage through.
 //
-// It does not decide what to trace: the packages that do the work start
+// It does not read the gateway's configuration (the server translates the
+// telemetry section into Options), and it does not decide what to trace: the packages that do the work start
 // their spans (SpanAuthzDecide, SpanSourceFetch, ...) with the Attr*
 // keys and record metrics through Instruments. Package telemetrytest holds
 // the PHI scan that tests run over everything exported.

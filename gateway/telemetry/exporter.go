@@ -10,8 +10,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // OTLP protocols, as OTEL_EXPORTER_OTLP_PROTOCOL spells them.
@@ -22,15 +20,15 @@ const (
 
 // newTraceExporter chooses the exporter the way the contrib autoexport
 // package does (OTEL_TRACES_EXPORTER, then OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
-// and OTEL_EXPORTER_OTLP_PROTOCOL), with config as the fallback for each
+// and OTEL_EXPORTER_OTLP_PROTOCOL), with opts as the fallback for each
 // variable and "none" as the final default. It returns a nil exporter for
 // "none". It does not use autoexport itself because autoexport reads only
 // the process environment and defaults to otlp, where the gateway must
 // default to off and be testable with a given environment.
-func newTraceExporter(ctx context.Context, cfg config.Telemetry, env func(string) string, stdout io.Writer) (sdktrace.SpanExporter, string, error) {
+func newTraceExporter(ctx context.Context, opts Options, env func(string) string, stdout io.Writer) (sdktrace.SpanExporter, string, error) {
 	name := strings.TrimSpace(env("OTEL_TRACES_EXPORTER"))
 	if name == "" {
-		name = cfg.TracesExporter
+		name = opts.Exporter
 	}
 	if name == "" {
 		name = ExporterNone
@@ -45,7 +43,7 @@ func newTraceExporter(ctx context.Context, cfg config.Telemetry, env func(string
 		}
 		return exp, ExporterConsole, nil
 	case ExporterOTLP:
-		exp, err := newOTLP(ctx, cfg, env)
+		exp, err := newOTLP(ctx, opts, env)
 		if err != nil {
 			return nil, "", err
 		}
@@ -55,22 +53,22 @@ func newTraceExporter(ctx context.Context, cfg config.Telemetry, env func(string
 	}
 }
 
-func newOTLP(ctx context.Context, cfg config.Telemetry, env func(string) string) (sdktrace.SpanExporter, error) {
+func newOTLP(ctx context.Context, o Options, env func(string) string) (sdktrace.SpanExporter, error) {
 	proto := env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	if proto == "" {
 		proto = env("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
 	if proto == "" {
-		proto = cfg.OTLPProtocol
+		proto = o.OTLPProtocol
 	}
 	if proto == "" {
 		proto = ProtocolHTTP
 	}
-	// The exporters read OTEL_EXPORTER_OTLP_*ENDPOINT themselves; config
-	// only fills in when the environment says nothing.
+	// The exporters read OTEL_EXPORTER_OTLP_*ENDPOINT themselves;
+	// OTLPEndpoint only fills in when the environment says nothing.
 	endpoint := ""
 	if env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && env("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
-		endpoint = cfg.OTLPEndpoint
+		endpoint = o.OTLPEndpoint
 	}
 	switch proto {
 	case ProtocolGRPC:
@@ -91,7 +89,7 @@ func newOTLP(ctx context.Context, cfg config.Telemetry, env func(string) string)
 		var opts []otlptracehttp.Option
 		if endpoint != "" {
 			if strings.Contains(endpoint, "://") {
-				// Like OTEL_EXPORTER_OTLP_ENDPOINT, the config value is a
+				// Like OTEL_EXPORTER_OTLP_ENDPOINT, OTLPEndpoint is a
 				// base URL to which the signal path is appended.
 				opts = append(opts, otlptracehttp.WithEndpointURL(strings.TrimSuffix(endpoint, "/")+"/v1/traces"))
 			} else {

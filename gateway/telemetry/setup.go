@@ -24,12 +24,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
-// Exporter names, as OTEL_TRACES_EXPORTER and config.Telemetry.TracesExporter
-// spell them.
+// Exporter names, as OTEL_TRACES_EXPORTER and Options.Exporter spell them.
 const (
 	ExporterNone    = "none"
 	ExporterConsole = "console"
@@ -43,13 +40,35 @@ const (
 // protocol, so the caller can tell them from exporter start-up failures.
 var ErrConfig = errors.New("telemetry: bad configuration")
 
-// Options are the parts of Setup that are not configuration. The zero value
-// is what `mhg serve` uses.
+// Options configure Setup. The standard OTEL_* variables (read from
+// Environ) win over the fields that name them. The zero value exports no
+// traces, names the service "mhg" and serves metrics.
 type Options struct {
-	// TraceExporter, when set, replaces the exporter chosen by configuration
-	// and environment (tests inject a tracetest.InMemoryExporter). It is
-	// wrapped by the allow-list like any other. Nil means choose from
-	// OTEL_TRACES_EXPORTER, then config.
+	// ServiceName is the service.name resource attribute;
+	// OTEL_SERVICE_NAME overrides it. Empty means "mhg".
+	ServiceName string
+	// Exporter chooses the trace exporter by name: ExporterNone,
+	// ExporterConsole or ExporterOTLP; OTEL_TRACES_EXPORTER overrides it.
+	// Empty means ExporterNone.
+	Exporter string
+	// OTLPEndpoint is the collector of the OTLP exporter, a host:port or a
+	// base URL (the signal path is appended for http/protobuf);
+	// OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// override it. Empty means the exporter's own default.
+	OTLPEndpoint string
+	// OTLPProtocol is ProtocolGRPC or ProtocolHTTP;
+	// OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+	// override it. Empty means ProtocolHTTP.
+	OTLPProtocol string
+	// Sampler decides which traces are recorded when an exporter is in
+	// use (RatioSampler builds the usual one); OTEL_TRACES_SAMPLER, when
+	// set, replaces it. Nil means every trace. With no exporter nothing is
+	// recorded, whatever the sampler.
+	Sampler sdktrace.Sampler
+	// TraceExporter, when set, replaces the exporter chosen by Exporter
+	// and the environment (tests inject a tracetest.InMemoryExporter). It
+	// is wrapped by the allow-list like any other. Nil means choose from
+	// OTEL_TRACES_EXPORTER, then Exporter.
 	TraceExporter sdktrace.SpanExporter
 	// SyncExport exports each span as it ends instead of in batches, so a
 	// test sees spans without flushing. False means batching.
@@ -83,13 +102,12 @@ type Provider struct {
 	exporter string
 }
 
-// Setup builds tracing and metrics from cfg, the OTEL_* environment and
-// opts. Tracing is off unless an exporter is chosen, but spans still carry
+// Setup builds tracing and metrics from opts and the OTEL_* environment. Tracing is off unless an exporter is chosen, but spans still carry
 // trace ids (so AuditEvents and responses can name them). Every exporter is
 // wrapped by NewRedactingExporter and every metric stream filtered by Keep.
 // The propagator is W3C trace context plus baggage, where only allow-listed
 // baggage members pass in either direction.
-func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Provider, error) {
+func Setup(ctx context.Context, opts Options) (*Provider, error) {
 	env := environ(opts.Environ)
 	logger := opts.Logger
 	if logger == nil {
@@ -100,14 +118,14 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Provider, 
 		stdout = os.Stdout
 	}
 
-	res, err := newResource(ctx, cfg.ServiceName, opts.ServiceVersion)
+	res, err := newResource(ctx, opts.ServiceName, opts.ServiceVersion)
 	if err != nil {
 		return nil, err
 	}
 
 	exp, name := opts.TraceExporter, ExporterCustom
 	if exp == nil {
-		exp, name, err = newTraceExporter(ctx, cfg, env, stdout)
+		exp, name, err = newTraceExporter(ctx, opts, env, stdout)
 		if err != nil {
 			return nil, err
 		}
@@ -120,11 +138,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Provider, 
 			tpOpts = append(tpOpts, sdktrace.WithBatcher(NewRedactingExporter(exp)))
 		}
 	}
-	sampler, err := newSampler(cfg, env, exp != nil)
-	if err != nil {
-		return nil, err
-	}
-	if sampler != nil {
+	if sampler := newSampler(opts.Sampler, env, exp != nil); sampler != nil {
 		tpOpts = append(tpOpts, sdktrace.WithSampler(sampler))
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
@@ -243,7 +257,7 @@ func newResource(ctx context.Context, service, version string) (*resource.Resour
 		attrs = append(attrs, attribute.String("service.version", version))
 	}
 	// FromEnv comes last so OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
-	// win over config, as operators expect.
+	// win over Options, as operators expect.
 	res, err := resource.New(ctx,
 		resource.WithTelemetrySDK(),
 		resource.WithAttributes(attrs...),
@@ -258,14 +272,23 @@ func newResource(ctx context.Context, service, version string) (*resource.Resour
 // newSampler returns the sampler, or nil to let the SDK read
 // OTEL_TRACES_SAMPLER itself. With no exporter nothing is recorded, but
 // trace ids are still made and continued from an incoming traceparent.
-func newSampler(cfg config.Telemetry, env func(string) string, exporting bool) (sdktrace.Sampler, error) {
-	if !exporting {
-		return sdktrace.NeverSample(), nil
+func newSampler(sampler sdktrace.Sampler, env func(string) string, exporting bool) sdktrace.Sampler {
+	switch {
+	case !exporting:
+		return sdktrace.NeverSample()
+	case env("OTEL_TRACES_SAMPLER") != "":
+		return nil
+	case sampler == nil:
+		return sdktrace.ParentBased(sdktrace.AlwaysSample())
 	}
-	if s := env("OTEL_TRACES_SAMPLER"); s != "" {
-		return nil, nil
-	}
-	ratio := cfg.SampleRatio
+	return sampler
+}
+
+// RatioSampler samples the share ratio (0..1) of the traces that start at
+// the gateway and follows the caller's decision for the others (parent
+// based), for Options.Sampler. A ratio outside 0..1 is an error wrapping
+// ErrConfig.
+func RatioSampler(ratio float64) (sdktrace.Sampler, error) {
 	if ratio < 0 || ratio > 1 {
 		return nil, fmt.Errorf("%w: sample ratio %v, want 0..1", ErrConfig, ratio)
 	}

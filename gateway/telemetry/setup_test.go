@@ -16,18 +16,18 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
-func setup(t *testing.T, cfg config.Telemetry, opts telemetry.Options) *telemetry.Provider {
+func setup(t *testing.T, opts telemetry.Options) *telemetry.Provider {
 	t.Helper()
 	opts.NoGlobal = true
-	p, err := telemetry.Setup(context.Background(), cfg, opts)
+	p, err := telemetry.Setup(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
@@ -58,8 +58,8 @@ func TestSetupExporterChoice(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := config.Telemetry{ServiceName: "mhg-test", TracesExporter: tc.cfg, OTLPEndpoint: "http://127.0.0.1:1", SampleRatio: 1}
-			p, err := telemetry.Setup(context.Background(), cfg, telemetry.Options{Environ: tc.environ, Stdout: io.Discard, NoGlobal: true})
+			p, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceName: "mhg-test", Exporter: tc.cfg, OTLPEndpoint: "http://127.0.0.1:1",
+				Environ: tc.environ, Stdout: io.Discard, NoGlobal: true})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Setup error = %v, want %v", err, tc.wantErr)
@@ -82,7 +82,7 @@ func TestSetupExporterChoice(t *testing.T) {
 }
 
 func TestNoneStillMakesTraceIDs(t *testing.T) {
-	p := setup(t, config.Telemetry{TracesExporter: "none", SampleRatio: 1}, telemetry.Options{Environ: []string{}})
+	p := setup(t, telemetry.Options{Exporter: "none", Environ: []string{}})
 	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{9, 9}, SpanID: trace.SpanID{1}, Remote: true})
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
 	_, span := p.TracerProvider().Tracer("t").Start(ctx, telemetry.SpanAuthzDecide)
@@ -98,7 +98,7 @@ func TestNoneStillMakesTraceIDs(t *testing.T) {
 
 func TestConsoleExporterIsRedacted(t *testing.T) {
 	var out syncBuf
-	p := setup(t, config.Telemetry{TracesExporter: "console", SampleRatio: 1}, telemetry.Options{Environ: []string{}, Stdout: &out, SyncExport: true})
+	p := setup(t, telemetry.Options{Exporter: "console", Environ: []string{}, Stdout: &out, SyncExport: true})
 	_, span := p.TracerProvider().Tracer("t").Start(context.Background(), "GET /fhir/Patient/8de41d0d")
 	span.SetAttributes(attribute.String("patient.name", "Maria Lopez"), telemetry.AttrSourceID.String("de-sample"))
 	span.End()
@@ -138,8 +138,7 @@ func TestOTLPHTTPIsRedacted(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	cfg := config.Telemetry{ServiceName: "mhg-test", TracesExporter: "otlp", OTLPProtocol: "http/protobuf", OTLPEndpoint: srv.URL, SampleRatio: 1}
-	p := setup(t, cfg, telemetry.Options{Environ: []string{}})
+	p := setup(t, telemetry.Options{ServiceName: "mhg-test", Exporter: "otlp", OTLPProtocol: "http/protobuf", OTLPEndpoint: srv.URL, Environ: []string{}})
 	_, span := p.TracerProvider().Tracer("t").Start(context.Background(), telemetry.SpanSourceFetch)
 	span.SetAttributes(attribute.String("url.query", "name=Lopez"), telemetry.AttrSourceID.String("nl-sample"))
 	span.End()
@@ -180,7 +179,7 @@ func TestOTLPHTTPIsRedacted(t *testing.T) {
 }
 
 func TestMetricsAreFiltered(t *testing.T) {
-	p := setup(t, config.Telemetry{SampleRatio: 1}, telemetry.Options{Environ: []string{}})
+	p := setup(t, telemetry.Options{Environ: []string{}})
 	ctx := context.Background()
 	c, err := p.MeterProvider().Meter("t").Int64Counter("test.requests")
 	if err != nil {
@@ -253,4 +252,34 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestSampler(t *testing.T) {
+	if _, err := telemetry.RatioSampler(1.5); !errors.Is(err, telemetry.ErrConfig) {
+		t.Fatalf("RatioSampler(1.5) error = %v, want ErrConfig", err)
+	}
+	none, err := telemetry.RatioSampler(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		sampler sdktrace.Sampler
+		environ []string
+		want    bool
+	}{
+		{"nil samples every trace", nil, []string{}, true},
+		{"ratio 0 samples no root trace", none, []string{}, false},
+		{"OTEL_TRACES_SAMPLER replaces the sampler", none, []string{"OTEL_TRACES_SAMPLER=always_on"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := setup(t, telemetry.Options{Exporter: "console", Stdout: io.Discard, Sampler: tc.sampler, Environ: tc.environ})
+			_, span := p.TracerProvider().Tracer("t").Start(context.Background(), telemetry.SpanAuthzDecide)
+			defer span.End()
+			if span.IsRecording() != tc.want {
+				t.Errorf("recording = %v, want %v", span.IsRecording(), tc.want)
+			}
+		})
+	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/internal/mhgbin"
 	"github.com/migrant-health/mhg/gateway/internal/pgtest"
 	"github.com/migrant-health/mhg/gateway/internal/redistest"
+	"github.com/migrant-health/mhg/gateway/server"
 )
 
 const passport = "http://hl7.org/fhir/sid/passport-UKR|FT482913"
@@ -204,7 +205,7 @@ console: {disabled: true}
 		t.Fatal(err)
 	}
 	token := func(country, role, purpose string) string {
-		tok, err := auth.Mint(cfg.Auth, auth.MintOptions{Org: "org-" + strings.ToLower(country), Country: country, Role: role,
+		tok, err := auth.Mint(server.AuthOptions(cfg.Auth), auth.MintOptions{Org: "org-" + strings.ToLower(country), Country: country, Role: role,
 			Purpose: purpose, Scopes: []string{"system/*.rs"}, TTL: 30 * time.Minute})
 		if err != nil {
 			t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -27,9 +26,6 @@ type Options struct {
 	// Level is the lowest log level captured. Zero means debug, so that
 	// every log line the code can write is scanned.
 	Level slog.Level
-	// Config is the telemetry configuration; the zero value samples every
-	// trace.
-	Config config.Telemetry
 }
 
 // Harness is telemetry set up for a test: spans go to Spans (synchronously),
@@ -45,17 +41,14 @@ type Harness struct {
 // New sets up telemetry for tb and shuts it down when tb ends.
 func New(tb testing.TB, opts Options) *Harness {
 	tb.Helper()
-	cfg := opts.Config
-	if cfg.SampleRatio == 0 {
-		cfg.SampleRatio = 1
-	}
 	h := &Harness{Spans: tracetest.NewInMemoryExporter(), logs: &syncBuffer{}}
 	level := opts.Level
 	if level == 0 {
 		level = slog.LevelDebug
 	}
 	h.Logger = slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: level})))
-	p, err := telemetry.Setup(context.Background(), cfg, telemetry.Options{
+	// Every trace is sampled (the nil Sampler).
+	p, err := telemetry.Setup(context.Background(), telemetry.Options{
 		TraceExporter: h.Spans,
 		SyncExport:    true,
 		Logger:        h.Logger,
