@@ -174,7 +174,7 @@ func TestDecisionFileRangeAndFind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Allowed() || !slices.Contains(got.Reasons(), "agreement.cross-border.no-agreement") || got.Revision() != "demo-2025.1" || got.Input.Requester.Country != "US" {
+	if got.Allowed() || !slices.Contains(got.Reasons(), "agreement.cross-border.no-agreement") || got.Revision() != "demo-2025.2" || got.Input.Requester.Country != "US" {
 		t.Errorf("found %+v", got)
 	}
 	if _, err := log.Find(context.Background(), "no-such-id"); !errors.Is(err, ErrDecisionNotFound) {

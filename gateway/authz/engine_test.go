@@ -72,7 +72,7 @@ func TestDecide(t *testing.T) {
 			if !slices.Equal(rules, want) {
 				t.Errorf("obligation rules = %v, want %v", rules, want)
 			}
-			if d.Revision != "demo-2025.1" {
+			if d.Revision != "demo-2025.2" {
 				t.Errorf("revision = %q", d.Revision)
 			}
 			if !uuidPattern.MatchString(d.ID) {
@@ -348,7 +348,7 @@ func TestDecisionLog(t *testing.T) {
 		"trace_id":                           traceID.String(),
 		"labels.app":                         "mhg",
 		"labels.id":                          "replica-1",
-		"bundles.mhg.revision":               "demo-2025.1",
+		"bundles.mhg.revision":               "demo-2025.2",
 		"input.phase":                        "release",
 		"input.requester.country":            "DE",
 		"input.resource.type":                "Condition",

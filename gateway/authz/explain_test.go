@@ -20,7 +20,7 @@ func TestExplain(t *testing.T) {
 	}
 	var text strings.Builder
 	x.Write(&text)
-	for _, want := range []string{"decision: ALLOW (revision demo-2025.1)", "agreement.cross-border.permitted", "label R, NOREUSE, NORDSCLCDS (firewall.migstat.labels)", "rules that fired:", "mhg/authz/agreements.rego:"} {
+	for _, want := range []string{"decision: ALLOW (revision demo-2025.2)", "agreement.cross-border.permitted", "label R, NOREUSE, NORDSCLCDS (firewall.migstat.labels)", "rules that fired:", "mhg/authz/agreements.rego:"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("explanation lacks %q:\n%s", want, text.String())
 		}

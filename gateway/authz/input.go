@@ -122,10 +122,19 @@ type Provision struct {
 	// Consent.provision, 1 for the provisions nested in it, and so on. The
 	// deepest provision that applies to a request decides (a nested
 	// provision is an exception to its parent); at equal depth deny wins.
-	Level int `json:"level,omitempty"`
+	Level int `json:"level"`
 	// Period bounds the provision; RFC 3339 or FHIR dates, empty = open.
 	Start string `json:"start,omitempty"`
 	End   string `json:"end,omitempty"`
+	// StartNS and EndNS are the period read as nanoseconds since 1970
+	// (UTC), filled in by the engine from Start and End before every
+	// decision (whatever the caller set is replaced): StartNS is the first
+	// instant of Start, EndNS the first instant after End, so a partial end
+	// date includes its whole year, month or day. Each is absent when its
+	// bound is absent or cannot be read: policies tell "open" from
+	// "unreadable" by Start and End.
+	StartNS *int64 `json:"start_ns,omitempty"`
+	EndNS   *int64 `json:"end_ns,omitempty"`
 	// ActorCountries and ActorOrgs restrict who it applies to; empty = all.
 	ActorCountries []string `json:"actor_countries"`
 	ActorOrgs      []string `json:"actor_orgs"`

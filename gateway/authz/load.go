@@ -348,7 +348,7 @@ func compileServing(ctx context.Context, set *policySet) (*compiled, error) {
 	if c.Compile(set.serving()); c.Failed() {
 		return nil, failed(stageCompile, c.Errors)
 	}
-	store := inmem.NewFromObjectWithOpts(set.data, inmem.OptRoundTripOnWrite(false))
+	store := inmem.NewFromObjectWithOpts(set.data, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
 	pq, err := rego.New(
 		rego.Query(DecisionQuery),
 		rego.Compiler(c),

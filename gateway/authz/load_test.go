@@ -13,8 +13,8 @@ func TestLoadBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set.revision != "demo-2025.1" {
-		t.Errorf("revision = %q, want the .manifest revision demo-2025.1", set.revision)
+	if set.revision != "demo-2025.2" {
+		t.Errorf("revision = %q, want the .manifest revision demo-2025.2", set.revision)
 	}
 	if len(set.agreements) != 5 {
 		t.Errorf("agreements = %d, want the 5 of the demo set", len(set.agreements))

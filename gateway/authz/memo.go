@@ -105,7 +105,7 @@ func (m *memo) put(key string, in Input, now time.Time, result any) {
 }
 
 // expiry is the first validity boundary after now that can change the
-// decision about in, at most MaxMemoTTL ahead.
+// decision about in (normalized), at most MaxMemoTTL ahead.
 func (m *memo) expiry(in Input, now time.Time) time.Time {
 	next := now.Add(MaxMemoTTL)
 	ns := now.UnixNano()
@@ -115,56 +115,17 @@ func (m *memo) expiry(in Input, now time.Time) time.Time {
 		}
 	}
 	for _, p := range in.Consent {
-		for _, b := range provisionBounds(p) {
-			if b.After(now) && b.Before(next) {
+		// The bounds as the engine read them for the policy (in is
+		// normalized): a bound that cannot be read gives no instant, and
+		// the policy's answer about it does not change with time.
+		for _, bound := range []*int64{p.StartNS, p.EndNS} {
+			if bound == nil {
+				continue
+			}
+			if b := time.Unix(0, *bound); b.After(now) && b.Before(next) {
 				next = b
 			}
 		}
 	}
 	return next
-}
-
-// provisionBounds are the instants a provision's period starts and ends,
-// read as consent.rego reads them: a partial date starts at its first
-// instant and ends after its last (UTC); a bound that cannot be read
-// gives no instant (the policy's answer about it does not change with
-// time).
-func provisionBounds(p Provision) []time.Time {
-	var out []time.Time
-	if t, ok := fhirInstant(p.Start); ok {
-		out = append(out, t)
-	}
-	if t, ok := fhirInstant(p.End); ok {
-		switch len(p.End) {
-		case 4:
-			t = t.AddDate(1, 0, 0)
-		case 7:
-			t = t.AddDate(0, 1, 0)
-		case 10:
-			t = t.AddDate(0, 0, 1)
-		}
-		out = append(out, t)
-	}
-	return out
-}
-
-// fhirInstant reads a FHIR date (2024, 2024-05, 2024-05-17) or date-time.
-func fhirInstant(s string) (time.Time, bool) {
-	var layout string
-	switch n := len(s); {
-	case n == 0:
-		return time.Time{}, false
-	case n == 4:
-		layout = "2006"
-	case n == 7:
-		layout = "2006-01"
-	case n == 10:
-		layout = time.DateOnly
-	case n > 10:
-		layout = time.RFC3339Nano
-	default:
-		return time.Time{}, false
-	}
-	t, err := time.Parse(layout, s)
-	return t, err == nil
 }

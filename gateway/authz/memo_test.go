@@ -181,7 +181,7 @@ func TestMemoValidityBoundaries(t *testing.T) {
 	}
 	// A partial end date ends after its last day.
 	end := Provision{Type: "deny", End: "2027-03"}
-	if got := m.expiry(Input{Consent: []Provision{end}}, at(t, "2027-03-31T23:59:30Z")); !got.Equal(at(t, "2027-04-01T00:00:00Z")) {
+	if got := m.expiry(Input{Consent: []Provision{end}}.normalized(), at(t, "2027-03-31T23:59:30Z")); !got.Equal(at(t, "2027-04-01T00:00:00Z")) {
 		t.Errorf("expiry before a partial end: %s", got)
 	}
 }

@@ -88,7 +88,7 @@ func TestReadmeGuide(t *testing.T) {
 	if !strings.Contains(text.String(), "reasons:\n  agreement.cross-border.permitted\n") {
 		t.Errorf("explain output:\n%s", text.String())
 	}
-	for _, line := range []string{"decision: ALLOW (revision ", "agreements: de-fr-2026", "mhg/authz/agreements.rego:110: basis contains \"agreement.cross-border.permitted\" if {"} {
+	for _, line := range []string{"decision: ALLOW (revision ", "agreements: de-fr-2026", "mhg/authz/agreements.rego:111: basis contains \"agreement.cross-border.permitted\" if {"} {
 		if !strings.Contains(text.String(), line) || !strings.Contains(string(readme), line) {
 			t.Errorf("explain output and README should both hold %q; got:\n%s", line, text.String())
 		}

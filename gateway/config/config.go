@@ -290,9 +290,10 @@ type Cache struct {
 	// each reused (for five minutes at most) only for a request whose
 	// released resources, policy decisions, requester, language, base
 	// URL and profile are exactly those it was rendered from; every
-	// request is still resolved, decided on and audited. It never stands
-	// in for a source, so Disabled does not turn it off. Zero means 16
-	// MiB; -1 renders every summary afresh.
+	// request is still resolved, decided on and audited, and one with
+	// Cache-Control: no-cache is rendered afresh. It never stands in for
+	// a source, so Disabled does not turn it off. Zero means 16 MiB; -1
+	// renders every summary afresh.
 	DocumentBytes int64 `yaml:"document_bytes" env:"DOCUMENT_BYTES"`
 }
 

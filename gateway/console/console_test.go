@@ -281,7 +281,7 @@ func TestPublishNeedsASecondApprover(t *testing.T) {
 	resp, _ := b.post("/console/policy/drafts", nil)
 	draftURL := resp.Header.Get("Location")
 	d := h.console.drafts.byID["1"]
-	manifest := strings.Replace(string(d.files[".manifest"].Data), "demo-2025.1", "demo-2026.1", 1)
+	manifest := strings.Replace(string(d.files[".manifest"].Data), "demo-2025.2", "demo-2026.1", 1)
 	b.post(draftURL+"/file", url.Values{"path": {".manifest"}, "text": {manifest}})
 	b.post(draftURL+"/test", nil)
 	if !d.Tests.OK(false) || !d.Check.OK() {

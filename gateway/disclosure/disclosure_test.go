@@ -194,6 +194,41 @@ func TestProtectRandomTables(t *testing.T) {
 	}
 }
 
+// No complementary mask is needless: publishing any one masked cell of at
+// least k (a complement, never a primary) fails the auditor's check.
+func TestNoNeedlessComplement(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	complements := 0
+	for i := 0; i < 60; i++ {
+		tab := randomTable(r)
+		rules := Rules{K: []int{5, 10}[r.IntN(2)], Rounding: []int{0, 5}[r.IntN(2)]}
+		rel, err := Protect(tab, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cells := Cells(len(tab.Populations), tab.Dims)
+		for j, v := range rel.Values {
+			truth := 0
+			for _, a := range atomsOf(tab.Dims, cells[j].Coord) {
+				truth += tab.Counts[cells[j].Population][a]
+			}
+			if !v.Masked || truth < rel.Rules.K {
+				continue
+			}
+			complements++
+			try := *rel
+			try.Values = append([]Value(nil), rel.Values...)
+			try.Values[j] = Value{Cell: v.Cell, Count: roundTo(truth, rel.Rules.Rounding, rel.Rules.K)}
+			if Check(&try) == nil {
+				t.Errorf("table %d %+v %+v: cell %v (%d) is masked, but the table passes without the mask", i, tab, rules, v.Cell, truth)
+			}
+		}
+	}
+	if complements == 0 {
+		t.Fatal("no complementary suppression in any table: the test proves nothing")
+	}
+}
+
 func FuzzProtect(f *testing.F) {
 	f.Add(uint64(1), uint64(2))
 	f.Add(uint64(7), uint64(99))

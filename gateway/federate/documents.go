@@ -32,8 +32,10 @@ const documentTTL = 5 * time.Minute
 // and break-the-glass flag, and the language, base URL and profiles asked
 // for. The identification, consent and release work is done on every
 // request, and so is its audit record: a document is served again only
-// when that work released exactly what it released before. No identifier
-// is in a key. Entries are bounded in bytes and live documentTTL at most.
+// when that work released exactly what it released before, and never to
+// a request that asked for fresh data (Cache-Control: no-cache). No
+// identifier is in a key. Entries are bounded in bytes and live
+// documentTTL at most.
 type documents struct {
 	c *otter.Cache[[sha256.Size]byte, []byte]
 }
@@ -70,6 +72,7 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 type keyWriter struct {
 	h   hash.Hash
 	buf [binary.MaxVarintLen64]byte
+	bin []byte // reused for the resources' protobuf encodings
 }
 
 func (w *keyWriter) int(n int64) {
@@ -173,10 +176,11 @@ func (l *Linker) documentKey(req Request, res *Result, lk *linkage, sr SummaryRe
 // routes them. Its class (Record.Sensitive) is a fact of that resource.
 func (l *Linker) writeEntry(w *keyWriter, e Entry, base string) bool {
 	RouteAttachments(e.Resource, base)
-	bin, err := deterministic.Marshal(e.Resource)
+	bin, err := deterministic.MarshalAppend(w.bin[:0], e.Resource)
 	if err != nil {
 		return false
 	}
+	w.bin = bin
 	sum := sha256.Sum256(bin)
 	w.strs([]string{e.Type, e.ID})
 	w.bytes(sum[:])

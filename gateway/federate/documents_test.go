@@ -108,7 +108,8 @@ func bundleID(t *testing.T, b []byte) string {
 // A summary asked again with every input as before is the document
 // rendered the first time, byte for byte; the identification, release
 // decisions and what the audit counts are still made on every request.
-// With the document cache off, every summary is a new rendering.
+// A no-cache request renders afresh. With the document cache off, every
+// summary is a new rendering.
 func TestSummaryDocumentReused(t *testing.T) {
 	f := newDocFixture(t, 0)
 	res1, first := f.summary(t, gbClinician, SummaryRequest{})
@@ -121,6 +122,20 @@ func TestSummaryDocumentReused(t *testing.T) {
 	}
 	if len(res2.Decisions) == 0 || len(res2.Decisions) != len(res1.Decisions) {
 		t.Fatalf("decisions %d then %d: a reused document is still decided on", len(res1.Decisions), len(res2.Decisions))
+	}
+
+	// Cache-Control: no-cache asks for a fresh rendering, which is then
+	// the one reused.
+	_, fresh, err := f.l.Summary(context.Background(), Request{Requester: gbClinician, Interaction: "operation", ResourceType: "Patient",
+		Operation: "summary", NoCache: true}, SummaryRequest{Patient: PatientQuery{ID: f.pid}, BaseURL: "https://gw.example/fhir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bundleID(t, fresh) == bundleID(t, first) {
+		t.Fatal("a no-cache summary was served the kept rendering")
+	}
+	if _, after := f.summary(t, gbClinician, SummaryRequest{}); !bytes.Equal(after, fresh) {
+		t.Fatal("the fresh rendering did not replace the kept one")
 	}
 
 	off := newDocFixture(t, -1)
@@ -201,5 +216,30 @@ func TestSummaryDocumentFreshOnChange(t *testing.T) {
 				t.Fatal("the changed summary was not reused when asked again")
 			}
 		})
+	}
+}
+
+// Summaries asked at the same time share the kept rendering safely: every
+// answer is a whole document, and once one is kept the others are it.
+func TestSummaryDocumentConcurrent(t *testing.T) {
+	f := newDocFixture(t, 0)
+	_, kept := f.summary(t, gbClinician, SummaryRequest{})
+	var wg sync.WaitGroup
+	out := make([][]byte, 8)
+	for i := range out {
+		wg.Go(func() {
+			_, b, err := f.l.Summary(context.Background(), Request{Requester: gbClinician, Interaction: "operation", ResourceType: "Patient", Operation: "summary"},
+				SummaryRequest{Patient: PatientQuery{ID: f.pid}, BaseURL: "https://gw.example/fhir"})
+			if err != nil {
+				t.Error(err)
+			}
+			out[i] = b
+		})
+	}
+	wg.Wait()
+	for i, b := range out {
+		if !bytes.Equal(b, kept) {
+			t.Fatalf("answer %d is not the kept rendering (%d bytes)", i, len(b))
+		}
 	}
 }

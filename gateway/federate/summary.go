@@ -64,13 +64,15 @@ func (l *Linker) Summary(ctx context.Context, req Request, sr SummaryRequest) (*
 }
 
 // document renders the summary of lk, or returns the one rendered before
-// from exactly the same inputs (documents).
+// from exactly the same inputs (documents). A request that asked for fresh
+// data (Cache-Control: no-cache) gets a fresh rendering, which replaces
+// the one kept.
 func (l *Linker) document(req Request, res *Result, lk *linkage, sr SummaryRequest) ([]byte, error) {
 	var key [sha256.Size]byte
 	keep := false
 	if l.docs != nil {
 		key, keep = l.documentKey(req, res, lk, sr)
-		if keep {
+		if keep && !req.NoCache {
 			if doc, ok := l.docs.c.GetIfPresent(key); ok {
 				return doc, nil
 			}

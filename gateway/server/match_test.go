@@ -267,8 +267,9 @@ type matchServer struct {
 
 func newMatchServer(t *testing.T, dir string) *matchServer {
 	t.Helper()
-	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: config.KindBundle, Dir: dir},
-		source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	opts := sourceOptions(config.Source{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: config.KindBundle, Dir: dir}, 0)
+	opts.Builtin, opts.Logger = examples.FS, slog.New(slog.DiscardHandler)
+	b, err := source.OpenBundle(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func TestPolicyHotReloadKeepsLastGoodRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifest := filepath.Join(dir, ".manifest")
-	writeAtomic(t, manifest, strings.Replace(readFile(t, manifest), `"revision": "demo-2025.1"`, `"revision": "e2e-1"`, 1))
+	writeAtomic(t, manifest, strings.Replace(readFile(t, manifest), `"revision": "demo-2025.2"`, `"revision": "e2e-1"`, 1))
 	g := startGateway(t, func(c *config.Config) {
 		c.Policy.Dir = dir
 		c.Policy.Watch = true

@@ -16,6 +16,7 @@ admin_operation if {
 
 # Administration is for administrators, whatever else the class rules say.
 deny contains "role.administration.admins-only" if {
+	input.action.interaction == "operation"
 	admin_operation
 	input.requester.role != "admin"
 }

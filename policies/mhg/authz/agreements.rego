@@ -97,6 +97,7 @@ agreement_failures[id] contains "agreement.explicit-consent-missing" if {
 }
 
 agreement_failures[id] contains "agreement.break-glass-not-allowed" if {
+	input.requester.break_glass == true
 	break_glass
 	some id in in_force_agreements
 	not index.agreements[id].break_glass

@@ -30,15 +30,27 @@ break_glass_overrides_consent if {
 	index.agreements[id].break_glass == true
 }
 
-notes contains "break-glass.invoked" if break_glass
+# Each rule below first reads the flag itself, so that the engine skips it,
+# unevaluated, for every request without it.
+notes contains "break-glass.invoked" if {
+	input.requester.break_glass == true
+	break_glass
+}
 
 notes contains "break-glass.consent-overridden" if {
+	input.requester.break_glass == true
 	break_glass_overrides_consent
 	consent_denies
 }
 
 # Whoever invokes break-the-glass answers for it: the patient and the
 # privacy officer of the source's country are told.
-obligations contains {"kind": "notify", "target": "patient", "rule": "break-glass.notify"} if break_glass
+obligations contains {"kind": "notify", "target": "patient", "rule": "break-glass.notify"} if {
+	input.requester.break_glass == true
+	break_glass
+}
 
-obligations contains {"kind": "notify", "target": "privacy-officer", "rule": "break-glass.notify"} if break_glass
+obligations contains {"kind": "notify", "target": "privacy-officer", "rule": "break-glass.notify"} if {
+	input.requester.break_glass == true
+	break_glass
+}

@@ -30,31 +30,15 @@ applies_to_requester(provision) if {
 	matches_any(provision.purposes, purpose)
 }
 
-# FHIR dates may be partial (2024, 2024-05, 2024-05-17) or full date-times.
-date_layouts := {4: "2006", 7: "2006-01", 10: "2006-01-02"}
+# The gateway reads each period bound (start, end: FHIR dates, which may be
+# partial, or date-times) into nanoseconds: start_ns is the first instant
+# of the start, end_ns the first instant after the end, so a partial end
+# date includes its whole year, month or day. A bound it cannot read has
+# no _ns. A date that cannot be read proves nothing: a deny with a broken
+# period still applies, a permit does not.
+outside_period(provision) if now < provision.start_ns
 
-start_ns(s) := parse_date(s, count(s))
-
-parse_date(s, n) := time.parse_ns(date_layouts[n], s)
-
-parse_date(s, n) := time.parse_rfc3339_ns(s) if n > 10
-
-# A partial end date includes its whole year, month or day.
-end_ns(s) := end_of(s, count(s))
-
-end_of(s, 4) := time.add_date(parse_date(s, 4), 1, 0, 0)
-
-end_of(s, 7) := time.add_date(parse_date(s, 7), 0, 1, 0)
-
-end_of(s, 10) := time.add_date(parse_date(s, 10), 0, 0, 1)
-
-end_of(s, n) := parse_date(s, n) if n > 10
-
-# Provably outside its period. A date that cannot be read proves nothing:
-# a deny with a broken period still applies, a permit does not.
-outside_period(provision) if now < start_ns(provision.start)
-
-outside_period(provision) if now >= end_ns(provision.end)
+outside_period(provision) if now >= provision.end_ns
 
 # Provably inside its period: each bound is absent, or read and holding.
 inside_period(provision) if {
@@ -64,38 +48,34 @@ inside_period(provision) if {
 
 started(provision) if not provision.start
 
-started(provision) if start_ns(provision.start) <= now
+started(provision) if provision.start_ns <= now
 
 not_ended(provision) if not provision.end
 
-not_ended(provision) if now < end_ns(provision.end)
-
-level(provision) := object.get(provision, "level", 0)
-
-# The provisions about this requester, purpose and time, found once per
-# decision; the rules below only narrow them down.
-requester_denies contains i if {
-	some i, provision in input.consent
-	provision.type == "deny"
-	applies_to_requester(provision)
-	not outside_period(provision)
-}
-
-requester_permits contains i if {
-	some i, provision in input.consent
-	provision.type == "permit"
-	applies_to_requester(provision)
-	inside_period(provision)
-}
+not_ended(provision) if now < provision.end_ns
 
 applies_to_data(provision) if {
 	matches_any(provision.classes, target_type)
 	labels_match(provision)
 }
 
+# The denies that apply to this request: its requester, purpose, data and
+# time.
 applicable_denies contains i if {
-	some i in requester_denies
-	applies_to_data(input.consent[i])
+	some i, provision in input.consent
+	provision.type == "deny"
+	applies_to_requester(provision)
+	applies_to_data(provision)
+	not outside_period(provision)
+}
+
+# The permits about this requester, purpose and time, found once per
+# decision; those that apply to the data narrow them down.
+requester_permits contains i if {
+	some i, provision in input.consent
+	provision.type == "permit"
+	applies_to_requester(provision)
+	inside_period(provision)
 }
 
 applicable_permits contains i if {
@@ -105,11 +85,11 @@ applicable_permits contains i if {
 
 applicable := applicable_denies | applicable_permits
 
-deciding_level := max({level(input.consent[i]) | some i in applicable})
+deciding_level := max({input.consent[i].level | some i in applicable})
 
 consent_denies if {
 	some i in applicable_denies
-	level(input.consent[i]) == deciding_level
+	input.consent[i].level == deciding_level
 }
 
 # The patient named the requester's country or organisation in a permit
@@ -125,13 +105,18 @@ explicit_actor(provision) if input.requester.country in provision.actor_countrie
 
 explicit_actor(provision) if input.requester.org in provision.actor_orgs
 
+# The consent rules are looked at only when the patient's consent has a
+# provision at all (input.consent[0]): the engine skips them, unevaluated,
+# for every other request.
 deny contains "consent.patient-deny" if {
+	input.consent[0]
 	consent_denies
 	not break_glass_overrides_consent
 }
 
 # A provision the gateway could not normalise denies, to be safe.
 deny contains "consent.provision-invalid" if {
-	some provision in input.consent
-	not provision.type in provision_types
+	input.consent[0]
+	some provision_type in {object.get(provision, "type", "") | some provision in input.consent}
+	not provision_type in provision_types
 }

@@ -18,6 +18,7 @@ workbench_operation if {
 # The policies are the legal team's: nobody else edits, tests or publishes
 # them from the console, whatever the class table says.
 deny contains "role.policy-workbench.legal-only" if {
+	input.action.interaction == "operation"
 	workbench_operation
 	input.requester.role != "legal"
 }

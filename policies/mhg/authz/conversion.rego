@@ -21,6 +21,7 @@ sourceless_classes := local_classes | {"conversion"}
 
 # The requester converts records it holds itself.
 basis contains "conversion.requesters-own-records" if {
+	input.action.operation == "to-mhp"
 	conversion_operation
 }
 
@@ -33,6 +34,7 @@ country_in_network if {
 }
 
 deny contains "conversion.country-not-in-network" if {
+	input.action.operation == "to-mhp"
 	conversion_operation
 	not country_in_network
 }

@@ -12,6 +12,7 @@ disclosure_report if {
 }
 
 deny contains "disclosure-report.auditors-only" if {
+	input.action.operation == "disclosures"
 	disclosure_report
 	input.requester.role != "auditor"
 }

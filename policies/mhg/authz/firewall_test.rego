@@ -15,6 +15,13 @@ test_no_lookup_for_forbidden_purposes if {
 	}
 }
 
+test_lookup_for_other_purposes if {
+	every purpose in {"TREAT", "COC", "PATRQT", "ETREAT", "PUBHLTH", "HRESCH", ""} {
+		req := query(with_purpose(clinician("DE"), purpose), "Patient", "DE")
+		not "firewall.query.purpose-forbidden" in authz.deny with input as req
+	}
+}
+
 test_migration_status_never_for_forbidden_purposes if {
 	every purpose in authz.forbidden_purposes {
 		req := release(with_purpose(clinician("DE"), purpose), migration_context, "DE", migstat_consent(purpose))

@@ -65,6 +65,7 @@ provision(type, changes) := object.union(
 	{
 		"consent_id": "consent-1",
 		"type": type,
+		"level": 0,
 		"actor_countries": [],
 		"actor_orgs": [],
 		"purposes": [],
@@ -74,5 +75,8 @@ provision(type, changes) := object.union(
 	changes,
 )
 
+# An instant as the gateway gives it: nanoseconds since 1970.
+instant(s) := time.parse_rfc3339_ns(s)
+
 # 2025-06-01T00:00:00Z, inside the validity of every demo agreement in force.
-mid_2025 := time.parse_rfc3339_ns("2025-06-01T00:00:00Z")
+mid_2025 := instant("2025-06-01T00:00:00Z")

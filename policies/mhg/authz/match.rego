@@ -7,39 +7,38 @@
 # country, data/matching.json for a domestic source); and the gateway sends
 # it only the traits it allows and releases no candidate below the lowest
 # grade the agreement names. The policy sees which kinds of trait were given
-# (input.match.traits), never their values.
+# (input.match.traits), never their values. Every rule here first asks
+# whether the request is a demographic search (input.action.operation is
+# "match"): the engine then skips them all, unevaluated, for any other
+# request.
 package mhg.authz
 
 import data.data.matching
 import data.mhg.index
-
-match_request if {
-	input.action.operation == "match"
-}
 
 supplied_traits contains t if {
 	some t in input.match.traits
 }
 
 deny contains "match.role-not-allowed" if {
-	match_request
+	input.action.operation == "match"
 	not input.requester.role in matching.roles
 }
 
 deny contains "match.purpose-not-allowed" if {
-	match_request
+	input.action.operation == "match"
 	not purpose in matching.purposes
 }
 
 # Agreements in force for the purpose that allow demographic search.
 match_agreements contains id if {
-	match_request
+	input.action.operation == "match"
 	some id in in_force_agreements
 	index.agreements[id].patient_match.purposes[purpose]
 }
 
 deny contains "match.cross-border.not-covered" if {
-	match_request
+	input.action.operation == "match"
 	count(in_force_agreements) > 0
 	count(match_agreements) == 0
 }
@@ -60,14 +59,14 @@ match_usable contains id if {
 }
 
 deny contains "match.traits-insufficient" if {
-	match_request
+	input.action.operation == "match"
 	input.phase == "query"
 	count(match_agreements) > 0
 	count(match_usable) == 0
 }
 
 deny contains "match.traits-insufficient" if {
-	match_request
+	input.action.operation == "match"
 	input.phase == "query"
 	domestic
 	not traits_met(matching.domestic)
@@ -85,7 +84,7 @@ obligations contains {
 	"grade": index.agreements[id].patient_match.lowest_grade,
 	"rule": concat(".", ["match.agreement", id]),
 } if {
-	match_request
+	input.action.operation == "match"
 	input.phase == "query"
 	id := sort(match_usable)[0]
 	rules := source_trait_rules(id)
@@ -99,7 +98,7 @@ obligations contains {
 	"grade": matching.domestic.lowest_grade,
 	"rule": "match.domestic",
 } if {
-	match_request
+	input.action.operation == "match"
 	input.phase == "query"
 	domestic
 }

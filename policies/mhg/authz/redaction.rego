@@ -4,6 +4,9 @@
 # patient's consent names the label for this requester; some elements never
 # leave (religion), some never cross a border (national identifiers, race
 # and ethnicity). The lists are data: policies/data/redaction.json.
+# The label rules are looked at only for a resource that carries a label
+# (input.resource.security[0]): the engine skips them, unevaluated, for
+# every other request.
 package mhg.authz
 
 import data.data.redaction
@@ -32,6 +35,7 @@ obligations contains {
 	"paths": sort({resolve_path(p) | some p in redaction.labels[code].paths}),
 	"rule": concat(".", ["redaction.label", lower(code)]),
 } if {
+	input.resource.security[0]
 	some code in sensitive_labels
 	not consent_permits_label(code)
 }
@@ -42,6 +46,7 @@ obligations contains {
 	"labels": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],
 	"rule": "redaction.sensitive.confidentiality",
 } if {
+	input.resource.security[0]
 	count(sensitive_labels) > 0
 }
 

@@ -16,32 +16,25 @@ scope_type := target_type if {
 	target_type != ""
 } else := "*"
 
-# What one scope grants: the resource type and the permission letters.
-scope_grant(scope) := {"type": parts[0], "permissions": permission_letters(parts[1])} if {
-	startswith(scope, "system/")
-	not contains(scope, "?")
-	parts := split(trim_prefix(scope, "system/"), ".")
-	count(parts) == 2
-}
-
-# SMART v1 permissions.
-permission_letters("read") := {"r", "s"}
-
-permission_letters("write") := {"c", "u", "d"}
-
-permission_letters("*") := {"c", "r", "u", "d", "s"}
-
-# SMART v2 permissions: letters of cruds, in that order.
-permission_letters(p) := {letter | some letter in split(p, "")} if {
-	p != ""
-	regex.match(`^c?r?u?d?s?$`, p)
-}
-
+# A scope is system/<type>.<permissions>.
 scopes_cover if {
 	some scope in input.requester.scopes
-	grant := scope_grant(scope)
-	grant.type in {"*", scope_type}
-	needed_permission in grant.permissions
+	startswith(scope, "system/")
+	not contains(scope, "?")
+	[type, permissions] := split(trim_prefix(scope, "system/"), ".")
+	type in {"*", scope_type}
+	grants(permissions, needed_permission)
+}
+
+# SMART v1 permissions: read (r and s), write (c, u and d), * (all).
+grants("read", letter) if letter in {"r", "s"}
+
+grants("*", _)
+
+# SMART v2 permissions: letters of cruds, in that order.
+grants(permissions, letter) if {
+	regex.match(`^c?r?u?d?s?$`, permissions)
+	contains(permissions, letter)
 }
 
 deny contains "scope.insufficient" if {

@@ -11,24 +11,23 @@
 #   data.mhg.index.statistics_domestic
 # Roles and purposes are those of the "aggregate" data class
 # (data/classes.json); the firewall's forbidden purposes hold here too.
+#
+# Every rule here first asks whether the request is for statistics
+# (input.action.operation is "evaluate-measure"): the engine then skips
+# them all, unevaluated, for any other request.
 package mhg.authz
 
 import data.mhg.index
 
-# A request for statistics.
-statistics_request if {
-	input.action.operation == "evaluate-measure"
-}
-
 # The gateway must say what is asked: the measure, strata and period.
 deny contains "input.statistics-missing" if {
-	statistics_request
+	input.action.operation == "evaluate-measure"
 	not input.statistics
 }
 
 # Only the report leaves a statistics request, never a record.
 deny contains "statistics.not-an-aggregate" if {
-	statistics_request
+	input.action.operation == "evaluate-measure"
 	input.phase == "release"
 	target_type != "MeasureReport"
 }
@@ -36,19 +35,20 @@ deny contains "statistics.not-an-aggregate" if {
 # The terms that could cover a query to a source: the domestic terms, or
 # each agreement in force between the two countries for the purpose.
 statistics_terms.domestic := index.statistics_domestic if {
-	statistics_request
+	input.action.operation == "evaluate-measure"
 	input.phase == "query"
 	domestic
 }
 
 statistics_terms[id] := index.agreements[id].statistics if {
-	statistics_request
+	input.action.operation == "evaluate-measure"
 	input.phase == "query"
 	some id in in_force_agreements
 }
 
 # Why one set of terms does not cover the request.
 statistics_failures[id] contains "statistics.measure-not-covered" if {
+	input.action.operation == "evaluate-measure"
 	some id, terms in statistics_terms
 	not terms.measures[input.statistics.measure]
 }
@@ -57,6 +57,7 @@ statistics_failures[id] contains "statistics.measure-not-covered" if {
 # context: only as an aggregate dimension, and only where the terms name
 # them.
 statistics_failures[id] contains "statistics.migration-status-stratum-not-allowed" if {
+	input.action.operation == "evaluate-measure"
 	some id, terms in statistics_terms
 	some stratum in input.statistics.strata
 	stratum.class == "S"
@@ -64,6 +65,7 @@ statistics_failures[id] contains "statistics.migration-status-stratum-not-allowe
 }
 
 statistics_failures[id] contains "statistics.stratum-not-allowed" if {
+	input.action.operation == "evaluate-measure"
 	some id, terms in statistics_terms
 	some stratum in input.statistics.strata
 	stratum.class != "S"
@@ -73,19 +75,21 @@ statistics_failures[id] contains "statistics.stratum-not-allowed" if {
 # A period shorter than the grain would let two reports be subtracted
 # from each other.
 statistics_failures[id] contains "statistics.period-shorter-than-grain" if {
+	input.action.operation == "evaluate-measure"
 	some id, terms in statistics_terms
 	input.statistics.period_months < terms.grain_months
 }
 
 # Within one country: the domestic terms must exist and cover the request.
 deny contains "statistics.terms-missing" if {
-	statistics_request
+	input.action.operation == "evaluate-measure"
 	input.phase == "query"
 	domestic
 	not index.statistics_domestic
 }
 
 deny contains reason if {
+	input.action.operation == "evaluate-measure"
 	some reason in statistics_failures.domestic
 }
 
@@ -93,13 +97,14 @@ deny contains reason if {
 # statistics request, and one whose terms do not cover it says why (the
 # reasons are reported with the other agreement failures).
 agreement_failures[id] contains "statistics.terms-missing" if {
-	statistics_request
+	input.action.operation == "evaluate-measure"
 	input.phase == "query"
 	some id in in_force_agreements
 	not index.agreements[id].statistics
 }
 
 agreement_failures[id] contains reason if {
+	input.action.operation == "evaluate-measure"
 	some id in in_force_agreements
 	some reason in statistics_failures[id]
 }
@@ -120,11 +125,13 @@ statistics_k(terms) := terms.protected_k if {
 } else := terms.k
 
 obligations contains statistics_obligation("domestic", terms) if {
+	input.action.operation == "evaluate-measure"
 	terms := statistics_terms.domestic
 	not statistics_failures.domestic
 }
 
 obligations contains statistics_obligation(id, statistics_terms[id]) if {
+	input.action.operation == "evaluate-measure"
 	some id in permitting_agreements
 	statistics_terms[id]
 }
