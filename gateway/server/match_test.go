@@ -85,6 +85,7 @@ func outcomeText(r reply) string {
 }
 
 func TestMatchFindsThePersonAcrossCountries(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	r := g.post(t, "/Patient/$match", tok, "application/fhir+json", matchBody(aminaTraits))
@@ -144,6 +145,7 @@ func TestMatchFindsThePersonAcrossCountries(t *testing.T) {
 }
 
 func TestMatchGradesAndConfidence(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	// Amina with a birth year only and another spelling: no candidate can
@@ -182,6 +184,7 @@ func TestMatchGradesAndConfidence(t *testing.T) {
 }
 
 func TestMatchPolicy(t *testing.T) {
+	t.Parallel()
 	env := startPolicyEnv(t)
 	g := env.g
 	before := env.contacts()
@@ -223,6 +226,7 @@ func TestMatchPolicy(t *testing.T) {
 }
 
 func TestMatchSourceRulesOnTraits(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	// The Ukrainian source requires the kind "gender" under its
@@ -295,6 +299,7 @@ func newMatchServer(t *testing.T, dir string) *matchServer {
 }
 
 func TestMatchForwardsOnlyAllowedTraits(t *testing.T) {
+	t.Parallel()
 	nl := newMatchServer(t, config.BuiltinPrefix+"nl-sample")
 	g := startGateway(t, func(c *config.Config) {
 		c.Sources = []config.Source{
@@ -358,6 +363,7 @@ func TestMatchRateLimit(t *testing.T) {
 }
 
 func TestMatchBadInput(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	for name, body := range map[string]string{
