@@ -218,3 +218,28 @@ func TestSummaryDocumentFreshOnChange(t *testing.T) {
 		})
 	}
 }
+
+// Summaries asked at the same time share the kept rendering safely: every
+// answer is a whole document, and once one is kept the others are it.
+func TestSummaryDocumentConcurrent(t *testing.T) {
+	f := newDocFixture(t, 0)
+	_, kept := f.summary(t, gbClinician, SummaryRequest{})
+	var wg sync.WaitGroup
+	out := make([][]byte, 8)
+	for i := range out {
+		wg.Go(func() {
+			_, b, err := f.l.Summary(context.Background(), Request{Requester: gbClinician, Interaction: "operation", ResourceType: "Patient", Operation: "summary"},
+				SummaryRequest{Patient: PatientQuery{ID: f.pid}, BaseURL: "https://gw.example/fhir"})
+			if err != nil {
+				t.Error(err)
+			}
+			out[i] = b
+		})
+	}
+	wg.Wait()
+	for i, b := range out {
+		if !bytes.Equal(b, kept) {
+			t.Fatalf("answer %d is not the kept rendering (%d bytes)", i, len(b))
+		}
+	}
+}
