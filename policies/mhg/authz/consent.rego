@@ -85,11 +85,13 @@ applicable_permits contains i if {
 
 applicable := applicable_denies | applicable_permits
 
-deciding_level := max({input.consent[i].level | some i in applicable})
+# A provision without a level is a main provision (the gateway always gives
+# one; a hand-written input may not).
+deciding_level := max({object.get(input.consent[i], "level", 0) | some i in applicable})
 
 consent_denies if {
 	some i in applicable_denies
-	input.consent[i].level == deciding_level
+	object.get(input.consent[i], "level", 0) == deciding_level
 }
 
 # The patient named the requester's country or organisation in a permit
