@@ -13,7 +13,7 @@ BROWSER     := gateway/console/testdata/browser
 FHIRSERVER  := conformance/fhirserver
 FUZZTIME    ?= 20s
 
-.PHONY: all build run test test-deps test-short lint bench fuzz clients fhirserver browser-deps clean
+.PHONY: all build run test test-race test-deps test-short lint bench fuzz clients fhirserver browser-deps clean
 
 all: build
 
@@ -30,15 +30,23 @@ build:
 run: build
 	MHG_POLICY_DECISION_LOG=$${MHG_POLICY_DECISION_LOG:-.mhg/decisions.jsonl} ./$(BIN) serve
 
-## test: unit and integration tests with the race detector. The Redis tests
-## start their own redis-server (or use REDIS_URL); the FHIR client tests
-## run the pinned npm client from conformance/clients, the third-party
-## server test runs Medplum's in-memory FHIR server pinned in
+## test: unit and integration tests, the whole suite, without the race
+## detector: a few minutes on two cores with a warm build cache. The Redis
+## tests start their own redis-server (or use REDIS_URL); the FHIR client
+## tests run the pinned npm client from conformance/clients, the
+## third-party server test runs Medplum's in-memory FHIR server pinned in
 ## conformance/fhirserver as three national sources, and the console's
 ## browser tests drive Debian's chromium with axe-core pinned in
 ## gateway/console/testdata/browser; both must be there (plain `go test`
 ## skips them when they are not).
 test: test-deps clients fhirserver browser-deps
+	MHG_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 25m $(PKGS)
+
+## test-race: the same suite under the race detector, which multiplies the
+## CPU time several times over (about ten minutes on two cores). .ci/run
+## runs it after `make test`, so every change is race-checked; run it
+## yourself after touching anything concurrent.
+test-race: test-deps clients fhirserver browser-deps
 	MHG_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 test-short:

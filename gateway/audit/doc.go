@@ -23,5 +23,7 @@
 // the chain outside the file. Search answers auditors' queries from an
 // in-memory index built when the log is opened; KeysOf gives that index
 // and the PostgreSQL repository (package repository, to which replicas
-// ship their logs) the same search keys.
+// ship their logs) the same search keys. A record written while the log is
+// open is indexed with the same keys taken from the event as it is built,
+// so the request's path does not parse its own JSON back.
 package audit

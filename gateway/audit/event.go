@@ -107,15 +107,26 @@ type Observer struct {
 // an entry whose values cannot be represented (an interaction code with
 // spaces, for example).
 func Render(e Entry, id string, recorded time.Time, obs Observer) ([]byte, error) {
+	b, _, err := render(e, id, recorded, obs)
+	return b, err
+}
+
+// render is Render, with the event's index entry (what keysOf would read
+// back from the JSON).
+func render(e Entry, id string, recorded time.Time, obs Observer) ([]byte, indexEntry, error) {
 	ev, err := build(e, id, recorded, obs)
 	if err != nil {
-		return nil, err
+		return nil, indexEntry{}, err
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
-		return nil, fmt.Errorf("audit: render AuditEvent: %w", err)
+		return nil, indexEntry{}, fmt.Errorf("audit: render AuditEvent: %w", err)
 	}
-	return b, nil
+	k, ok := ev.keys()
+	if !ok {
+		return b, keysOf(b), nil
+	}
+	return b, indexEntryOf(k), nil
 }
 
 // The R4 AuditEvent, as far as the gateway fills it in.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Keys are the values of one AuditEvent that auditors' searches select on
@@ -142,3 +143,70 @@ func KeysOf(event []byte) (k Keys, ok bool) {
 // an Entry outcome (success, denied, failed) becomes 0, 4 or 8; a code is
 // kept as it is.
 func OutcomeCode(o string) string { return outcomeFilter(o) }
+
+// keys are the search keys of an event this package built, read from the
+// struct before it is marshalled: what KeysOf reads back from its JSON,
+// without parsing it on the request's path. ok is false when a string the
+// keys take is not valid UTF-8 (which the JSON would carry changed); the
+// caller then reads the rendered JSON with KeysOf.
+func (ev *event) keys() (k Keys, ok bool) {
+	valid := true
+	str := func(s string) string {
+		valid = valid && utf8.ValidString(s)
+		return s
+	}
+	k.ID = str(ev.ID)
+	if t, err := time.Parse(time.RFC3339Nano, ev.Recorded); err == nil {
+		k.Recorded = t
+	}
+	k.Outcome = str(ev.Outcome)
+	for _, p := range ev.PurposeOfEvent {
+		for _, c := range p.Coding {
+			k.Purposes = append(k.Purposes, str(c.Code))
+			k.BreakGlass = k.BreakGlass || c.Code == "BTG"
+		}
+	}
+	for _, a := range ev.Agent {
+		if !a.Requestor {
+			continue
+		}
+		if a.Who != nil && a.Who.Identifier != nil && a.Who.Identifier.Value != "" {
+			v := str(a.Who.Identifier.Value)
+			k.Agents = append(k.Agents, v)
+			k.Client = v
+		}
+		for _, x := range a.Extension {
+			if x.URL == ExtAgentOrganization && x.ValueIdentifier != nil && x.ValueIdentifier.Value != "" {
+				v := str(x.ValueIdentifier.Value)
+				k.Agents = append(k.Agents, v)
+				k.Org = v
+			}
+			if x.URL == ExtAgentCountry {
+				k.Country = str(x.ValueCode)
+			}
+		}
+	}
+	for _, en := range ev.Entity {
+		if en.What != nil && en.What.Identifier != nil && en.What.Identifier.System == SIDTrace {
+			k.TraceID = str(en.What.Identifier.Value)
+		}
+		if en.Role == nil || en.Role.System != SystemObjectRole {
+			continue
+		}
+		switch en.Role.Code {
+		case "1":
+			ref := ""
+			if en.What != nil {
+				ref = en.What.Reference
+			}
+			k.Patient = str(strings.TrimPrefix(ref, "Patient/"))
+		case "4":
+			for _, d := range en.Detail {
+				if d.Type == DetailOperation {
+					k.Operation = str(d.ValueString)
+				}
+			}
+		}
+	}
+	return k, valid
+}

@@ -273,11 +273,11 @@ func (l *Log) record(ctx context.Context, e Entry) (string, *pending, error) {
 		return "", nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	at := l.opts.Now().UTC()
-	event, err := Render(e, id, at, l.opts.Observer)
+	event, keys, err := render(e, id, at, l.opts.Observer)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	p := &pending{event: event, keys: keysOf(event), at: at, done: make(chan error, 1)}
+	p := &pending{event: event, keys: keys, at: at, done: make(chan error, 1)}
 
 	l.closeMu.RLock()
 	if l.closed {

@@ -74,14 +74,20 @@ func (ix *index) addKeys(seq uint64, off int64, n int, e indexEntry) {
 
 // keysOf reads the index keys of a rendered event.
 func keysOf(event []byte) indexEntry {
-	var e indexEntry
 	if k, ok := KeysOf(event); ok {
-		if !k.Recorded.IsZero() {
-			e.recorded = k.Recorded.UnixMicro()
-		}
-		e.patient, e.agents, e.purposes, e.outcome = k.Patient, k.Agents, k.Purposes, k.Outcome
-		e.country, e.op, e.btg = k.Country, k.Operation, k.BreakGlass
+		return indexEntryOf(k)
 	}
+	return indexEntry{}
+}
+
+// indexEntryOf is the index entry of an event's keys.
+func indexEntryOf(k Keys) indexEntry {
+	var e indexEntry
+	if !k.Recorded.IsZero() {
+		e.recorded = k.Recorded.UnixMicro()
+	}
+	e.patient, e.agents, e.purposes, e.outcome = k.Patient, k.Agents, k.Purposes, k.Outcome
+	e.country, e.op, e.btg = k.Country, k.Operation, k.BreakGlass
 	return e
 }
 

@@ -212,6 +212,12 @@ type Auth struct {
 	// MaxTokenAge bounds how long a token may be valid in total (exp-iat).
 	// Zero means 1h, which is what SMART Backend Services allows at most.
 	MaxTokenAge time.Duration `yaml:"max_token_age" env:"MAX_TOKEN_AGE"`
+	// TokenCacheEntries bounds the verified tokens remembered (by their
+	// SHA-256, until exp, while the key that verified them is still in
+	// the key set), so that a client reusing its access token is not
+	// verified in full on every request. Zero means 10000; -1 verifies
+	// every token in full.
+	TokenCacheEntries int `yaml:"token_cache_entries" env:"TOKEN_CACHE_ENTRIES"`
 }
 
 // Policy says where the Rego policies come from.
@@ -274,6 +280,21 @@ type Cache struct {
 	// (forget-patient, purges) is published on Redis and empties every
 	// replica's copy. Zero means no copy: every read asks Redis.
 	LocalTTL time.Duration `yaml:"local_ttl" env:"LOCAL_TTL"`
+	// RenderedBytes bounds the FHIR JSON kept of released resources,
+	// under the content hash of their exact released form, so that a
+	// resource released again unchanged is not marshalled again. It never
+	// stands in for a source, so Disabled does not turn it off. Zero
+	// means 32 MiB; -1 marshals every release afresh.
+	RenderedBytes int64 `yaml:"rendered_bytes" env:"RENDERED_BYTES"`
+	// DocumentBytes bounds the rendered Patient/$summary documents kept,
+	// each reused (for five minutes at most) only for a request whose
+	// released resources, policy decisions, requester, language, base
+	// URL and profile are exactly those it was rendered from; every
+	// request is still resolved, decided on and audited, and one with
+	// Cache-Control: no-cache is rendered afresh. It never stands in for
+	// a source, so Disabled does not turn it off. Zero means 16 MiB; -1
+	// renders every summary afresh.
+	DocumentBytes int64 `yaml:"document_bytes" env:"DOCUMENT_BYTES"`
 }
 
 // Federation holds fan-out deadlines and limits.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,7 @@ func TestLoadBad(t *testing.T) {
 			"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",
 			"sources[2].patient_match: only a fhir source", "match: rate and burst", "match.default_count",
 			"policy.memo_entries", "server.pprof_listen",
+			"auth.token_cache_entries", "cache.rendered_bytes", "cache.document_bytes",
 		}},
 		{"testdata/missing.yml", []string{"missing.yml"}},
 	}
@@ -232,5 +235,84 @@ func TestLoopbackAddr(t *testing.T) {
 		if got := LoopbackAddr(addr); got != want {
 			t.Errorf("LoopbackAddr(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// A configuration with problems in every section reports them in the
+// documented order (Validate): listen, then the sections in the order of
+// Config's fields, each source in its turn, fields in their order; and in
+// the same order every time.
+func TestValidateOrderAcrossSections(t *testing.T) {
+	want := []string{
+		"listen",
+		"server.pprof_listen",
+		"sources[0].id", "sources[0].country", "sources[0].profile", "sources[0].kind",
+		"sources[1].base_url", "sources[1].rate_limit",
+		"sources[2].id", "sources[2].dir", "sources[2].patient_match",
+		"auth", "auth.clock_skew", "auth.token_cache_entries",
+		"policy.memo_entries",
+		"redis.url",
+		"cache.search_ttl", "cache.rendered_bytes", "cache.document_bytes",
+		"federation.identifiers[0]", "federation.identifiers[0].scope",
+		"telemetry.traces_exporter", "telemetry.sample_ratio",
+		"audit.instance",
+		"to_mhp.max_entries",
+		"ids.table_ttl",
+		"log.level",
+		"console.oidc.issuer", "console.oidc.client_id", "console.trace_url", "console.statistics_purpose",
+		"match", "match.default_count",
+	}
+	var first string
+	for i := range 20 {
+		_, err := Load("testdata/many-errors.bad.yml", nil)
+		if err == nil {
+			t.Fatal("want problems")
+		}
+		var got []string
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var fe FieldError
+			if !errors.As(e, &fe) {
+				t.Fatalf("%v is not a FieldError", e)
+			}
+			got = append(got, fe.Field)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("fields in the order\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if i == 0 {
+			first = err.Error()
+		} else if err.Error() != first {
+			t.Fatalf("run %d gave another text:\n%s\nthen\n%s", i, first, err)
+		}
+	}
+}
+
+// Every section of Config validates itself, and Validate asks them in the
+// order of Config's fields: a section added to Config without a place in
+// sections fails here.
+func TestSectionsFollowConfigFields(t *testing.T) {
+	var fields []string
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		k := f.Type.Kind()
+		if k != reflect.Struct && k != reflect.Slice {
+			continue // listen, public_url and file: checked first, or not configuration
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fields = append(fields, name)
+	}
+	c := Default()
+	var names []string
+	for _, s := range c.sections() {
+		if s.name != "" {
+			names = append(names, s.name)
+		}
+	}
+	if !slices.Equal(names, fields) {
+		t.Fatalf("sections %v, want Config's sections in field order %v", names, fields)
+	}
+	if c.sections()[0].name != "" {
+		t.Fatal("listen and public_url must be checked first")
 	}
 }

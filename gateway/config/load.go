@@ -54,6 +54,8 @@ func Default() Config {
 			Issuer:     "https://dev.mhg.invalid/issuer",
 			Audience:   "http://127.0.0.1:8080/fhir",
 			ClockSkew:  30 * time.Second,
+			// auth.DefaultTokenCacheEntries
+			TokenCacheEntries: 10000,
 		},
 		Redis: Redis{Timeout: 50 * time.Millisecond},
 		Cache: Cache{
@@ -62,6 +64,9 @@ func Default() Config {
 			SearchTTL:   30 * time.Second,
 			ResolveTTL:  10 * time.Minute,
 			NegativeTTL: 15 * time.Second,
+			// fhirapi.DefaultRenderedBytes, federate.DefaultDocumentBytes
+			RenderedBytes: 32 << 20,
+			DocumentBytes: 16 << 20,
 		},
 		Federation: Federation{
 			Deadline:           10 * time.Second,
@@ -161,11 +166,53 @@ func (e FieldError) Error() string {
 }
 
 // Validate checks the whole configuration and returns every problem found,
-// joined; each is a FieldError naming the field. Sections are checked in
-// the order of Config's fields, fields in the order of their section, so
-// the same configuration always gives the same list.
+// joined; each is a FieldError naming the field. The order is documented
+// and stable: listen and public_url first, then each section in the order
+// of Config's fields (server, sources, auth, policy, redis, cache,
+// federation, telemetry, audit, to_mhp, ids, log, console, match), each
+// source in its turn, and within a section or a source the problems in the
+// order of its fields (one named after several fields, such as "auth" or
+// "match", where the first of them is). The same configuration always
+// gives the same list, in the same order.
 func (c *Config) Validate() error {
 	p := &problems{file: c.File}
+	for _, s := range c.sections() {
+		s.validate(p)
+	}
+	return errors.Join(p.errs...)
+}
+
+// section is one part of the configuration that validates itself.
+type section struct {
+	// name is the section's YAML key ("" for the top-level addresses).
+	name     string
+	validate func(*problems)
+}
+
+// sections lists what Validate checks, in the order it reports problems:
+// the order of Config's fields (a test holds it to that).
+func (c *Config) sections() []section {
+	return []section{
+		{"", c.validateAddresses},
+		{"server", c.Server.validate},
+		{"sources", func(p *problems) { validateSources(p, c.Sources) }},
+		{"auth", c.Auth.validate},
+		{"policy", c.Policy.validate},
+		{"redis", c.Redis.validate},
+		{"cache", c.Cache.validate},
+		{"federation", c.Federation.validate},
+		{"telemetry", c.Telemetry.validate},
+		{"audit", c.Audit.validate},
+		{"to_mhp", c.ToMHP.validate},
+		{"ids", c.IDs.validate},
+		{"log", c.Log.validate},
+		{"console", c.Console.validate},
+		{"match", c.Match.validate},
+	}
+}
+
+// validateAddresses checks listen and public_url.
+func (c *Config) validateAddresses(p *problems) {
 	if c.Listen == "" || !strings.Contains(c.Listen, ":") {
 		p.bad("listen", "want host:port, got %q", c.Listen)
 	}
@@ -174,23 +221,12 @@ func (c *Config) Validate() error {
 			p.bad("public_url", "want an absolute http(s) URL, got %q", c.PublicURL)
 		}
 	}
-	c.Server.validate(p)
-	validateSources(p, c.Sources)
-	c.Auth.validate(p)
-	c.Policy.validate(p)
-	c.Audit.validate(p)
-	c.Redis.validate(p)
-	c.Cache.validate(p)
-	c.Federation.validate(p)
-	c.Telemetry.validate(p)
-	c.ToMHP.validate(p)
-	c.Log.validate(p)
-	c.Console.validate(p)
-	c.Match.validate(p)
-	if c.IDs.TableTTL < 0 {
+}
+
+func (ids IDs) validate(p *problems) {
+	if ids.TableTTL < 0 {
 		p.bad("ids.table_ttl", "cannot be negative")
 	}
-	return errors.Join(p.errs...)
 }
 
 // problems collects FieldErrors in the order they are found.
@@ -275,6 +311,17 @@ func (src Source) validate(p *problems, f string) {
 		if src.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.bad(f+".base_url", "want an http(s) FHIR base URL, got %q", src.BaseURL)
 		}
+	case KindBundle:
+		if src.Dir == "" {
+			p.bad(f+".dir", "a bundle source needs a directory")
+		}
+	default:
+		p.bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
+	}
+	if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
+		p.bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
+	}
+	if src.Kind == KindFHIR {
 		switch src.Auth.Type {
 		case "", "bearer", "basic":
 		default:
@@ -286,12 +333,12 @@ func (src Source) validate(p *problems, f string) {
 		if src.Auth.Type == "basic" && (src.Auth.Username == "" || src.Auth.PasswordFile == "") {
 			p.bad(f+".auth", "basic auth needs username and password_file")
 		}
-	case KindBundle:
-		if src.Dir == "" {
-			p.bad(f+".dir", "a bundle source needs a directory")
-		}
-	default:
-		p.bad(f+".kind", "want %q or %q, got %q", KindFHIR, KindBundle, src.Kind)
+	}
+	if src.RateLimit.PerSecond < 0 || src.RateLimit.Burst < 0 {
+		p.bad(f+".rate_limit", "per_second and burst cannot be negative")
+	}
+	if src.RateLimit.Burst > 0 && src.RateLimit.PerSecond == 0 {
+		p.bad(f+".rate_limit", "burst needs per_second")
 	}
 	switch src.PatientMatch {
 	case "", PatientMatchSearch, PatientMatchPhonetic:
@@ -301,15 +348,6 @@ func (src Source) validate(p *problems, f string) {
 		}
 	default:
 		p.bad(f+".patient_match", "want %s, %s or %s, got %q", PatientMatchSearch, PatientMatchPhonetic, PatientMatchOperation, src.PatientMatch)
-	}
-	if src.Timeout < 0 || src.Retries < 0 || src.MaxPages < 0 || src.MaxResponseBytes < 0 {
-		p.bad(f, "timeout, retries, max_pages and max_response_bytes cannot be negative")
-	}
-	if src.RateLimit.PerSecond < 0 || src.RateLimit.Burst < 0 {
-		p.bad(f+".rate_limit", "per_second and burst cannot be negative")
-	}
-	if src.RateLimit.Burst > 0 && src.RateLimit.PerSecond == 0 {
-		p.bad(f+".rate_limit", "burst needs per_second")
 	}
 }
 
@@ -341,16 +379,19 @@ func (a Auth) validate(p *problems) {
 	if a.MaxTokenAge < 0 {
 		p.bad("auth.max_token_age", "cannot be negative")
 	}
+	if a.TokenCacheEntries < -1 {
+		p.bad("auth.token_cache_entries", "want -1 (off), 0 (the default) or a positive bound, got %d", a.TokenCacheEntries)
+	}
 }
 
 func (pol Policy) validate(p *problems) {
-	if pol.MemoEntries < -1 {
-		p.bad("policy.memo_entries", "want -1 (off), 0 (the default) or a positive bound, got %d", pol.MemoEntries)
-	}
 	if pol.BundleURL != "" {
 		if u, err := url.Parse(pol.BundleURL); err != nil || u.Scheme == "" {
 			p.bad("policy.bundle_url", "want an absolute URL, got %q", pol.BundleURL)
 		}
+	}
+	if pol.MemoEntries < -1 {
+		p.bad("policy.memo_entries", "want -1 (off), 0 (the default) or a positive bound, got %d", pol.MemoEntries)
 	}
 }
 
@@ -368,20 +409,20 @@ func (a Audit) validate(p *problems) {
 	if a.DatabaseMaxConns < 0 {
 		p.bad("audit.database_max_conns", "cannot be negative")
 	}
+	if strings.ContainsAny(a.Instance, " \t\n/") {
+		p.bad("audit.instance", "no spaces or slashes, got %q", a.Instance)
+	}
 	if a.ShipBatch < 0 {
 		p.bad("audit.ship_batch", "cannot be negative")
 	}
 	if a.MaxUnshipped < 0 {
 		p.bad("audit.max_unshipped", "cannot be negative")
 	}
-	if a.CheckpointInterval < 0 {
-		p.bad("audit.checkpoint_interval", "cannot be negative")
-	}
 	if a.CheckpointKeyFile != "" && a.DatabaseURL == "" {
 		p.bad("audit.checkpoint_key_file", "checkpoints are stored in the repository: set audit.database_url too")
 	}
-	if strings.ContainsAny(a.Instance, " \t\n/") {
-		p.bad("audit.instance", "no spaces or slashes, got %q", a.Instance)
+	if a.CheckpointInterval < 0 {
+		p.bad("audit.checkpoint_interval", "cannot be negative")
 	}
 }
 
@@ -405,6 +446,12 @@ func (c Cache) validate(p *problems) {
 		if d.d < 0 {
 			p.bad(d.field, "cannot be negative")
 		}
+	}
+	if c.RenderedBytes < -1 {
+		p.bad("cache.rendered_bytes", "want -1 (off), 0 (the default) or a positive bound, got %d", c.RenderedBytes)
+	}
+	if c.DocumentBytes < -1 {
+		p.bad("cache.document_bytes", "want -1 (off), 0 (the default) or a positive bound, got %d", c.DocumentBytes)
 	}
 }
 
@@ -503,11 +550,11 @@ func (con Console) validate(p *problems) {
 	if con.IdleTimeout < 0 || con.Approvals < 0 || con.Approvals > 5 {
 		p.bad("console", "idle_timeout cannot be negative; approvals is 0 to 5")
 	}
-	if con.StatisticsPurpose != "" && !purposeCode.MatchString(con.StatisticsPurpose) {
-		p.bad("console.statistics_purpose", "want an HL7 v3 ActReason code such as PUBHLTH, got %q", con.StatisticsPurpose)
-	}
 	if con.TraceURL != "" && !strings.Contains(con.TraceURL, "{trace_id}") {
 		p.bad("console.trace_url", "must contain {trace_id}")
+	}
+	if con.StatisticsPurpose != "" && !purposeCode.MatchString(con.StatisticsPurpose) {
+		p.bad("console.statistics_purpose", "want an HL7 v3 ActReason code such as PUBHLTH, got %q", con.StatisticsPurpose)
 	}
 }
 

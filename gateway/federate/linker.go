@@ -38,6 +38,11 @@ type LinkerOptions struct {
 	// Author names the gateway as the document's author. Empty:
 	// "Migrant Health Gateway", in the narrative language.
 	Author string
+	// DocumentBytes bounds the rendered $summary documents kept, so that
+	// a summary whose every input is as before is not rendered again (see
+	// documents). Zero means DefaultDocumentBytes; negative renders every
+	// summary afresh.
+	DocumentBytes int64
 }
 
 // Linker finds the same person in several sources by exact match on
@@ -50,6 +55,7 @@ type Linker struct {
 	svc    *Service
 	ids    *mappings.IdentifierRegistry
 	render *summary.Renderer
+	docs   *documents // nil: every summary rendered afresh
 }
 
 // NewLinker returns a Linker over svc.
@@ -57,7 +63,7 @@ func NewLinker(svc *Service, opts LinkerOptions) (*Linker, error) {
 	if svc == nil {
 		return nil, errors.New("federate: NewLinker needs a Service")
 	}
-	l := &Linker{svc: svc, ids: opts.Identity}
+	l := &Linker{svc: svc, ids: opts.Identity, docs: newDocuments(opts.DocumentBytes)}
 	if l.ids == nil {
 		reg, err := defaultIdentity(svc.mapper())
 		if err != nil {

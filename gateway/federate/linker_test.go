@@ -19,7 +19,6 @@ import (
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
@@ -93,8 +92,8 @@ func newLinkerFixture(t *testing.T, withCache bool) *linkerFixture {
 	f := &linkerFixture{src: map[string]*countingSource{}}
 	var srcs []Source
 	for _, s := range []struct{ id, country string }{{"a", "DE"}, {"b", "NL"}, {"c", "UA"}, {"d", "NL"}, {"e", "US"}, {"f", "FR"}} {
-		b, err := source.OpenBundle(config.Source{ID: s.id, Country: s.country, Profile: "ips", Kind: config.KindBundle,
-			Dir: filepath.Join("testdata", "linker", s.id)}, source.Options{Logger: slog.New(slog.DiscardHandler)})
+		b, err := source.OpenBundle(source.Options{ID: s.id, Country: s.country, Profile: "ips", Kind: source.KindBundle,
+			Dir: filepath.Join("testdata", "linker", s.id), Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

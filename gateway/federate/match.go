@@ -14,7 +14,6 @@ import (
 	"github.com/migrant-health/mhg/conformance/r4"
 	"github.com/migrant-health/mhg/gateway/authz"
 	"github.com/migrant-health/mhg/gateway/cache"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/match"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/telemetry"
@@ -23,7 +22,7 @@ import (
 // Demographic search (Patient/$match) as a source may offer it.
 type (
 	// demographicSource says how a source is searched by demographics:
-	// config.PatientMatchSearch, PatientMatchPhonetic or
+	// source.PatientMatchSearch, PatientMatchPhonetic or
 	// PatientMatchOperation. A source without it is searched with
 	// standard searches.
 	demographicSource interface {
@@ -241,11 +240,11 @@ func matchObligation(res *Result, src string) (authz.Obligation, bool) {
 // traits in clear); the others are narrowed with searches, and keep says
 // which of their records are worth mapping.
 func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, t match.Traits, count int, keep func([]byte, string) bool) ([]mapped, error) {
-	mode := config.PatientMatchSearch
+	mode := source.PatientMatchSearch
 	if d, ok := src.(demographicSource); ok {
 		mode = d.PatientMatch()
 	}
-	if pm, ok := src.(patientMatcher); ok && mode == config.PatientMatchOperation {
+	if pm, ok := src.(patientMatcher); ok && mode == source.PatientMatchOperation {
 		body, err := MatchParameters(t, false, count)
 		if err != nil {
 			return nil, err
@@ -266,7 +265,7 @@ func (s *Service) matchCandidates(ctx context.Context, req Request, src Source, 
 	seen := map[string]bool{}
 	var raw []source.Resource
 	var failure error
-	for _, params := range narrowingSearches(t, mode == config.PatientMatchPhonetic) {
+	for _, params := range narrowingSearches(t, mode == source.PatientMatchPhonetic) {
 		found, err := src.Search(ctx, "Patient", params)
 		if errors.Is(err, source.ErrTruncated) && len(found) > 0 {
 			err = nil

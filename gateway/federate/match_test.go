@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/authz"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/match"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -36,8 +35,7 @@ func matchService(t *testing.T, grades map[string]string, short ...string) *Serv
 		if err := os.WriteFile(filepath.Join(dir, "records.ndjson"), []byte(s.records+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		b, err := source.OpenBundle(config.Source{ID: s.id, Country: s.country, Profile: "ips", Kind: config.KindBundle, Dir: dir},
-			source.Options{Logger: slog.New(slog.DiscardHandler)})
+		b, err := source.OpenBundle(source.Options{ID: s.id, Country: s.country, Profile: "ips", Kind: source.KindBundle, Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,18 @@ func (r *resolution) linkByMatch(ctx context.Context) {
 			}
 		}
 	}
+	// The anchor's traits are read only when some source may still be
+	// linked: when every source answered by identifier, the demographic
+	// round has nothing to do.
+	var left []Source
+	for _, src := range r.l.svc.sources {
+		if _, linked := r.linked[src.ID()]; r.allowed[src.ID()] && !r.done[src.ID()] && !linked {
+			left = append(left, src)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
 	js, err := r4.Marshal(base.patient.Resource)
 	if err != nil {
 		return
@@ -47,13 +59,7 @@ func (r *resolution) linkByMatch(ctx context.Context) {
 	mreq := r.req
 	mreq.Interaction, mreq.Operation, mreq.MatchTraits = "operation", opMatch, match.Kinds
 	held := traits.Kinds()
-	for _, src := range r.l.svc.sources {
-		if !r.allowed[src.ID()] || r.done[src.ID()] {
-			continue
-		}
-		if _, linked := r.linked[src.ID()]; linked {
-			continue
-		}
+	for _, src := range left {
 		d, _ := r.l.svc.permitted(ctx, mreq, src, r.res)
 		if !d.Allow {
 			continue

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/authz"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/mappings"
@@ -23,8 +22,8 @@ func newMergedFixture(t *testing.T) *linkerFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := source.OpenBundle(config.Source{ID: "m", Country: "UA", Profile: "ips", Kind: config.KindBundle,
-		Dir: filepath.Join("testdata", "merged", "m")}, source.Options{Logger: slog.New(slog.DiscardHandler)})
+	b, err := source.OpenBundle(source.Options{ID: "m", Country: "UA", Profile: "ips", Kind: source.KindBundle,
+		Dir: filepath.Join("testdata", "merged", "m"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package federate
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 
@@ -48,11 +49,7 @@ func (l *Linker) Summary(ctx context.Context, req Request, sr SummaryRequest) (*
 	if err != nil {
 		return res, nil, err
 	}
-	in, err := l.summaryInput(req, res, lk, sr)
-	if err != nil {
-		return res, nil, err
-	}
-	doc, err := l.render.Document(in)
+	doc, err := l.document(req, res, lk, sr)
 	if err != nil {
 		return res, nil, err
 	}
@@ -64,6 +61,35 @@ func (l *Linker) Summary(ctx context.Context, req Request, sr SummaryRequest) (*
 	}
 	span.SetAttributes(attribute.Int(string(telemetry.AttrCount), len(res.Entries)))
 	return res, doc, nil
+}
+
+// document renders the summary of lk, or returns the one rendered before
+// from exactly the same inputs (documents). A request that asked for fresh
+// data (Cache-Control: no-cache) gets a fresh rendering, which replaces
+// the one kept.
+func (l *Linker) document(req Request, res *Result, lk *linkage, sr SummaryRequest) ([]byte, error) {
+	var key [sha256.Size]byte
+	keep := false
+	if l.docs != nil {
+		key, keep = l.documentKey(req, res, lk, sr)
+		if keep && !req.NoCache {
+			if doc, ok := l.docs.c.GetIfPresent(key); ok {
+				return doc, nil
+			}
+		}
+	}
+	in, err := l.summaryInput(req, res, lk, sr)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := l.render.Document(in)
+	if err != nil {
+		return nil, err
+	}
+	if keep {
+		l.docs.c.Set(key, doc)
+	}
+	return doc, nil
 }
 
 // ordered are the links with the anchor's first, so that its record is

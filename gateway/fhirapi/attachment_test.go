@@ -13,7 +13,6 @@ import (
 
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/authz"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -31,8 +30,8 @@ const (
 // tokNoDocs at release, and a 64-byte attachment bound.
 func attachmentGateway(t *testing.T, base string) *fixture {
 	t.Helper()
-	src, err := source.NewFHIR(config.Source{ID: "de-docs", Country: "DE", Profile: "ips", Kind: config.KindFHIR,
-		BaseURL: base, Timeout: 5 * time.Second}, source.Options{Logger: slog.New(slog.DiscardHandler)})
+	src, err := source.NewFHIR(source.Options{ID: "de-docs", Country: "DE", Profile: "ips", Kind: source.KindFHIR,
+		BaseURL: base, Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/auth"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/federate"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -150,11 +149,11 @@ type realGateway struct {
 	fed *federate.Service
 }
 
-func newRealGateway(t *testing.T, sources ...config.Source) *realGateway {
+func newRealGateway(t *testing.T, sources ...source.Options) *realGateway {
 	t.Helper()
 	var srcs []federate.Source
 	for _, spec := range sources {
-		spec.Kind = config.KindFHIR
+		spec.Kind = source.KindFHIR
 		if spec.Country == "" {
 			spec.Country = "DE"
 		}
@@ -164,7 +163,8 @@ func newRealGateway(t *testing.T, sources ...config.Source) *realGateway {
 		if spec.Timeout == 0 {
 			spec.Timeout = 5 * time.Second
 		}
-		s, err := source.NewFHIR(spec, source.Options{Logger: slog.New(slog.DiscardHandler)})
+		spec.Logger = slog.New(slog.DiscardHandler)
+		s, err := source.NewFHIR(spec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/source"
 )
 
 // A source with more pages than its bound gives the pages read and an
@@ -17,7 +17,7 @@ func TestTruncatedSearchIsIncomplete(t *testing.T) {
 		res = append(res, conditionJSON(fmt.Sprintf("c%d", i), "p1"))
 	}
 	fs := newFHIRServer(t, 2, res...)
-	g := newRealGateway(t, config.Source{ID: "de", BaseURL: fs.base(), MaxPages: 2})
+	g := newRealGateway(t, source.Options{ID: "de", BaseURL: fs.base(), MaxPages: 2})
 	pid, err := g.ids.Encode("de", "Patient", "p1")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestNextLinksOfAnotherForm(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := newFHIRServer(t, 1, res...)
 			fs.nextBase = tt.nextBase(fs)
-			g := newRealGateway(t, config.Source{ID: "de", BaseURL: tt.base(fs)})
+			g := newRealGateway(t, source.Options{ID: "de", BaseURL: tt.base(fs)})
 			pid, err := g.ids.Encode("de", "Patient", "p1")
 			if err != nil {
 				t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/source"
 )
 
 // Ids as real national servers write them: any [A-Za-z0-9\-\.]{1,64}.
@@ -34,7 +34,7 @@ func TestLongUpstreamIDs(t *testing.T) {
 		fmt.Sprintf(`{"resourceType":"Immunization","id":%q,"status":"completed","vaccineCode":{"text":"MMR"},"patient":{"reference":"Patient/%s"},"occurrenceDateTime":"2020-01-01"}`, longImm48, longPatient),
 	)
 	// A 16-character source id leaves a sealed id room for about 30.
-	g := newRealGateway(t, config.Source{ID: "de-national-ehr1", BaseURL: fs.base()})
+	g := newRealGateway(t, source.Options{ID: "de-national-ehr1", BaseURL: fs.base()})
 
 	r := g.do(t, "GET", "/fhir/Patient?identifier="+url.QueryEscape("http://hl7.org/fhir/sid/passport-UKR|LONG1"), tokDE)
 	ok200(t, r)

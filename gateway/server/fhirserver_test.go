@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/migrant-health/mhg/conformance/examples"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/source"
 )
 
@@ -56,8 +55,8 @@ type nationalServer struct {
 
 func newNationalServer(t testing.TB, sample string) *nationalServer {
 	t.Helper()
-	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle,
-		Dir: config.BuiltinPrefix + sample}, source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	b, err := source.OpenBundle(source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle,
+		BuiltinDir: sample, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,8 @@ func longID(typ, id string) string {
 // replaced by longID. It returns the server and the original sample.
 func newLongIDServer(t *testing.T, sample string) (*nationalServer, *source.Bundle) {
 	t.Helper()
-	orig, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle,
-		Dir: config.BuiltinPrefix + sample}, source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	orig, err := source.OpenBundle(source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle,
+		BuiltinDir: sample, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,7 @@ func newLongIDServer(t *testing.T, sample string) (*nationalServer, *source.Bund
 	if err := os.WriteFile(filepath.Join(dir, "records.ndjson"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	long, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle, Dir: dir},
-		source.Options{Logger: slog.New(slog.DiscardHandler)})
+	long, err := source.OpenBundle(source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,8 +263,7 @@ type matchServer struct {
 
 func newMatchServer(t *testing.T, dir string) *matchServer {
 	t.Helper()
-	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: config.KindBundle, Dir: dir},
-		source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	b, err := source.OpenBundle(source.Options{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

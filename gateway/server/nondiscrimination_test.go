@@ -139,8 +139,7 @@ func (s *ndSource) serve(t testing.TB, m *ndMutation) string {
 	if !found {
 		t.Fatalf("source %s: patient %s not in its files", s.id, s.patient)
 	}
-	b, err := source.OpenBundle(config.Source{ID: s.id, Country: s.country, Profile: s.profile, Kind: config.KindBundle, Dir: config.BuiltinPrefix + "v"},
-		source.Options{Builtin: mfs, Logger: slog.New(slog.DiscardHandler)})
+	b, err := source.OpenBundle(source.Options{ID: s.id, Country: s.country, Profile: s.profile, Kind: source.KindBundle, BuiltinDir: "v", Builtin: mfs, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		// The variant must be valid R4: a mutation that breaks it is a
 		// bug of this test, not a finding.

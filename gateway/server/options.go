@@ -1,11 +1,13 @@
 package server
 
 import (
+	"strings"
 	"time"
 
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -30,7 +32,7 @@ func telemetryOptions(c config.Telemetry) (telemetry.Options, error) {
 // key only when auth.dev is set.
 func AuthOptions(c config.Auth) auth.VerifierOptions {
 	o := auth.VerifierOptions{Issuer: c.Issuer, Audience: c.Audience, JWKSFile: c.JWKSFile, JWKSURL: c.JWKSURL,
-		ClockSkew: c.ClockSkew, MaxTokenAge: c.MaxTokenAge}
+		ClockSkew: c.ClockSkew, MaxTokenAge: c.MaxTokenAge, TokenCacheEntries: c.TokenCacheEntries}
 	if c.Dev {
 		o.DevKeyFile = c.DevKeyFile
 	}
@@ -54,4 +56,38 @@ func cacheOptions(c config.Cache) cache.Options {
 		TTL:         map[cache.Kind]time.Duration{cache.KindResource: c.ResourceTTL, cache.KindSearch: c.SearchTTL, cache.KindResolve: c.ResolveTTL},
 		NegativeTTL: c.NegativeTTL,
 	}
+}
+
+// sourceKinds and patientMatches name the configuration's spellings in the
+// source package's; a spelling the configuration does not know is left
+// empty, which Open refuses (Validate refuses it first).
+var (
+	sourceKinds    = map[string]string{config.KindFHIR: source.KindFHIR, config.KindBundle: source.KindBundle}
+	patientMatches = map[string]string{config.PatientMatchSearch: source.PatientMatchSearch,
+		config.PatientMatchPhonetic: source.PatientMatchPhonetic, config.PatientMatchOperation: source.PatientMatchOperation}
+)
+
+// sourceOptions translates one configured source. A source without its own
+// timeout gets defaultTimeout (federation.source_timeout); a directory
+// written builtin:<name> is the folder <name> of the data built into the
+// binary.
+func sourceOptions(c config.Source, defaultTimeout time.Duration) source.Options {
+	o := source.Options{
+		ID: c.ID, Country: c.Country, Profile: c.Profile, Kind: sourceKinds[c.Kind], BaseURL: c.BaseURL,
+		Auth:    source.Auth{Type: c.Auth.Type, TokenFile: c.Auth.TokenFile, Username: c.Auth.Username, PasswordFile: c.Auth.PasswordFile},
+		Timeout: c.Timeout, Retries: c.Retries, MaxPages: c.MaxPages, MaxResponseBytes: c.MaxResponseBytes,
+		Breaker:   source.Breaker{Failures: c.Breaker.Failures, OpenFor: c.Breaker.OpenFor},
+		RateLimit: source.RateLimit{PerSecond: c.RateLimit.PerSecond, Burst: c.RateLimit.Burst},
+		Dir:       c.Dir,
+	}
+	if c.PatientMatch != "" {
+		o.PatientMatch = patientMatches[c.PatientMatch]
+	}
+	if o.Timeout == 0 {
+		o.Timeout = defaultTimeout
+	}
+	if name, ok := strings.CutPrefix(c.Dir, config.BuiltinPrefix); ok {
+		o.Dir, o.BuiltinDir = "", name
+	}
+	return o
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/migrant-health/mhg/gateway/auth"
 	"github.com/migrant-health/mhg/gateway/cache"
 	"github.com/migrant-health/mhg/gateway/config"
+	"github.com/migrant-health/mhg/gateway/source"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -81,5 +83,39 @@ func TestCacheAndRedisOptions(t *testing.T) {
 	want := map[cache.Kind]time.Duration{cache.KindResource: cfg.Cache.ResourceTTL, cache.KindSearch: cfg.Cache.SearchTTL, cache.KindResolve: cfg.Cache.ResolveTTL}
 	if !maps.Equal(c.TTL, want) || c.NegativeTTL != cfg.Cache.NegativeTTL {
 		t.Fatalf("cache options TTL %v negative %s, want %v and %s", c.TTL, c.NegativeTTL, want, cfg.Cache.NegativeTTL)
+	}
+}
+
+func TestSourceOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		in   config.Source
+		want source.Options
+	}{
+		{"built-in bundle takes the federation timeout",
+			config.Source{ID: "de-sample", Country: "DE", Profile: "de-basis", Kind: config.KindBundle, Dir: config.BuiltinPrefix + "de-sample"},
+			source.Options{ID: "de-sample", Country: "DE", Profile: "de-basis", Kind: source.KindBundle, BuiltinDir: "de-sample", Timeout: 5 * time.Second}},
+		{"bundle on disk",
+			config.Source{ID: "nl", Country: "NL", Profile: "nl-core", Kind: config.KindBundle, Dir: "/data/nl", PatientMatch: config.PatientMatchSearch},
+			source.Options{ID: "nl", Country: "NL", Profile: "nl-core", Kind: source.KindBundle, Dir: "/data/nl", PatientMatch: source.PatientMatchSearch, Timeout: 5 * time.Second}},
+		{"fhir with every setting",
+			config.Source{ID: "de-kbv", Country: "DE", Profile: "de-basis", Kind: config.KindFHIR, BaseURL: "https://ehr.example/fhir",
+				Timeout: time.Second, Retries: 2, MaxPages: 3, MaxResponseBytes: 1 << 20, PatientMatch: config.PatientMatchOperation,
+				Auth:      config.SourceAuth{Type: "basic", Username: "gw", PasswordFile: "/run/pw"},
+				Breaker:   config.Breaker{Failures: 4, OpenFor: time.Minute},
+				RateLimit: config.RateLimit{PerSecond: 20, Burst: 5}},
+			source.Options{ID: "de-kbv", Country: "DE", Profile: "de-basis", Kind: source.KindFHIR, BaseURL: "https://ehr.example/fhir",
+				Timeout: time.Second, Retries: 2, MaxPages: 3, MaxResponseBytes: 1 << 20, PatientMatch: source.PatientMatchOperation,
+				Auth:      source.Auth{Type: "basic", Username: "gw", PasswordFile: "/run/pw"},
+				Breaker:   source.Breaker{Failures: 4, OpenFor: time.Minute},
+				RateLimit: source.RateLimit{PerSecond: 20, Burst: 5}}},
+		{"unknown kind stays unknown", config.Source{ID: "x", Kind: "ftp"}, source.Options{ID: "x", Timeout: 5 * time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sourceOptions(tc.in, 5*time.Second); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("sourceOptions =\n%+v\nwant\n%+v", got, tc.want)
+			}
+		})
 	}
 }

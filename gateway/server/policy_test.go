@@ -80,8 +80,7 @@ var sensitiveNotes = map[string]string{
 // counts the requests it gets.
 func newRecordingServer(t testing.TB, dir string) *nationalServer {
 	t.Helper()
-	b, err := source.OpenBundle(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle, Dir: dir},
-		source.Options{Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	b, err := source.OpenBundle(source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

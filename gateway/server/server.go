@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -91,83 +92,56 @@ type Server struct {
 // New builds a gateway from cfg. Everything that can be checked before the
 // first request is: sources open, policies compile, keys load.
 //
+// New only wires: it runs its steps in order (telemetry, sources, mappings,
+// policy, Redis, cache, federation, audit log, audit repository, token
+// verifier, FHIR handler, console), each of which builds one component from
+// the Options its section translates into (options.go) and hands on what
+// later steps need in a wiring.
+//
 // An error names the setting at fault and its cause in one line; whatever
 // was built before it is closed again.
 func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err error) {
 	// s is not the named result: a failed New returns nil, and the deferred
 	// cleanup must still reach what was built.
-	s := &Server{cfg: cfg, stdout: opts.Stdout}
-	if s.stdout == nil {
-		s.stdout = os.Stdout
-	}
+	s := &Server{cfg: cfg, stdout: cmp.Or[io.Writer](opts.Stdout, os.Stdout)}
 	defer func() {
 		if err != nil {
 			_ = s.Close(context.Background())
 		}
 	}()
 	s.log = newLogger(cfg.Log, opts)
-	if err := s.openTelemetry(ctx, opts); err != nil {
-		return nil, err
-	}
-	sources, checks, err := s.openSources()
-	if err != nil {
-		return nil, err
-	}
-	engine, err := mappings.Load()
-	if err != nil {
-		return nil, fmt.Errorf("mappings: %w", err)
-	}
-	if err := s.openPolicy(); err != nil {
-		return nil, err
-	}
-	checks = append(checks, s.policyChecks()...)
-	// One Redis client serves the cache and the audit stream.
-	redisStore, err := s.openRedis()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.openCache(redisStore); err != nil {
-		return nil, err
-	}
-	if s.cache != nil {
-		// Check asks Redis once through the breaker, so an idle replica
-		// notices when Redis is back.
-		checks = append(checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
-	}
-	fed, err := s.newFederation(sources, engine, redisStore, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.openAudit(redisStore); err != nil {
-		return nil, err
-	}
-	checks = append(checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
-	if err := s.openRepository(ctx); err != nil {
-		return nil, err
-	}
-	if s.shipper != nil {
-		checks = append(checks, fhirapi.Check{Name: "audit-shipping", Essential: true, Fn: s.shipper.Check},
-			fhirapi.Check{Name: "audit-repository", Fn: s.repo.Check})
-	}
-	vopts := AuthOptions(cfg.Auth)
-	vopts.Logger = s.log
-	if s.verifier, err = auth.NewVerifier(vopts); err != nil {
-		return nil, &SettingError{Setting: "auth", Err: err}
-	}
-	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
-	if s.handler, err = s.newHandler(fed, engine, checks, opts); err != nil {
-		return nil, err
-	}
-	if err := s.openConsole(fed); err != nil {
-		return nil, err
+	w := &wiring{opts: opts}
+	for _, step := range []func(context.Context, *wiring) error{
+		s.openTelemetry, s.openSources, s.loadMappings, s.openPolicy, s.openRedis, s.openCache,
+		s.newFederation, s.openAudit, s.openRepository, s.newVerifier, s.newHandler, s.openConsole,
+	} {
+		if err := step(ctx, w); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
-// The steps of New, in order. Each opens one component from its section of
-// the configuration and registers what closes it.
+// wiring is what New's steps hand on to the steps after them.
+type wiring struct {
+	opts Options
+	// checks are the readiness checks, each added by the step that opens
+	// what it checks.
+	checks  []fhirapi.Check
+	sources []federate.Source
+	mapper  *mappings.Engine
+	// redis is the one Redis client of the cache, the audit stream and
+	// the id table; nil without Redis.
+	redis *cache.RedisStore
+	fed   *federate.Service
+}
 
-func (s *Server) openTelemetry(ctx context.Context, opts Options) error {
+// The steps of New, in order. Each opens one component from its section of
+// the configuration (translated into the component's Options in
+// options.go), registers what closes it and adds its readiness checks.
+
+func (s *Server) openTelemetry(ctx context.Context, w *wiring) error {
+	opts := w.opts
 	topts, err := telemetryOptions(s.cfg.Telemetry)
 	if err != nil {
 		return &SettingError{Setting: "telemetry.sample_ratio", Err: err}
@@ -182,22 +156,31 @@ func (s *Server) openTelemetry(ctx context.Context, opts Options) error {
 }
 
 // openSources opens every configured source, each with its readiness check.
-func (s *Server) openSources() ([]federate.Source, []fhirapi.Check, error) {
-	var sources []federate.Source
-	var checks []fhirapi.Check
+func (s *Server) openSources(_ context.Context, w *wiring) error {
 	for i, spec := range s.cfg.Sources {
-		src, err := source.Open(spec, source.Options{Builtin: examples.Builtin, Logger: s.log, DefaultTimeout: s.cfg.Federation.SourceTimeout,
-			MeterProvider: s.telemetry.MeterProvider()})
+		sopts := sourceOptions(spec, s.cfg.Federation.SourceTimeout)
+		sopts.Builtin, sopts.Logger, sopts.MeterProvider = examples.Builtin, s.log, s.telemetry.MeterProvider()
+		src, err := source.Open(sopts)
 		if err != nil {
-			return nil, nil, &SettingError{Setting: fmt.Sprintf("sources[%d]", i), Err: err}
+			return &SettingError{Setting: fmt.Sprintf("sources[%d]", i), Err: err}
 		}
-		sources = append(sources, src)
-		checks = append(checks, fhirapi.Check{Name: "source:" + spec.ID, Fn: src.Check})
+		w.sources = append(w.sources, src)
+		w.checks = append(w.checks, fhirapi.Check{Name: "source:" + spec.ID, Fn: src.Check})
 	}
-	return sources, checks, nil
+	return nil
 }
 
-func (s *Server) openPolicy() error {
+// loadMappings loads the mapping engine with its built-in profiles.
+func (s *Server) loadMappings(_ context.Context, w *wiring) error {
+	engine, err := mappings.Load()
+	if err != nil {
+		return fmt.Errorf("mappings: %w", err)
+	}
+	w.mapper = engine
+	return nil
+}
+
+func (s *Server) openPolicy(_ context.Context, w *wiring) error {
 	var decisionLog io.Writer
 	if s.cfg.Policy.DecisionLog != "" {
 		f, err := openAppend(s.cfg.Policy.DecisionLog)
@@ -225,6 +208,7 @@ func (s *Server) openPolicy() error {
 		return fmt.Errorf("built-in policies: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) error { s.policy.Close(); return nil })
+	w.checks = append(w.checks, s.policyChecks()...)
 	return nil
 }
 
@@ -243,11 +227,11 @@ func (s *Server) policyChecks() []fhirapi.Check {
 	}
 }
 
-// openRedis opens the Redis client when one is configured, or returns nil.
-func (s *Server) openRedis() (*cache.RedisStore, error) {
+// openRedis opens the one Redis client when one is configured.
+func (s *Server) openRedis(_ context.Context, w *wiring) error {
 	ropts := RedisOptions(s.cfg.Redis)
 	if ropts == nil {
-		return nil, nil
+		return nil
 	}
 	ropts.Logger, ropts.TracerProvider, ropts.MeterProvider = s.log, s.telemetry.TracerProvider(), s.telemetry.MeterProvider()
 	rs, err := cache.NewRedisStore(*ropts)
@@ -257,18 +241,20 @@ func (s *Server) openRedis() (*cache.RedisStore, error) {
 		if s.cfg.Redis.URL == "" {
 			setting = "redis.addrs"
 		}
-		return nil, &SettingError{Setting: setting, Err: err}
+		return &SettingError{Setting: setting, Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { return rs.Close() })
-	return rs, nil
+	w.redis = rs
+	return nil
 }
 
 // openCache builds the cache, over Redis when there is one, else over an
 // in-process store bounded by cache.max_bytes; none when cache.disabled.
-func (s *Server) openCache(redisStore *cache.RedisStore) error {
+func (s *Server) openCache(_ context.Context, w *wiring) error {
 	if s.cfg.Cache.Disabled {
 		return nil
 	}
+	redisStore := w.redis
 	copts := cacheOptions(s.cfg.Cache)
 	copts.Logger, copts.MeterProvider, copts.TracerProvider = s.log, s.telemetry.MeterProvider(), s.telemetry.TracerProvider()
 	if redisStore == nil {
@@ -303,60 +289,64 @@ func (s *Server) openCache(redisStore *cache.RedisStore) error {
 		return &SettingError{Setting: "cache", Err: err}
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.cache.Close() })
+	// Check asks Redis once through the breaker, so an idle replica
+	// notices when Redis is back.
+	w.checks = append(w.checks, fhirapi.Check{Name: "cache", Fn: s.cache.Check})
 	return nil
 }
 
-func (s *Server) newFederation(sources []federate.Source, engine *mappings.Engine, redisStore *cache.RedisStore, opts Options) (*federate.Service, error) {
+func (s *Server) newFederation(_ context.Context, w *wiring) error {
 	table := federate.IDTableOptions{TTL: s.cfg.IDs.TableTTL, Logger: s.log}
-	if redisStore != nil {
+	if w.redis != nil {
 		// Every replica resolves the long ids any of them minted.
-		table.Store = redisStore
+		table.Store = w.redis
 	}
 	ids, err := idCodec(s.cfg, table)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var decider federate.Decider = s.policy
-	if opts.WrapDecider != nil {
-		decider = opts.WrapDecider(decider)
+	if w.opts.WrapDecider != nil {
+		decider = w.opts.WrapDecider(decider)
 	}
 	model := match.Default()
 	if f := s.cfg.Match.ModelFile; f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("match.model_file: %w", err)
+			return fmt.Errorf("match.model_file: %w", err)
 		}
 		if model, err = match.ParseModel(b); err != nil {
-			return nil, fmt.Errorf("match.model_file %s: %w", f, err)
+			return fmt.Errorf("match.model_file %s: %w", f, err)
 		}
 	}
 	// The measures are compiled once, at start: one that does not compile
 	// stops the gateway with its file, line and column.
 	cat, err := measures.Load()
 	if err != nil {
-		return nil, fmt.Errorf("measures: %w", err)
+		return fmt.Errorf("measures: %w", err)
 	}
 	fc := s.cfg.Federation
 	fedOpts := federate.Options{
-		Sources: sources, Mapper: engine, Decider: decider, IDs: ids,
+		Sources: w.sources, Mapper: w.mapper, Decider: decider, IDs: ids,
 		Deadline: fc.Deadline, SourceTimeout: fc.SourceTimeout, Logger: s.log,
 		MatchModel: model, Measures: cat, StatisticsDeadline: fc.StatisticsDeadline,
 	}
 	if s.cache != nil {
 		fedOpts.Cache = s.cache
 	}
-	return federate.New(fedOpts)
+	w.fed, err = federate.New(fedOpts)
+	return err
 }
 
-func (s *Server) openAudit(redisStore *cache.RedisStore) error {
+func (s *Server) openAudit(_ context.Context, w *wiring) error {
 	ac := s.cfg.Audit
 	auditOpts := audit.Options{Path: ac.Log, Logger: s.log, MeterProvider: s.telemetry.MeterProvider(),
 		Observer: audit.Observer{Instance: s.instance()}}
 	if ac.RedisStream != "" {
-		if redisStore == nil {
+		if w.redis == nil {
 			return &SettingError{Setting: "audit.redis_stream", Value: ac.RedisStream, Err: errors.New("needs redis.url (or redis.addrs) to be set")}
 		}
-		auditOpts.Redis, auditOpts.RedisStream = redisStore.Client(), ac.RedisStream
+		auditOpts.Redis, auditOpts.RedisStream = w.redis.Client(), ac.RedisStream
 	}
 	var err error
 	if s.audit, err = audit.New(auditOpts); err != nil {
@@ -364,6 +354,7 @@ func (s *Server) openAudit(redisStore *cache.RedisStore) error {
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.audit.Close() })
 	s.auditor, s.auditSearch = s.audit, s.audit
+	w.checks = append(w.checks, fhirapi.Check{Name: "audit", Essential: true, Fn: s.audit.Check})
 	return nil
 }
 
@@ -371,7 +362,7 @@ func (s *Server) openAudit(redisStore *cache.RedisStore) error {
 // audit.database_url is set, and starts shipping the local log (now the
 // spool) to it: auditors' searches read the repository, and requests fail
 // closed while the backlog is past audit.max_unshipped.
-func (s *Server) openRepository(ctx context.Context) error {
+func (s *Server) openRepository(ctx context.Context, w *wiring) error {
 	ac := s.cfg.Audit
 	if ac.DatabaseURL == "" {
 		return nil
@@ -452,6 +443,20 @@ func (s *Server) openRepository(ctx context.Context) error {
 	}
 	s.auditor = gatedAuditor{Auditor: s.audit, gate: s.shipper.Gate}
 	s.auditSearch = s.repo
+	w.checks = append(w.checks, fhirapi.Check{Name: "audit-shipping", Essential: true, Fn: s.shipper.Check},
+		fhirapi.Check{Name: "audit-repository", Fn: s.repo.Check})
+	return nil
+}
+
+// newVerifier builds the bearer token verifier from the auth section.
+func (s *Server) newVerifier(context.Context, *wiring) error {
+	vopts := AuthOptions(s.cfg.Auth)
+	vopts.Logger = s.log
+	var err error
+	if s.verifier, err = auth.NewVerifier(vopts); err != nil {
+		return &SettingError{Setting: "auth", Err: err}
+	}
+	s.closers = append(s.closers, func(context.Context) error { s.verifier.Close(); return nil })
 	return nil
 }
 
@@ -489,40 +494,43 @@ func (g gatedAuditor) Record(ctx context.Context, e audit.Entry) (string, error)
 // newHandler builds the HTTP surface over the federation. The patient
 // summary finds one person in several sources through the identifier
 // registry: the mapping's entries plus what config adds.
-func (s *Server) newHandler(fed *federate.Service, engine *mappings.Engine, checks []fhirapi.Check, opts Options) (*fhirapi.Handler, error) {
+func (s *Server) newHandler(_ context.Context, w *wiring) error {
 	auditor := s.auditor
-	if opts.Auditor != nil {
-		auditor = opts.Auditor
+	if w.opts.Auditor != nil {
+		auditor = w.opts.Auditor
 	}
-	registry, err := engine.IdentifierRegistry(s.cfg.Federation.Identifiers...)
+	registry, err := w.mapper.IdentifierRegistry(s.cfg.Federation.Identifiers...)
 	if err != nil {
-		return nil, &SettingError{Setting: "federation.identifiers", Err: err}
+		return &SettingError{Setting: "federation.identifiers", Err: err}
 	}
-	linker, err := federate.NewLinker(fed, federate.LinkerOptions{Identity: registry})
+	linker, err := federate.NewLinker(w.fed, federate.LinkerOptions{Identity: registry, DocumentBytes: s.cfg.Cache.DocumentBytes})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfg := s.cfg
-	return fhirapi.New(fhirapi.Options{
+	fed, engine, checks := w.fed, w.mapper, w.checks
+	s.handler, err = fhirapi.New(fhirapi.Options{
 		Operations: append(fhirapi.PatientOperations(linker), fhirapi.DisclosuresOperation(), fhirapi.EvaluateMeasureOperation()),
 		Notifier:   audit.NewNotifier(audit.NotifierOptions{URL: cfg.Audit.NotifyURL, Logger: s.log}),
 		Federation: fed, Verifier: s.verifier, Auditor: auditor, AuditSearch: s.auditSearch, Mapper: engine, Policy: s.policy, BaseURL: cfg.BaseURL(),
 		DefaultCount: cfg.Federation.DefaultCount, MaxCount: cfg.Federation.MaxCount,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
-		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes,
+		MaxAttachmentBytes: cfg.Server.MaxAttachmentBytes, RenderedBytes: cfg.Cache.RenderedBytes,
 		ToMHP: fhirapi.ToMHPLimits{MaxBundleBytes: cfg.ToMHP.MaxBundleBytes, MaxEntries: cfg.ToMHP.MaxEntries,
 			MaxOutputBytes: cfg.ToMHP.MaxOutputBytes, MaxConcurrent: cfg.ToMHP.MaxConcurrent, SpoolDir: cfg.ToMHP.SpoolDir},
 		Checks: checks, Status: s.readyStatus, Metrics: s.telemetry.MetricsHandler(), Version: Version, Logger: s.log,
 		MatchLimiter:      ratelimit.New(ratelimit.Options{PerMinute: cfg.Match.Rate, Burst: cfg.Match.Burst}),
 		MatchDefaultCount: cfg.Match.DefaultCount,
 	})
+	return err
 }
 
 // openConsole serves the console under /console/ beside the FHIR routes,
 // over the gateway's own policy engine and audit log; the FHIR routes
 // alone when console.disabled. Its statistics page evaluates measures
 // through fed, as $evaluate-measure does.
-func (s *Server) openConsole(fed *federate.Service) error {
+func (s *Server) openConsole(_ context.Context, w *wiring) error {
+	fed := w.fed
 	s.root = s.handler
 	if s.cfg.Console.Disabled {
 		return nil

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/source"
 )
 
@@ -121,8 +120,8 @@ func slowestSourceFetch(b *testing.B, srcs *summarySources, n int) time.Duration
 
 func fhirConnector(b *testing.B, base string) source.Source {
 	b.Helper()
-	conn, err := source.Open(config.Source{ID: "bench", Country: "DE", Profile: "de-basis", Kind: config.KindFHIR, BaseURL: base,
-		Timeout: 5 * time.Second}, source.Options{Logger: slog.New(slog.DiscardHandler)})
+	conn, err := source.Open(source.Options{ID: "bench", Country: "DE", Profile: "de-basis", Kind: source.KindFHIR, BaseURL: base,
+		Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

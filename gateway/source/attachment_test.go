@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // FetchAttachment asks only the source's own server, under its base path,
@@ -27,7 +25,7 @@ func TestFetchAttachment(t *testing.T) {
 	t.Cleanup(srv.Close)
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { outside.Add(1) }))
 	t.Cleanup(other.Close)
-	s := newTestFHIR(t, config.Source{BaseURL: srv.URL + "/fhir"}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: srv.URL + "/fhir"})
 	alias := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 
 	tests := []struct {

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/migrant-health/mhg/conformance/r4"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -58,12 +57,12 @@ type Bundle struct {
 	patientMatch string
 }
 
-// OpenBundle reads and indexes the directory of a "bundle" source: spec.Dir
-// on disk, or a folder of opts.Builtin when spec.Dir starts with
-// config.BuiltinPrefix. Files and folders whose names start with "." and
-// files with other extensions are skipped.
-func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
-	fsys, err := bundleFS(spec, opts)
+// OpenBundle reads and indexes the directory of a bundle source: the
+// folder opts.BuiltinDir of opts.Builtin when set, else opts.Dir on disk.
+// Files and folders whose names start with "." and files with other
+// extensions are skipped.
+func OpenBundle(opts Options) (*Bundle, error) {
+	fsys, err := bundleFS(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -85,10 +84,10 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("source %s: reading %s: %w", spec.ID, spec.Dir, err)
+		return nil, fmt.Errorf("source %s: reading %s: %w", opts.ID, opts.dirName(), err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("source %s: %s holds no .json or .ndjson files", spec.ID, spec.Dir)
+		return nil, fmt.Errorf("source %s: %s holds no .json or .ndjson files", opts.ID, opts.dirName())
 	}
 
 	// Validation dominates the load: files are parsed side by side, then
@@ -97,7 +96,7 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 	errs := make([]error, len(files))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	memo := memoFor(spec, opts)
+	memo := memoFor(opts)
 	for i, name := range files {
 		g.Go(func() error {
 			if memo != nil {
@@ -120,21 +119,21 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 	}
 	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("source %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("source %s: %w", opts.ID, err)
 	}
 
-	metrics, err := newInstruments(opts.MeterProvider, spec.ID)
+	metrics, err := newInstruments(opts.MeterProvider, opts.ID)
 	if err != nil {
 		return nil, err
 	}
 	b := &Bundle{
-		id: spec.ID, country: spec.Country, profile: spec.Profile, metrics: metrics, patientMatch: spec.PatientMatch,
+		id: opts.ID, country: opts.Country, profile: opts.Profile, metrics: metrics, patientMatch: opts.PatientMatch,
 		byKey:        map[string]int{},
 		byType:       map[string][]int{},
 		byIdentifier: map[string][]int{},
 		byPatient:    map[string][]int{},
 	}
-	log := opts.logger().With(string(telemetry.AttrSourceID), spec.ID)
+	log := opts.logger().With(string(telemetry.AttrSourceID), opts.ID)
 	from := map[int]string{}
 	for fi, rs := range parsed {
 		for _, r := range rs {
@@ -155,34 +154,42 @@ func OpenBundle(spec config.Source, opts Options) (*Bundle, error) {
 	return b, nil
 }
 
-func bundleFS(spec config.Source, opts Options) (fs.FS, error) {
-	if name, ok := strings.CutPrefix(spec.Dir, config.BuiltinPrefix); ok {
+// dirName names where a bundle source's files are, for errors.
+func (o Options) dirName() string {
+	if o.BuiltinDir != "" {
+		return "built-in folder " + o.BuiltinDir
+	}
+	return o.Dir
+}
+
+func bundleFS(opts Options) (fs.FS, error) {
+	if name := opts.BuiltinDir; name != "" {
 		if opts.Builtin == nil {
-			return nil, fmt.Errorf("source %s: dir %s names built-in data, but none is built in", spec.ID, spec.Dir)
+			return nil, fmt.Errorf("source %s: built-in folder %s, but no data is built in", opts.ID, name)
 		}
 		if !fs.ValidPath(name) || name == "." {
-			return nil, fmt.Errorf("source %s: dir %s is not a built-in folder name", spec.ID, spec.Dir)
+			return nil, fmt.Errorf("source %s: %q is not a built-in folder name", opts.ID, name)
 		}
 		sub, err := fs.Sub(opts.Builtin, name)
 		if err != nil {
-			return nil, fmt.Errorf("source %s: dir %s: %w", spec.ID, spec.Dir, err)
+			return nil, fmt.Errorf("source %s: built-in folder %s: %w", opts.ID, name, err)
 		}
 		if _, err := fs.Stat(sub, "."); err != nil {
-			return nil, fmt.Errorf("source %s: dir %s: %w", spec.ID, spec.Dir, err)
+			return nil, fmt.Errorf("source %s: built-in folder %s: %w", opts.ID, name, err)
 		}
 		return sub, nil
 	}
-	if spec.Dir == "" {
-		return nil, fmt.Errorf("source %s: dir is empty", spec.ID)
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("source %s: dir is empty", opts.ID)
 	}
-	st, err := os.Stat(spec.Dir)
+	st, err := os.Stat(opts.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("source %s: %w", opts.ID, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("source %s: %s is not a directory", spec.ID, spec.Dir)
+		return nil, fmt.Errorf("source %s: %s is not a directory", opts.ID, opts.Dir)
 	}
-	return os.DirFS(spec.Dir), nil
+	return os.DirFS(opts.Dir), nil
 }
 
 // immutable is what a built-in file system says when its files never
@@ -206,12 +213,12 @@ type memo struct {
 	dir  string
 }
 
-func memoFor(spec config.Source, opts Options) *memo {
+func memoFor(opts Options) *memo {
 	im, ok := opts.Builtin.(immutable)
-	if !ok || !im.Immutable() || !strings.HasPrefix(spec.Dir, config.BuiltinPrefix) {
+	if !ok || !im.Immutable() || opts.BuiltinDir == "" {
 		return nil
 	}
-	return &memo{fsys: opts.Builtin, dir: spec.Dir}
+	return &memo{fsys: opts.Builtin, dir: opts.BuiltinDir}
 }
 
 func (m *memo) get(file string) ([]Resource, bool) {

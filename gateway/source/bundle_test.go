@@ -17,7 +17,6 @@ import (
 	"testing/fstest"
 
 	"github.com/migrant-health/mhg/conformance/r4"
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 const (
@@ -27,8 +26,7 @@ const (
 
 // syntheaBundle loads testdata/synthea once for the tests that only read it.
 var syntheaBundle = sync.OnceValues(func() (*Bundle, error) {
-	return OpenBundle(config.Source{ID: "t", Country: "US", Profile: "us-core", Kind: config.KindBundle, Dir: "testdata/synthea"},
-		Options{Logger: quietLogger()})
+	return OpenBundle(Options{ID: "t", Country: "US", Profile: "us-core", Kind: KindBundle, Dir: "testdata/synthea", Logger: quietLogger()})
 })
 
 func sharedSynthea(t testing.TB) *Bundle {
@@ -44,8 +42,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func openBundleDir(t testing.TB, dir string) *Bundle {
 	t.Helper()
-	b, err := OpenBundle(config.Source{ID: "t", Country: "DE", Profile: "de-basis", Kind: config.KindBundle, Dir: dir},
-		Options{Logger: quietLogger()})
+	b, err := OpenBundle(Options{ID: "t", Country: "DE", Profile: "de-basis", Kind: KindBundle, Dir: dir, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("OpenBundle(%s): %v", dir, err)
 	}
@@ -459,6 +456,8 @@ func TestBundleOpenErrors(t *testing.T) {
 		name  string
 		files map[string]string
 		dir   string // used instead of files when set
+		// builtin is a BuiltinDir, opened with no Builtin file system.
+		builtin string
 		// want are substrings of the error; notWant must not appear.
 		want    []string
 		notWant []string
@@ -506,15 +505,15 @@ func TestBundleOpenErrors(t *testing.T) {
 		},
 		{name: "no files", files: map[string]string{"README.md": "# nothing"}, want: []string{"no .json or .ndjson"}},
 		{name: "missing dir", dir: "testdata/does-not-exist", want: []string{"does-not-exist"}},
-		{name: "builtin without a file system", dir: config.BuiltinPrefix + "de", want: []string{"built-in"}},
+		{name: "builtin without a file system", builtin: "de", want: []string{"built-in"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.dir
-			if dir == "" {
+			if dir == "" && tc.builtin == "" {
 				dir = writeFiles(t, tc.files)
 			}
-			_, err := Open(config.Source{ID: "t", Kind: config.KindBundle, Dir: dir}, Options{Logger: quietLogger()})
+			_, err := Open(Options{ID: "t", Kind: KindBundle, Dir: dir, BuiltinDir: tc.builtin, Logger: quietLogger()})
 			if err == nil {
 				t.Fatal("Open succeeded")
 			}
@@ -535,7 +534,7 @@ func TestBundleOpenErrors(t *testing.T) {
 	}
 	t.Run("codec detail stays reachable", func(t *testing.T) {
 		dir := writeFiles(t, map[string]string{"bad.json": readTestdata(t, "invalid/patient-gender-number.json")})
-		_, err := OpenBundle(config.Source{ID: "t", Dir: dir}, Options{Logger: quietLogger()})
+		_, err := OpenBundle(Options{ID: "t", Dir: dir, Logger: quietLogger()})
 		var ie *InvalidResourceError
 		if !errors.As(err, &ie) || !errors.Is(err, r4.ErrInvalid) || ie.Detail == nil {
 			t.Errorf("err = %v, want an *InvalidResourceError wrapping r4.ErrInvalid", err)
@@ -557,8 +556,7 @@ func TestBundleBuiltinAndDuplicates(t *testing.T) {
 		"de/.hidden/x.json": {Data: []byte("not json")},
 		"de/notes.txt":      {Data: []byte("ignored")},
 	}
-	b, err := Open(config.Source{ID: "de-sample", Country: "DE", Profile: "de-basis", Kind: config.KindBundle, Dir: config.BuiltinPrefix + "de"},
-		Options{Builtin: fsys, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b, err := Open(Options{ID: "de-sample", Country: "DE", Profile: "de-basis", Kind: KindBundle, BuiltinDir: "de", Builtin: fsys, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,10 +581,10 @@ func TestBundleBuiltinAndDuplicates(t *testing.T) {
 	if strings.Contains(logs.String(), "example") {
 		t.Errorf("log holds the resource id:\n%s", logs.String())
 	}
-	if _, err := Open(config.Source{ID: "x", Kind: config.KindBundle, Dir: config.BuiltinPrefix + "nl"}, Options{Builtin: fsys}); err == nil {
+	if _, err := Open(Options{ID: "x", Kind: KindBundle, BuiltinDir: "nl", Builtin: fsys}); err == nil {
 		t.Error("a missing built-in folder opened")
 	}
-	if _, err := Open(config.Source{ID: "x", Kind: config.KindBundle, Dir: config.BuiltinPrefix + "../de"}, Options{Builtin: fsys}); err == nil {
+	if _, err := Open(Options{ID: "x", Kind: KindBundle, BuiltinDir: "../de", Builtin: fsys}); err == nil {
 		t.Error("a built-in name climbing out opened")
 	}
 }

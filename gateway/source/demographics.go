@@ -11,7 +11,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/migrant-health/mhg/conformance/r4"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/match"
 )
 
@@ -239,7 +238,7 @@ var dateComparisons = map[string]func(lo, hi, qlo, qhi int) bool{
 // configuration says otherwise.
 func (b *Bundle) PatientMatch() string {
 	if b.patientMatch == "" {
-		return config.PatientMatchPhonetic
+		return PatientMatchPhonetic
 	}
 	return b.patientMatch
 }

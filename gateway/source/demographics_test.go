@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 func demographicBundle(t *testing.T) *Bundle {
@@ -29,7 +27,7 @@ func demographicBundle(t *testing.T) *Bundle {
 	if err := os.WriteFile(filepath.Join(dir, "p.ndjson"), []byte(records), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b, err := OpenBundle(config.Source{ID: "x", Country: "DE", Profile: "ips", Kind: config.KindBundle, Dir: dir}, Options{Logger: slog.New(slog.DiscardHandler)})
+	b, err := OpenBundle(Options{ID: "x", Country: "DE", Profile: "ips", Kind: KindBundle, Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +83,7 @@ func TestBundleDemographicSearch(t *testing.T) {
 			t.Errorf("%s: %v, want ErrRejected", bad, err)
 		}
 	}
-	if b.PatientMatch() != config.PatientMatchPhonetic {
+	if b.PatientMatch() != PatientMatchPhonetic {
 		t.Errorf("a bundle source answers %q, want phonetic", b.PatientMatch())
 	}
 }
@@ -110,9 +108,9 @@ func TestFHIRMatchPatients(t *testing.T) {
 			{"resource":{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]},"search":{"mode":"outcome"}}]}`)
 	}))
 	t.Cleanup(srv.Close)
-	s := newTestFHIR(t, config.Source{ID: "nl", Country: "NL", Profile: "nl-core", Kind: config.KindFHIR, BaseURL: srv.URL + "/fhir",
-		PatientMatch: config.PatientMatchOperation}, Options{})
-	if s.PatientMatch() != config.PatientMatchOperation {
+	s := newTestFHIR(t, Options{ID: "nl", Country: "NL", Profile: "nl-core", Kind: KindFHIR, BaseURL: srv.URL + "/fhir",
+		PatientMatch: PatientMatchOperation})
+	if s.PatientMatch() != PatientMatchOperation {
 		t.Errorf("PatientMatch = %q", s.PatientMatch())
 	}
 	got, err := s.MatchPatients(context.Background(), []byte(`{"resourceType":"Parameters"}`))

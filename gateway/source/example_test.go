@@ -6,17 +6,15 @@ import (
 	"log/slog"
 	"net/url"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/source"
 )
 
 // A bundle source serves the resources of a directory; searches go by
 // patient, identifier or _id.
 func ExampleOpen() {
-	src, err := source.Open(config.Source{
+	src, err := source.Open(source.Options{
 		ID: "au-sample", Country: "AU", Profile: "au-base",
-		Kind: config.KindBundle, Dir: "testdata/ndjson",
-	}, source.Options{Logger: slog.New(slog.DiscardHandler)})
+		Kind: source.KindBundle, Dir: "testdata/ndjson", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -21,7 +21,6 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
@@ -48,7 +47,7 @@ var (
 // validated with the R4 codec. A source that throttles (429, or 503 with
 // Retry-After) is waited for within the deadline, whatever Retries says,
 // and never counts towards the breaker; an optional token bucket
-// (config.Source.RateLimit) spaces the calls out so that it need not. It is
+// (Options.RateLimit) spaces the calls out so that it need not. It is
 // safe for concurrent use.
 type FHIR struct {
 	id, country, profile string
@@ -73,35 +72,35 @@ type FHIR struct {
 
 // NewFHIR builds the connector of a "fhir" source. It reads the source's
 // credentials files now; it does not contact the source (Check does).
-func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
-	base, err := url.Parse(strings.TrimSuffix(spec.BaseURL, "/"))
+func NewFHIR(opts Options) (*FHIR, error) {
+	base, err := url.Parse(strings.TrimSuffix(opts.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("source %s: base_url must be an absolute http(s) URL", spec.ID)
+		return nil, fmt.Errorf("source %s: the base URL must be an absolute http(s) URL", opts.ID)
 	}
 	if base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("source %s: base_url must not have a query or fragment", spec.ID)
+		return nil, fmt.Errorf("source %s: the base URL must not have a query or fragment", opts.ID)
 	}
-	authz, err := authorization(spec)
+	authz, err := authorization(opts)
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := newInstruments(opts.MeterProvider, spec.ID)
+	metrics, err := newInstruments(opts.MeterProvider, opts.ID)
 	if err != nil {
 		return nil, err
 	}
 	s := &FHIR{
 		metrics: metrics,
-		id:      spec.ID, country: spec.Country, profile: spec.Profile, patientMatch: spec.PatientMatch,
+		id:      opts.ID, country: opts.Country, profile: opts.Profile, patientMatch: opts.PatientMatch,
 		base:          base,
 		client:        opts.HTTPClient,
 		authorization: authz,
-		timeout:       firstPositive(spec.Timeout, opts.DefaultTimeout, defaultTimeout),
-		retries:       max(spec.Retries, 0),
-		maxPages:      spec.MaxPages,
-		maxBytes:      spec.MaxResponseBytes,
+		timeout:       firstPositive(opts.Timeout, defaultTimeout),
+		retries:       max(opts.Retries, 0),
+		maxPages:      opts.MaxPages,
+		maxBytes:      opts.MaxResponseBytes,
 		backoff:       firstPositive(opts.RetryBackoff, defaultRetryBackoff),
 		maxBackoff:    firstPositive(opts.MaxRetryBackoff, defaultMaxRetryBackoff),
-		log:           opts.logger().With(string(telemetry.AttrSourceID), spec.ID),
+		log:           opts.logger().With(string(telemetry.AttrSourceID), opts.ID),
 		now:           opts.now(),
 	}
 	if s.maxPages <= 0 {
@@ -111,23 +110,23 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 		s.maxBytes = defaultMaxResponseBytes
 	}
 	if s.client == nil {
-		s.client = newHTTPClient(spec.ID, base)
+		s.client = newHTTPClient(opts.ID, base)
 	}
-	if rl := spec.RateLimit; rl.PerSecond > 0 {
+	if rl := opts.RateLimit; rl.PerSecond > 0 {
 		burst := rl.Burst
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rl.PerSecond)))
 		}
 		s.limiter = rate.NewLimiter(rate.Limit(rl.PerSecond), burst)
 	}
-	failures := spec.Breaker.Failures
+	failures := opts.Breaker.Failures
 	if failures <= 0 {
 		failures = defaultBreakerFailures
 	}
 	s.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        spec.ID,
+		Name:        opts.ID,
 		MaxRequests: 1,
-		Timeout:     firstPositive(spec.Breaker.OpenFor, defaultBreakerOpenFor),
+		Timeout:     firstPositive(opts.Breaker.OpenFor, defaultBreakerOpenFor),
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(failures) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			s.log.Warn("source circuit breaker", "from", from.String(), "to", to.String())
@@ -148,27 +147,27 @@ func NewFHIR(spec config.Source, opts Options) (*FHIR, error) {
 	return s, nil
 }
 
-func authorization(spec config.Source) (string, error) {
+func authorization(spec Options) (string, error) {
 	switch spec.Auth.Type {
 	case "":
 		return "", nil
 	case "bearer":
 		tok, err := readSecret(spec.Auth.TokenFile)
 		if err != nil {
-			return "", fmt.Errorf("source %s: auth.token_file: %w", spec.ID, err)
+			return "", fmt.Errorf("source %s: bearer token file: %w", spec.ID, err)
 		}
 		return "Bearer " + tok, nil
 	case "basic":
 		if spec.Auth.Username == "" {
-			return "", fmt.Errorf("source %s: auth.username is empty", spec.ID)
+			return "", fmt.Errorf("source %s: basic auth without a username", spec.ID)
 		}
 		pw, err := readSecret(spec.Auth.PasswordFile)
 		if err != nil {
-			return "", fmt.Errorf("source %s: auth.password_file: %w", spec.ID, err)
+			return "", fmt.Errorf("source %s: basic auth password file: %w", spec.ID, err)
 		}
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(spec.Auth.Username+":"+pw)), nil
 	default:
-		return "", fmt.Errorf("source %s: auth.type %q is not \"\", \"bearer\" or \"basic\"", spec.ID, spec.Auth.Type)
+		return "", fmt.Errorf("source %s: auth type %q is not \"\", \"bearer\" or \"basic\"", spec.ID, spec.Auth.Type)
 	}
 }
 
@@ -321,10 +320,10 @@ func (s *FHIR) Search(ctx context.Context, resourceType string, params url.Value
 }
 
 // PatientMatch says how the gateway searches this source by
-// demographics (config.Source.PatientMatch; "search" when not set).
+// demographics (Options.PatientMatch; PatientMatchSearch when not set).
 func (s *FHIR) PatientMatch() string {
 	if s.patientMatch == "" {
-		return config.PatientMatchSearch
+		return PatientMatchSearch
 	}
 	return s.patientMatch
 }

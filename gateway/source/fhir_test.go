@@ -21,8 +21,6 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // fakeFHIR is a FHIR server over copies of the fixtures: reads by
@@ -171,16 +169,16 @@ func readTestdataRaw(name string) string {
 	return string(b)
 }
 
-func newTestFHIR(t *testing.T, spec config.Source, opts Options) *FHIR {
+func newTestFHIR(t *testing.T, opts Options) *FHIR {
 	t.Helper()
-	spec.ID, spec.Country, spec.Profile, spec.Kind = "t", "US", "us-core", config.KindFHIR
+	opts.ID, opts.Country, opts.Profile, opts.Kind = "t", "US", "us-core", KindFHIR
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
 	if opts.RetryBackoff == 0 {
 		opts.RetryBackoff = 10 * time.Millisecond
 	}
-	s, err := Open(spec, opts)
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +191,7 @@ func TestFHIRReadAndSearch(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := newTestFHIR(t, config.Source{BaseURL: f.base() + "/", Auth: config.SourceAuth{Type: "bearer", TokenFile: tokenFile}}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: f.base() + "/", Auth: Auth{Type: "bearer", TokenFile: tokenFile}})
 	ctx := context.Background()
 	pid := fixturePatientID(t, maggioFile)
 
@@ -253,7 +251,7 @@ func TestFHIRPaging(t *testing.T) {
 	params := url.Values{"patient": {pid}}
 	t.Run("page bound", func(t *testing.T) {
 		f := newFakeFHIR(t, 5)
-		s := newTestFHIR(t, config.Source{BaseURL: f.base(), MaxPages: 2}, Options{})
+		s := newTestFHIR(t, Options{BaseURL: f.base(), MaxPages: 2})
 		got, err := s.Search(ctx, "Observation", params)
 		if !errors.Is(err, ErrTruncated) {
 			t.Fatalf("err = %v, want ErrTruncated", err)
@@ -271,7 +269,7 @@ func TestFHIRPaging(t *testing.T) {
 		t.Cleanup(other.Close)
 		f := newFakeFHIR(t, 10)
 		f.nextOverride = other.URL + "/fhir/Observation?_page=1&patient=" + pid
-		s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+		s := newTestFHIR(t, Options{BaseURL: f.base()})
 		got, err := s.Search(ctx, "Observation", params)
 		if err != nil {
 			t.Fatal(err)
@@ -289,7 +287,7 @@ func TestFHIRPaging(t *testing.T) {
 		t.Cleanup(other.Close)
 		f := newFakeFHIR(t, 5)
 		f.nextOverride = other.URL + "/elsewhere/Observation?_page=1"
-		s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+		s := newTestFHIR(t, Options{BaseURL: f.base()})
 		got, err := s.Search(ctx, "Observation", params)
 		pe, ok := AsPartial(err)
 		if !ok || !errors.Is(err, ErrNextLink) || pe.Pages != 1 {
@@ -308,7 +306,7 @@ func TestFHIRPaging(t *testing.T) {
 	t.Run("relative next link", func(t *testing.T) {
 		f := newFakeFHIR(t, 10)
 		f.nextOverride = "Observation?_page=1&patient=" + pid
-		s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+		s := newTestFHIR(t, Options{BaseURL: f.base()})
 		got, err := s.Search(ctx, "Observation", params)
 		if err != nil {
 			t.Fatal(err)
@@ -319,7 +317,7 @@ func TestFHIRPaging(t *testing.T) {
 	})
 	t.Run("next link to itself ends the search", func(t *testing.T) {
 		f := newFakeFHIR(t, 5)
-		s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+		s := newTestFHIR(t, Options{BaseURL: f.base()})
 		f.nextOverride = f.base() + "/Observation?" + params.Encode()
 		got, err := s.Search(ctx, "Observation", params)
 		if err != nil || len(got) != 5 || f.calls() != 1 {
@@ -409,7 +407,7 @@ func TestFHIRStatusesAndRetries(t *testing.T) {
 			h := &scripted{steps: tc.steps}
 			srv := httptest.NewServer(h)
 			t.Cleanup(srv.Close)
-			s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Retries: tc.retries, Timeout: 5 * time.Second}, Options{})
+			s := newTestFHIR(t, Options{BaseURL: srv.URL, Retries: tc.retries, Timeout: 5 * time.Second})
 			start := time.Now()
 			r, err := s.Read(context.Background(), "Patient", "secret-id")
 			elapsed := time.Since(start)
@@ -478,7 +476,7 @@ func TestFHIRSearchResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(body(tc.body)))
 			t.Cleanup(srv.Close)
-			s := newTestFHIR(t, config.Source{BaseURL: srv.URL}, Options{})
+			s := newTestFHIR(t, Options{BaseURL: srv.URL})
 			got, err := s.Search(context.Background(), "Patient", url.Values{"identifier": {"urn:x|secret-value"}})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
@@ -523,11 +521,11 @@ func TestFHIRResponseLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			t.Cleanup(srv.Close)
-			small := newTestFHIR(t, config.Source{BaseURL: srv.URL, MaxResponseBytes: int64(len(patient) - 1)}, Options{})
+			small := newTestFHIR(t, Options{BaseURL: srv.URL, MaxResponseBytes: int64(len(patient) - 1)})
 			if _, err := small.Read(context.Background(), "Patient", "example"); !errors.Is(err, ErrInvalidResponse) {
 				t.Errorf("oversized: err = %v, want ErrInvalidResponse", err)
 			}
-			exact := newTestFHIR(t, config.Source{BaseURL: srv.URL, MaxResponseBytes: int64(len(patient))}, Options{})
+			exact := newTestFHIR(t, Options{BaseURL: srv.URL, MaxResponseBytes: int64(len(patient))})
 			if _, err := exact.Read(context.Background(), "Patient", "example"); err != nil {
 				t.Errorf("at the limit: %v", err)
 			}
@@ -563,7 +561,7 @@ func TestFHIRTimeouts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Timeout: tc.timeout, Retries: 2}, Options{})
+			s := newTestFHIR(t, Options{BaseURL: srv.URL, Timeout: tc.timeout, Retries: 2})
 			ctx, cancel := tc.ctx()
 			defer cancel()
 			start := time.Now()
@@ -577,7 +575,7 @@ func TestFHIRTimeouts(t *testing.T) {
 		})
 	}
 	t.Run("default timeout applies", func(t *testing.T) {
-		s := newTestFHIR(t, config.Source{BaseURL: srv.URL}, Options{DefaultTimeout: 100 * time.Millisecond})
+		s := newTestFHIR(t, Options{BaseURL: srv.URL, Timeout: 100 * time.Millisecond})
 		if _, err := s.Search(context.Background(), "Patient", nil); !errors.Is(err, ErrTimeout) {
 			t.Errorf("err = %v, want ErrTimeout", err)
 		}
@@ -591,7 +589,7 @@ func TestFHIRThrottlingKeepsBreakerClosed(t *testing.T) {
 	h := &scripted{steps: []func(http.ResponseWriter, *http.Request){status(429, "Retry-After", "60")}}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Timeout: 2 * time.Second, Breaker: config.Breaker{Failures: 2}}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: srv.URL, Timeout: 2 * time.Second, Breaker: Breaker{Failures: 2}})
 	for i := range 6 {
 		_, err := s.Read(context.Background(), "Patient", "example")
 		var te *ThrottledError
@@ -618,8 +616,8 @@ func TestFHIRRateLimit(t *testing.T) {
 	h := &scripted{steps: []func(http.ResponseWriter, *http.Request){body(patient)}}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Timeout: 10 * time.Second,
-		RateLimit: config.RateLimit{PerSecond: 2, Burst: 1}}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: srv.URL, Timeout: 10 * time.Second,
+		RateLimit: RateLimit{PerSecond: 2, Burst: 1}})
 	start := time.Now()
 	for i := range 3 {
 		if _, err := s.Read(context.Background(), "Patient", "example"); err != nil {
@@ -664,7 +662,7 @@ func TestFHIRBreaker(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	s := newTestFHIR(t, config.Source{BaseURL: srv.URL, Breaker: config.Breaker{Failures: 3, OpenFor: 200 * time.Millisecond}}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: srv.URL, Breaker: Breaker{Failures: 3, OpenFor: 200 * time.Millisecond}})
 	ctx := context.Background()
 	read := func() error { _, err := s.Read(ctx, "Patient", "example"); return err }
 
@@ -751,23 +749,22 @@ func TestFHIRAuth(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		auth    config.SourceAuth
+		auth    Auth
 		want    string
 		openErr string
 	}{
 		{name: "none", want: ""},
-		{name: "bearer", auth: config.SourceAuth{Type: "bearer", TokenFile: write("tok", "abc.def\n")}, want: "Bearer abc.def"},
-		{name: "basic", auth: config.SourceAuth{Type: "basic", Username: "gw", PasswordFile: write("pw", "pa:ss")},
+		{name: "bearer", auth: Auth{Type: "bearer", TokenFile: write("tok", "abc.def\n")}, want: "Bearer abc.def"},
+		{name: "basic", auth: Auth{Type: "basic", Username: "gw", PasswordFile: write("pw", "pa:ss")},
 			want: "Basic " + base64.StdEncoding.EncodeToString([]byte("gw:pa:ss"))},
-		{name: "missing token file", auth: config.SourceAuth{Type: "bearer", TokenFile: filepath.Join(dir, "nope")}, openErr: "token_file"},
-		{name: "empty token file", auth: config.SourceAuth{Type: "bearer", TokenFile: write("empty", "\n")}, openErr: "empty"},
-		{name: "basic without user", auth: config.SourceAuth{Type: "basic", PasswordFile: write("pw2", "x")}, openErr: "username"},
-		{name: "unknown type", auth: config.SourceAuth{Type: "digest"}, openErr: "auth.type"},
+		{name: "missing token file", auth: Auth{Type: "bearer", TokenFile: filepath.Join(dir, "nope")}, openErr: "token file"},
+		{name: "empty token file", auth: Auth{Type: "bearer", TokenFile: write("empty", "\n")}, openErr: "empty"},
+		{name: "basic without user", auth: Auth{Type: "basic", PasswordFile: write("pw2", "x")}, openErr: "username"},
+		{name: "unknown type", auth: Auth{Type: "digest"}, openErr: "auth type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := config.Source{ID: "t", Kind: config.KindFHIR, BaseURL: srv.URL, Auth: tc.auth}
-			s, err := Open(spec, Options{Logger: quietLogger()})
+			s, err := Open(Options{ID: "t", Kind: KindFHIR, BaseURL: srv.URL, Auth: tc.auth, Logger: quietLogger()})
 			if tc.openErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.openErr) {
 					t.Fatalf("Open err = %v, want it to mention %q", err, tc.openErr)
@@ -806,7 +803,7 @@ func TestFHIRCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			t.Cleanup(srv.Close)
-			s := newTestFHIR(t, config.Source{BaseURL: srv.URL}, Options{})
+			s := newTestFHIR(t, Options{BaseURL: srv.URL})
 			if err := s.Check(context.Background()); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
 				t.Errorf("Check = %v, want %v", err, tc.wantErr)
 			}
@@ -817,18 +814,18 @@ func TestFHIRCheck(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		spec config.Source
+		spec Options
 		want string
 	}{
-		{name: "unknown kind", spec: config.Source{ID: "x", Kind: "ftp"}, want: "unknown kind"},
-		{name: "relative base", spec: config.Source{ID: "x", Kind: config.KindFHIR, BaseURL: "fhir.example"}, want: "base_url"},
-		{name: "ftp base", spec: config.Source{ID: "x", Kind: config.KindFHIR, BaseURL: "ftp://fhir.example/r4"}, want: "base_url"},
-		{name: "base with query", spec: config.Source{ID: "x", Kind: config.KindFHIR, BaseURL: "https://fhir.example/r4?x=1"}, want: "query"},
-		{name: "bundle without dir", spec: config.Source{ID: "x", Kind: config.KindBundle}, want: "dir"},
+		{name: "unknown kind", spec: Options{ID: "x", Kind: "ftp"}, want: "unknown kind"},
+		{name: "relative base", spec: Options{ID: "x", Kind: KindFHIR, BaseURL: "fhir.example"}, want: "base URL"},
+		{name: "ftp base", spec: Options{ID: "x", Kind: KindFHIR, BaseURL: "ftp://fhir.example/r4"}, want: "base URL"},
+		{name: "base with query", spec: Options{ID: "x", Kind: KindFHIR, BaseURL: "https://fhir.example/r4?x=1"}, want: "query"},
+		{name: "bundle without dir", spec: Options{ID: "x", Kind: KindBundle}, want: "dir"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Open(tc.spec, Options{})
+			_, err := Open(tc.spec)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
 			}
@@ -863,7 +860,7 @@ func TestFHIRDefaultClient(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
 
-	s := newTestFHIR(t, config.Source{BaseURL: srv.URL + "/fhir"}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: srv.URL + "/fhir"})
 	if _, err := s.Read(ctx, "Patient", "secret-patient-id"); err != nil {
 		t.Fatal(err)
 	}

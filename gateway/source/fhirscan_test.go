@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
-
-	"github.com/migrant-health/mhg/gateway/config"
 )
 
 // Scan hands over what Search returns, in the same order, a page at a
@@ -22,7 +20,7 @@ func TestFHIRScanStreamsPages(t *testing.T) {
 	ctx := context.Background()
 	params := url.Values{"patient": {pid}, "_count": {"5"}}
 	f := newFakeFHIR(t, 5)
-	s := newTestFHIR(t, config.Source{BaseURL: f.base(), MaxPages: 1000}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: f.base(), MaxPages: 1000})
 	want, err := s.Search(ctx, "Observation", params)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +29,7 @@ func TestFHIRScanStreamsPages(t *testing.T) {
 		t.Fatalf("%d observations: too few pages to show anything", len(want))
 	}
 	// A source bounded to two pages still scans them all.
-	s = newTestFHIR(t, config.Source{BaseURL: f.base(), MaxPages: 2}, Options{})
+	s = newTestFHIR(t, Options{BaseURL: f.base(), MaxPages: 2})
 	before := f.calls()
 	var got []Resource
 	callsAtFirst := -1
@@ -82,7 +80,7 @@ func TestFHIRScanFailsOnABadNextLink(t *testing.T) {
 	t.Cleanup(other.Close)
 	f := newFakeFHIR(t, 5)
 	f.nextOverride = other.URL + "/elsewhere/Observation?_page=1"
-	s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: f.base()})
 	n := 0
 	err := s.Scan(context.Background(), "Observation", url.Values{"patient": {pid}}, func(Resource) error { n++; return nil })
 	if !errors.Is(err, ErrNextLink) || n != 5 || otherCalls.Load() != 0 {
@@ -97,7 +95,7 @@ func TestFHIRScanFailsOnABadNextLink(t *testing.T) {
 // a source without one has none, so nothing is pushed down to it.
 func TestFHIRSearchParams(t *testing.T) {
 	f := newFakeFHIR(t, 5)
-	s := newTestFHIR(t, config.Source{BaseURL: f.base()}, Options{})
+	s := newTestFHIR(t, Options{BaseURL: f.base()})
 	ctx := context.Background()
 	if got := s.SearchParams(ctx, "Patient"); !slices.Equal(got, []string{"general-practitioner", "identifier"}) {
 		t.Errorf("Patient: %v", got)
@@ -111,7 +109,7 @@ func TestFHIRSearchParams(t *testing.T) {
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }))
 	t.Cleanup(down.Close)
-	s = newTestFHIR(t, config.Source{BaseURL: down.URL}, Options{})
+	s = newTestFHIR(t, Options{BaseURL: down.URL})
 	if got := s.SearchParams(ctx, "Patient"); got != nil {
 		t.Errorf("no CapabilityStatement: %v", got)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/migrant-health/mhg/conformance/examples/population"
 	"github.com/migrant-health/mhg/conformance/measures"
 	"github.com/migrant-health/mhg/conformance/r4"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/disclosure"
 	"github.com/migrant-health/mhg/gateway/federate/federatetest"
 	"github.com/migrant-health/mhg/gateway/source"
@@ -239,8 +238,7 @@ func TestFHIRSourceCountsAsBundle(t *testing.T) {
 	bundle := federatetest.PopulationSource(t, o)
 	for _, declare := range []bool{true, false} {
 		srv := federatetest.PopulationFHIR(t, o, declare)
-		src, err := source.NewFHIR(config.Source{ID: o.Source, Country: o.Country, Profile: o.Profile, Kind: config.KindFHIR, BaseURL: srv.URL},
-			source.Options{Logger: slog.New(slog.DiscardHandler)})
+		src, err := source.NewFHIR(source.Options{ID: o.Source, Country: o.Country, Profile: o.Profile, Kind: source.KindFHIR, BaseURL: srv.URL, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"testing/fstest"
 
 	"github.com/migrant-health/mhg/conformance/examples/population"
-	"github.com/migrant-health/mhg/gateway/config"
 	"github.com/migrant-health/mhg/gateway/source"
 )
 
@@ -17,8 +16,8 @@ func PopulationSource(tb testing.TB, opts population.Options) *source.Bundle {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	src, err := source.OpenBundle(config.Source{ID: opts.Source, Country: opts.Country, Profile: opts.Profile, Kind: config.KindBundle,
-		Dir: config.BuiltinPrefix + "pop"}, source.Options{Builtin: fstest.MapFS{"pop/people.ndjson": {Data: b}}})
+	src, err := source.OpenBundle(source.Options{ID: opts.Source, Country: opts.Country, Profile: opts.Profile, Kind: source.KindBundle,
+		BuiltinDir: "pop", Builtin: fstest.MapFS{"pop/people.ndjson": {Data: b}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
