@@ -107,9 +107,10 @@ explicit_actor(provision) if input.requester.country in provision.actor_countrie
 
 explicit_actor(provision) if input.requester.org in provision.actor_orgs
 
-# The consent rules are looked at only when the patient's consent has a
-# provision at all (input.consent[0]): the engine skips them, unevaluated,
-# for every other request.
+# The patient's deny wins over any agreement, unless break-the-glass may
+# override it. (This rule and the next are looked at only when the consent
+# has a provision at all, input.consent[0]: the engine skips them,
+# unevaluated, for every other request.)
 deny contains "consent.patient-deny" if {
 	input.consent[0]
 	consent_denies
