@@ -263,7 +263,11 @@ type matchServer struct {
 
 func newMatchServer(t *testing.T, dir string) *matchServer {
 	t.Helper()
-	b, err := source.OpenBundle(source.Options{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	opts := source.Options{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)}
+	if name, ok := strings.CutPrefix(dir, config.BuiltinPrefix); ok {
+		opts.Dir, opts.BuiltinDir = "", name
+	}
+	b, err := source.OpenBundle(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

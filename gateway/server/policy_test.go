@@ -80,7 +80,11 @@ var sensitiveNotes = map[string]string{
 // counts the requests it gets.
 func newRecordingServer(t testing.TB, dir string) *nationalServer {
 	t.Helper()
-	b, err := source.OpenBundle(source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)})
+	opts := source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)}
+	if name, ok := strings.CutPrefix(dir, config.BuiltinPrefix); ok {
+		opts.Dir, opts.BuiltinDir = "", name
+	}
+	b, err := source.OpenBundle(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
