@@ -1,9 +1,14 @@
 package mappings
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/migrant-health/mhg/conformance/r4"
 )
@@ -66,6 +71,42 @@ func FuzzMap(f *testing.F) {
 					t.Fatalf("Patient output carries extension %s", url)
 				}
 			})
+		}
+	})
+}
+
+// FuzzReadTree: whenever the tree reader reads a document, it reads what
+// encoding/json (with UseNumber) reads.
+func FuzzReadTree(f *testing.F) {
+	for _, p := range testEngine(f).Profiles() {
+		for _, file := range inputFiles(f, p) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{`{"a":"\ud83d\ude00 \ud83d x \u00e9\"\\\/\b\f\n\r\t","n":[-0.5e+3,0,1E2,12.25],"t":true,"f":false,"z":null}`,
+		"{\"a\":\"\xff\xfe ok\"}", `{"a":1,"a":2}`, `{"a":"\udc00\ud800"}`, `[1,2]`, `"s"`, `01`, `{"a":1} x`, `{"a":[{},[]]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := readTree(in)
+		if err != nil {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(in))
+		dec.UseNumber()
+		var want any
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("read %q, which encoding/json refuses: %v", in, err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			t.Fatalf("read %q, which has data after its value for encoding/json", in)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%q: (-encoding/json +tree)\n%s", in, diff)
 		}
 	})
 }

@@ -17,6 +17,17 @@ import (
 type object = map[string]any
 
 func decodeObject(b []byte) (object, error) {
+	if v, err := readTree(b); err == nil {
+		if o, ok := v.(object); ok {
+			return o, nil
+		}
+	}
+	// Not read, or not an object: encoding/json says why.
+	return decodeObjectStd(b)
+}
+
+// decodeObjectStd is decodeObject by encoding/json alone.
+func decodeObjectStd(b []byte) (object, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any

@@ -114,6 +114,7 @@ func buildBundle(t *testing.T, dir, revision string) []byte {
 }
 
 func TestBundleServer(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	srv := bundleServer(t)
 	srv.serve(buildBundle(t, dir, "bundle-1"))

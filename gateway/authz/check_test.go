@@ -11,6 +11,7 @@ import (
 )
 
 func TestCheckBuiltinPolicies(t *testing.T) {
+	t.Parallel()
 	rep, err := Check(context.Background(), "")
 	if err != nil {
 		var b strings.Builder
@@ -36,6 +37,7 @@ func TestCheckBuiltinPolicies(t *testing.T) {
 // The same check passes on the policies directory as a lawyer edits it:
 // the embedded copy and the files are the same bundle.
 func TestCheckPoliciesDirectory(t *testing.T) {
+	t.Parallel()
 	rep, err := Check(context.Background(), filepath.Join("..", "..", "policies"))
 	if err != nil {
 		var b strings.Builder
@@ -45,6 +47,7 @@ func TestCheckPoliciesDirectory(t *testing.T) {
 }
 
 func TestCheckFindsProblems(t *testing.T) {
+	t.Parallel()
 	discriminatory := string(readTestdata(t, "discriminatory/discriminate.rego"))
 	tests := []struct {
 		name  string
@@ -154,6 +157,7 @@ func TestCheckFindsProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := copyBuiltin(t)
 			tt.edit(t, dir)
 			rep, err := Check(context.Background(), dir)
@@ -194,6 +198,7 @@ func TestCheckFindsProblems(t *testing.T) {
 
 // The discriminatory fixture does not get past the engine either.
 func TestEngineRefusesDiscriminatoryRules(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	writeFile(t, dir, "mhg/authz/discriminate.rego", string(readTestdata(t, "discriminatory/discriminate.rego")))
 	_, err := New(Options{Dir: dir, Logger: quietLogger()})
@@ -208,6 +213,7 @@ func TestEngineRefusesDiscriminatoryRules(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	writeFile(t, dir, "mhg/authz/ugly.rego", "package mhg.authz\n\nugly:=3\n")
 	changed, err := Format(dir)
@@ -227,6 +233,7 @@ func TestFormat(t *testing.T) {
 }
 
 func TestProtectedName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]bool{
 		"gender": true, "birth_date": true, "birthDate": true, "age": true, "religion": true,
 		"nationality": true, "citizenship": true, "race": true, "ethnicity": true, "language": true,

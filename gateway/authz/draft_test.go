@@ -13,12 +13,13 @@ import (
 )
 
 func TestPrepareDecidesAsTheEngine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	p, err := Prepare(ctx, builtinFS(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(t, Options{})
+	e := builtinEngine(t)
 	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	for name, in := range map[string]Input{
 		"domestic":     queryInput(clinician("DE"), "Patient", "DE"),
@@ -46,6 +47,7 @@ func TestPrepareDecidesAsTheEngine(t *testing.T) {
 }
 
 func TestTestFSNamesTheLineOfAFailingTest(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	test := "mhg/authz/main_test.rego"
 	b, err := os.ReadFile(filepath.Join(dir, test))
@@ -77,6 +79,7 @@ func TestTestFSNamesTheLineOfAFailingTest(t *testing.T) {
 }
 
 func TestRuleDocsQuoteTheComments(t *testing.T) {
+	t.Parallel()
 	docs, err := RuleDocs(builtinFS(t))
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +106,7 @@ func TestRuleDocsQuoteTheComments(t *testing.T) {
 }
 
 func TestParseAgreementsFile(t *testing.T) {
+	t.Parallel()
 	good, err := fsysRead("../../policies", AgreementsPath)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +139,7 @@ func TestParseAgreementsFile(t *testing.T) {
 }
 
 func TestDecisionFileRangeAndFind(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	f, err := os.Create(path)
 	if err != nil {

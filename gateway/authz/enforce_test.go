@@ -30,6 +30,7 @@ const patientJSON = `{
 }`
 
 func TestEnforce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		obligations []Obligation
@@ -103,6 +104,7 @@ func TestEnforce(t *testing.T) {
 // A contained resource gets the redactions of its type, as it would on its
 // own; the container is marked REDACTED.
 func TestEnforceContained(t *testing.T) {
+	t.Parallel()
 	in := `{"resourceType":"AllergyIntolerance","id":"a1","patient":{"reference":"Patient/p1"},"asserter":{"reference":"#rp1"},` +
 		`"contained":[{"resourceType":"RelatedPerson","id":"rp1","patient":{"reference":"Patient/p1"},"name":[{"family":"Testenko"}],"telecom":[{"system":"phone","value":"+380 1"}]}]}`
 	out, err := enforce([]byte(in), []Obligation{{Kind: ObligationRedact, Paths: []string{"RelatedPerson.telecom", "Patient.address"}}})
@@ -128,6 +130,7 @@ func redactedMark(p map[string]any) {
 }
 
 func TestEnforceRejects(t *testing.T) {
+	t.Parallel()
 	for name, path := range map[string]string{
 		"type only":       "Patient",
 		"unclosed filter": "Patient.extension[url=x",
@@ -156,7 +159,8 @@ func TestEnforceRejects(t *testing.T) {
 // built-in policies produce parses, and a cross-border Patient loses its
 // national identifiers and its religion.
 func TestEnforcePolicyObligations(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	d := decide(t, e, releaseInput(clinician("DE"), clinical("Patient", "HIV", "SDV"), "UA"))
 	if !d.Allow {
 		t.Fatalf("decision: %+v", d)

@@ -24,7 +24,8 @@ import (
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestDecide(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	withPurpose := func(r auth.Requester, p string) auth.Requester { r.PurposeOfUse = p; return r }
 	breakGlass := func(r auth.Requester) auth.Requester { r.PurposeOfUse = "ETREAT"; r.BreakGlass = true; return r }
 	patientDeny := Provision{ConsentID: "c1", Type: "deny"}
@@ -89,7 +90,8 @@ func orEmpty(s []string) []string {
 }
 
 func TestDecisionIDsDiffer(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	a := decide(t, e, queryInput(clinician("DE"), "Patient", "DE"))
 	b := decide(t, e, queryInput(clinician("DE"), "Patient", "DE"))
 	if a.ID == b.ID {
@@ -107,6 +109,7 @@ func policyDir(t *testing.T, body string) string {
 }
 
 func TestDecideDeniesWhenThePolicyCannotDecide(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		policy string
@@ -122,6 +125,7 @@ func TestDecideDeniesWhenThePolicyCannotDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEngine(t, Options{Dir: policyDir(t, tt.policy)})
 			d, err := e.Decide(context.Background(), queryInput(clinician("DE"), "Patient", "DE"))
 			if !errors.Is(err, ErrEvaluation) {
@@ -141,6 +145,7 @@ func TestDecideDeniesWhenThePolicyCannotDecide(t *testing.T) {
 }
 
 func TestDecideWellFormedFixtureAllows(t *testing.T) {
+	t.Parallel()
 	// The fixture policy shape above is right when the values are: the
 	// failures come from the values, not from the harness.
 	e := newEngine(t, Options{Dir: policyDir(t, `decision := {"allow": true, "reasons": ["fixture"], "obligations": [{"kind": "notify", "target": "dpo", "rule": "x"}], "agreements": []}`)})
@@ -151,6 +156,7 @@ func TestDecideWellFormedFixtureAllows(t *testing.T) {
 }
 
 func TestDecideCancelledContextDenies(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -161,6 +167,7 @@ func TestDecideCancelledContextDenies(t *testing.T) {
 }
 
 func TestNoPolicyDeniesEverything(t *testing.T) {
+	t.Parallel()
 	// A bundle server that never answers with a bundle: nothing is loaded.
 	srv := bundleServer(t)
 	srv.setStatus(503)
@@ -184,6 +191,7 @@ func TestNoPolicyDeniesEverything(t *testing.T) {
 }
 
 func TestHotReload(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	e := newEngine(t, Options{Dir: dir, Watch: true, PollInterval: 20 * time.Millisecond})
 	frQuery := queryInput(clinician("DE"), "Patient", "FR")
@@ -297,6 +305,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestReloadWithoutChangeKeepsRevision(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, Options{})
 	before := e.Status()
 	if err := e.Reload(context.Background()); err != nil {
@@ -309,6 +318,7 @@ func TestReloadWithoutChangeKeepsRevision(t *testing.T) {
 }
 
 func TestDecisionLog(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	e := newEngine(t, Options{DecisionLog: &buf, Labels: map[string]string{"id": "replica-1"}})
 	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
@@ -395,6 +405,7 @@ func jsonAt(v any, path string) any {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
@@ -465,6 +476,7 @@ func attrString(set attribute.Set) string {
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	for name, opts := range map[string]Options{
 		"negative interval": {PollInterval: -time.Second},
 		"relative bundle":   {BundleURL: "bundles/mhg.tar.gz"},

@@ -9,6 +9,7 @@ import (
 )
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	doc := readTestdata(t, "inputs/release-cross-border-consent.json")
 	x, err := Explain(context.Background(), "", doc)
 	if err != nil {
@@ -31,6 +32,7 @@ func TestExplain(t *testing.T) {
 }
 
 func TestExplainDenial(t *testing.T) {
+	t.Parallel()
 	doc := strings.Replace(string(readTestdata(t, "inputs/release-cross-border-consent.json")), `"purpose_of_use": "TREAT"`, `"purpose_of_use": "GOV"`, 1)
 	x, err := Explain(context.Background(), "", []byte(doc))
 	if err != nil {
@@ -63,7 +65,8 @@ func TestExplainDenial(t *testing.T) {
 }
 
 func TestEngineExplainMatchesDecide(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	in := releaseInput(clinician("DE"), clinical("Condition", "HIV"), "UA")
 	x, err := e.Explain(context.Background(), in)
 	if err != nil {
@@ -77,6 +80,7 @@ func TestEngineExplainMatchesDecide(t *testing.T) {
 }
 
 func TestExplainRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	if _, err := Explain(context.Background(), "", []byte(`{"phase": "query", "patient": {"gender": "female"}}`)); !errors.Is(err, ErrInput) {
 		t.Errorf("err = %v, want ErrInput", err)
 	}

@@ -30,6 +30,7 @@ func parseResource(t testing.TB, b []byte) Resource {
 }
 
 func TestFactsOf(t *testing.T) {
+	t.Parallel()
 	obs := func(extra string) []byte {
 		return []byte(`{"resourceType": "Observation", "id": "o1", "status": "final",` + extra +
 			`"code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]}}`)
@@ -65,6 +66,7 @@ func TestFactsOf(t *testing.T) {
 }
 
 func TestProvisionsOf(t *testing.T) {
+	t.Parallel()
 	empty := []string{}
 	tests := []struct {
 		file string
@@ -111,7 +113,8 @@ func TestProvisionsOf(t *testing.T) {
 // A real Consent, normalised, decides as the patient meant: the Dutch
 // hospital may see the migration status for treatment, nobody else may.
 func TestConsentEndToEnd(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	cr, err := r4.Parse(readTestdata(t, "consent/opt-in-nl.json"))
 	if err != nil {
 		t.Fatal(err)

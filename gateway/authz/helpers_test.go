@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -89,6 +90,28 @@ func newEngine(t testing.TB, opts Options) *Engine {
 	}
 	t.Cleanup(e.Close)
 	return e
+}
+
+// sharedEngine is the engine over the built-in policies that the tests
+// which only decide share: compiling the policies is the expensive part of
+// New, and Decide is safe for concurrent use. A test that reloads, closes,
+// watches or reads the engine's memo builds its own with newEngine.
+var sharedEngine struct {
+	once sync.Once
+	e    *Engine
+	err  error
+}
+
+// builtinEngine returns the shared engine over the built-in policies.
+func builtinEngine(t testing.TB) *Engine {
+	t.Helper()
+	sharedEngine.once.Do(func() {
+		sharedEngine.e, sharedEngine.err = New(Options{Logger: quietLogger()})
+	})
+	if sharedEngine.err != nil {
+		t.Fatal(sharedEngine.err)
+	}
+	return sharedEngine.e
 }
 
 func clinician(country string) auth.Requester {

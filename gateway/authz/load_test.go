@@ -8,6 +8,7 @@ import (
 )
 
 func TestLoadBuiltin(t *testing.T) {
+	t.Parallel()
 	set, err := loadFS(builtinFS(t))
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +31,7 @@ func TestLoadBuiltin(t *testing.T) {
 }
 
 func TestRevisionIsContentHashWithoutManifest(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	writeFile(t, dir, ".manifest", `{"roots": ["mhg", "data"]}`)
 	a := newEngine(t, Options{Dir: dir})
@@ -44,6 +46,7 @@ func TestRevisionIsContentHashWithoutManifest(t *testing.T) {
 }
 
 func TestLoadRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		edit  func(t *testing.T, dir string)
@@ -105,6 +108,7 @@ func TestLoadRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := copyBuiltin(t)
 			tt.edit(t, dir)
 			_, err := New(Options{Dir: dir, Logger: quietLogger()})
@@ -125,6 +129,7 @@ func TestLoadRejects(t *testing.T) {
 }
 
 func TestAgreementValidationNamesEveryProblem(t *testing.T) {
+	t.Parallel()
 	doc := []any{map[string]any{
 		"id": "Bad Id", "title": "", "kind": "bilateral", "parties": []any{"DE", "de", "DE"},
 		"purposes": []any{"TRAET"}, "data_classes": []any{"X"}, "resource_types": []any{"condition"},
@@ -143,6 +148,7 @@ func TestAgreementValidationNamesEveryProblem(t *testing.T) {
 }
 
 func TestIndexAgreements(t *testing.T) {
+	t.Parallel()
 	list := []Agreement{
 		{ID: "b", Parties: []string{"DE", "NL", "UA"}, Purposes: []string{"TREAT"}, ValidFrom: "2025-01-01", ValidUntil: "2025-12-31"},
 		{ID: "a", Parties: []string{"NL", "DE"}, Purposes: []string{"TREAT", "COC"}, ValidFrom: "2025-01-01", ValidUntil: "2025-12-31"},

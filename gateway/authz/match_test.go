@@ -7,6 +7,7 @@ import (
 )
 
 func TestPatientMatchValidation(t *testing.T) {
+	t.Parallel()
 	doc := []any{map[string]any{
 		"id": "de-nl", "title": "t", "kind": "bilateral", "parties": []any{"DE", "NL"},
 		"purposes": []any{"TREAT"}, "data_classes": []any{"C"}, "resource_types": []any{"*"},
@@ -40,6 +41,7 @@ func TestPatientMatchValidation(t *testing.T) {
 }
 
 func TestPatientMatchIndexed(t *testing.T) {
+	t.Parallel()
 	list := []Agreement{{ID: "a", Parties: []string{"DE", "NL"}, Purposes: []string{"TREAT"}, ValidFrom: "2025-01-01", ValidUntil: "2025-12-31",
 		PatientMatch: &PatientMatch{Purposes: []string{"TREAT"}, LowestGrade: "probable",
 			Traits: map[string]TraitRules{"NL": {Required: []string{"family"}, Allowed: []string{"family", "given"}}}}}}
@@ -61,6 +63,7 @@ func TestPatientMatchIndexed(t *testing.T) {
 }
 
 func TestMatchObligationParsed(t *testing.T) {
+	t.Parallel()
 	got, err := obligationList([]any{map[string]any{"kind": "match", "traits": []any{"family", "given"}, "required": []any{"family"}, "grade": "probable", "rule": "match.domestic"}})
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,7 @@ func memoLen(e *Engine) int {
 // with the memo answers what one without it answers, the first time and
 // the second (from the memo), each with its own decision id.
 func TestMemoSameDecisions(t *testing.T) {
+	t.Parallel()
 	with := newEngine(t, Options{})
 	without := newEngine(t, Options{MemoEntries: -1})
 	inputs := []Input{
@@ -90,6 +91,7 @@ func TestMemoSameDecisions(t *testing.T) {
 // A consent change takes effect on the next request: the provisions are
 // part of the memo key.
 func TestMemoConsentChange(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, Options{})
 	in := releaseInput(clinician("DE"), clinical("Condition"), "NL",
 		Provision{ConsentID: "c1", Type: "permit", ActorCountries: []string{"DE"}})
@@ -107,6 +109,7 @@ func TestMemoConsentChange(t *testing.T) {
 // A new revision takes effect on the next request: each revision has its
 // own memo.
 func TestMemoNewRevision(t *testing.T) {
+	t.Parallel()
 	dir := copyBuiltin(t)
 	e := newEngine(t, Options{Dir: dir})
 	in := BenchQueryInput()
@@ -136,6 +139,7 @@ func TestMemoNewRevision(t *testing.T) {
 // entering force, a consent provision starting; and a clock set back does
 // not reuse a decision taken later.
 func TestMemoValidityBoundaries(t *testing.T) {
+	t.Parallel()
 	clock := &testClock{t: at(t, "2024-12-31T23:59:30Z")}
 	e := newEngine(t, Options{Now: clock.now})
 	in := BenchQueryInput()
@@ -184,6 +188,7 @@ func TestMemoValidityBoundaries(t *testing.T) {
 
 // The memo is bounded.
 func TestMemoBounded(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, Options{MemoEntries: 3})
 	for _, c := range []string{"NL", "UA", "DE", "FR", "PL"} {
 		decide(t, e, queryInput(clinician("DE"), "Patient", c))

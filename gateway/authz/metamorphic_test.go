@@ -345,7 +345,8 @@ func decisionKey(d Decision) string {
 }
 
 func TestMetamorphicNonDiscrimination(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	cases := patientCases(t)
 	if testing.Short() {
 		cases = cases[:1]
@@ -412,6 +413,7 @@ func evalKey(pq rego.PreparedEvalQuery, doc ast.Value) (string, error) {
 // and an input that (wrongly) carries the patient, it finds the pairs the
 // rule treats differently.
 func TestMetamorphicCatchesDiscrimination(t *testing.T) {
+	t.Parallel()
 	pq := leakyQuery(t)
 	cases := patientCases(t)
 	_, diffs := violations(t, cases[:1], func(sc scenario, p patient) (string, error) {
@@ -438,6 +440,7 @@ func TestMetamorphicCatchesDiscrimination(t *testing.T) {
 // Even with the discriminatory rule compiled in, the input the gateway
 // builds gives it nothing to read: the second line of defence.
 func TestInputGivesDiscriminationNothingToRead(t *testing.T) {
+	t.Parallel()
 	pq := leakyQuery(t)
 	_, diffs := violations(t, patientCases(t)[:1], func(sc scenario, p patient) (string, error) {
 		return evalKey(pq, inputFor(sc, p).normalized().value())

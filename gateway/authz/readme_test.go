@@ -16,6 +16,7 @@ import (
 // agreement and its tests, added to the policies, pass, and explain gives
 // the decision it shows.
 func TestReadmeGuide(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "policies", "README.md"))
 	if err != nil {
 		t.Fatal(err)

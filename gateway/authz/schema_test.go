@@ -79,6 +79,7 @@ func schemaRequired(schema any) map[string]bool {
 // The schema lawyers read and the checker enforces is the Go Input, field
 // for field: neither can grow a path the other lacks.
 func TestSchemaMatchesInputStruct(t *testing.T) {
+	t.Parallel()
 	paths, required := map[string]bool{}, map[string]bool{}
 	goPaths(reflect.TypeFor[Input](), "input", paths, required)
 	var schema any
@@ -115,6 +116,7 @@ func sortedKeys(m map[string]bool) []string {
 // both must give the same decision, so a JSON tag and a Rego path cannot
 // drift apart unnoticed.
 func TestInputDocumentsThroughGoAndRego(t *testing.T) {
+	t.Parallel()
 	set, err := loadFS(builtinFS(t))
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +187,7 @@ func TestInputDocumentsThroughGoAndRego(t *testing.T) {
 }
 
 func TestInputValueMatchesJSON(t *testing.T) {
+	t.Parallel()
 	tests := map[string]Input{
 		"zero":  {},
 		"query": queryInput(clinician("DE"), "Patient", "NL"),
@@ -236,6 +239,7 @@ func TestInputValueMatchesJSON(t *testing.T) {
 }
 
 func TestParseInputRejects(t *testing.T) {
+	t.Parallel()
 	base := string(readTestdata(t, "inputs/query-domestic.json"))
 	tests := map[string]string{
 		"protected attribute": strings.Replace(base, `"role"`, `"gender": "female", "role"`, 1),

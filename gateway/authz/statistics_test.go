@@ -10,6 +10,7 @@ import (
 )
 
 func TestStatisticsTermsValidation(t *testing.T) {
+	t.Parallel()
 	doc := []any{map[string]any{
 		"id": "de-nl", "title": "t", "kind": "bilateral", "parties": []any{"DE", "NL"},
 		"purposes": []any{"HRESCH"}, "data_classes": []any{"C"}, "resource_types": []any{"*"},
@@ -45,6 +46,7 @@ func TestStatisticsTermsValidation(t *testing.T) {
 
 // The strata agreements may name are the catalogue the evaluator has.
 func TestStatisticsStrataAreTheCatalogue(t *testing.T) {
+	t.Parallel()
 	var codes []string
 	for _, s := range measures.Strata() {
 		codes = append(codes, s.Code)
@@ -57,7 +59,8 @@ func TestStatisticsStrataAreTheCatalogue(t *testing.T) {
 // The built-in policies decide statistics through the engine: the Go input
 // and obligation types and the Rego paths agree.
 func TestStatisticsDecisions(t *testing.T) {
-	e := newEngine(t, Options{})
+	t.Parallel()
+	e := builtinEngine(t)
 	researcher := clinician("DE")
 	researcher.Role, researcher.PurposeOfUse = "researcher", "HRESCH"
 	researcher.Scopes = []string{"system/Measure.rs", "system/MeasureReport.rs"}

@@ -9,6 +9,7 @@ import (
 
 // Every rule of the built-in policies is hit by some Rego test.
 func TestBuiltinPoliciesFullRuleCoverage(t *testing.T) {
+	t.Parallel()
 	rep, err := Test(context.Background(), "", TestOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +27,7 @@ func TestBuiltinPoliciesFullRuleCoverage(t *testing.T) {
 }
 
 func TestRunTestsOutput(t *testing.T) {
+	t.Parallel()
 	untested := "package mhg.authz\n\ndeny contains \"untested\" if input.phase == \"archive\"\n"
 	failing := "package mhg.authz_test\n\ntest_wrong if false\n"
 	tests := []struct {
@@ -83,6 +85,7 @@ func TestRunTestsOutput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := ""
 			if len(tt.files) > 0 {
 				dir = copyBuiltin(t)

@@ -18,6 +18,7 @@ import (
 // a repository a replica shipped signed records to, before and after its
 // tail is cut.
 func TestAuditRepositoryCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	prefix := filepath.Join(dir, "audit")
 	code, out, errs := run(t, "audit", "keygen", "--out", prefix, "--name", "mhg-test")

@@ -26,6 +26,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 func TestToken(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dev := writeFile(t, dir, "dev.yml", "auth:\n  dev: true\n  dev_key_file: "+filepath.Join(dir, "k.pem")+"\n")
 	code, out, errs := run(t, "token", "--config", dev, "--org", "o", "--country", "DE", "--role", "clinician", "--purpose", "TREAT", "--scope", "system/*.rs")
@@ -45,6 +46,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestPolicyBench(t *testing.T) {
+	t.Parallel()
 	code, out, errs := run(t, "policy", "bench", "--agreements", "50,60", "-n", "20")
 	if code != 0 {
 		t.Fatalf("bench: %d %s %s", code, out, errs)
@@ -65,12 +67,14 @@ func TestPolicyBench(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "mhg ") {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
 
 func TestPolicyCommands(t *testing.T) {
+	t.Parallel()
 	if code, out, errs := run(t, "policy", "check"); code != 0 || !strings.Contains(out, ": OK") {
 		t.Fatalf("check of the built-in policies: %d %s %s", code, out, errs)
 	}
@@ -94,6 +98,7 @@ func TestPolicyCommands(t *testing.T) {
 }
 
 func TestMapCommand(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "out")
 	in := filepath.Join("..", "federate", "testdata", "uk-core-patients.json")
 	code, stdout, errs := run(t, "map", "--profile", "uk-core", in, "--out", out)
@@ -118,6 +123,7 @@ func TestMapCommand(t *testing.T) {
 }
 
 func TestAuditVerify(t *testing.T) {
+	t.Parallel()
 	good := filepath.Join("..", "audit", "chain", "testdata", "chain.jsonl")
 	code, out, errs := run(t, "audit", "verify", good)
 	if code != 0 || !strings.HasPrefix(out, "OK") {
@@ -143,6 +149,7 @@ func TestAuditVerify(t *testing.T) {
 }
 
 func TestCachePurgeNeedsRedis(t *testing.T) {
+	t.Parallel()
 	if code, _, errs := run(t, "cache", "purge", "--source", "de-sample"); code == 0 || !strings.Contains(errs, "in-process") {
 		t.Fatalf("purge with the in-process default: %d %s", code, errs)
 	}
@@ -152,6 +159,7 @@ func TestCachePurgeNeedsRedis(t *testing.T) {
 }
 
 func TestValidateCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join("..", "..", "conformance", "testdata", "mhp", "patient.json")
 	doc := filepath.Join("..", "summary", "testdata", "duplicates-folded", "want.json")

@@ -24,6 +24,7 @@ import (
 // `mhg token`, every curl line is sent, and each answer must have the status
 // the README promises ("-> 200 ..." in the comment above it).
 func TestReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -145,6 +145,7 @@ func (r *run) open(path string) {
 }
 
 func TestBrowser(t *testing.T) {
+	t.Parallel()
 	idp, err := mockoidc.Run()
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +337,7 @@ func TestBrowser(t *testing.T) {
 // the released table (masked cells labelled) with its chart and CSV link;
 // axe-core checks the page before and after.
 func TestBrowserStatistics(t *testing.T) {
+	t.Parallel()
 	idp, err := mockoidc.Run()
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ var pages = []string{
 }
 
 func TestEveryPageNeedsASession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	b := h.browser()
 	for _, p := range append(pages, "/console/statistics") {
@@ -40,6 +41,7 @@ func TestEveryPageNeedsASession(t *testing.T) {
 }
 
 func TestRolesAsThePolicyDecides(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	workbench := []string{"/console/policy", "/console/policy/explain"}
 	desk := []string{"/console/audit", "/console/audit/break-glass", "/console/audit/chain", "/console/audit/disclosures", "/console/audit/decision"}
@@ -94,6 +96,7 @@ func TestRolesAsThePolicyDecides(t *testing.T) {
 }
 
 func TestCSRFAndCookies(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	b := h.browser()
 	resp, _ := b.get(h.console.OneTimeLink(time.Minute))
@@ -156,6 +159,7 @@ func TestCSRFAndCookies(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	now := time.Now()
 	h.console.sessions.now = func() time.Time { return now }
@@ -172,6 +176,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestDraftTestsImpactAndPublish(t *testing.T) {
+	t.Parallel()
 	key := []byte("a shared secret for signing bundles in this test")
 	h := newHarness(t, harnessOptions{approvals: 2, key: key})
 	// Recorded decisions: DE<->NL treatment, which the draft will end.
@@ -268,6 +273,7 @@ func TestDraftTestsImpactAndPublish(t *testing.T) {
 }
 
 func TestPublishNeedsASecondApprover(t *testing.T) {
+	t.Parallel()
 	key := []byte("a shared secret for signing bundles in this test")
 	h := newHarness(t, harnessOptions{approvals: 2, key: key})
 	b := h.browser()
@@ -331,6 +337,7 @@ func TestPublishNeedsASecondApprover(t *testing.T) {
 }
 
 func TestAuditDeskAndDisclosures(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	de := clinicianOf("DE")
 	emergency := de

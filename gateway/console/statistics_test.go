@@ -79,6 +79,7 @@ func statisticsAudits(t *testing.T, h *harness) []string {
 // k, masked cells labelled in text, the terms and the sources left out,
 // and a CSV equal to the operation's; each evaluation is one AuditEvent.
 func TestStatisticsPage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{statistics: true})
 	b := h.browser()
 	b.signInAs("researcher")
@@ -180,6 +181,7 @@ func TestStatisticsPage(t *testing.T) {
 
 // Clinicians and the legal team get no statistics page: no link, a 403.
 func TestStatisticsPageRoles(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{statistics: true})
 	for _, role := range []string{"clinician", "legal", "auditor"} {
 		b := h.browser()

@@ -13,6 +13,7 @@ func oneWay(counts ...int) Table {
 // A single small cell in a row with a published total would be recovered
 // by subtraction: a second cell is masked with it.
 func TestComplementarySuppressionOneWay(t *testing.T) {
+	t.Parallel()
 	rel, err := Protect(oneWay(3, 50, 40), Rules{K: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +43,7 @@ func TestComplementarySuppressionOneWay(t *testing.T) {
 
 // The auditor finds what primary suppression alone leaves open.
 func TestAuditCatchesRecoverableCell(t *testing.T) {
+	t.Parallel()
 	rel := &Release{Populations: []string{"p"}, Dims: []int{3}, Rules: Rules{K: 10}, Values: []Value{
 		{Cell: Cell{Coord: []int{All}}, Count: 93},
 		{Cell: Cell{Coord: []int{0}}, Masked: true},
@@ -63,6 +65,7 @@ func TestAuditCatchesRecoverableCell(t *testing.T) {
 // Two-way table: rows and columns and the total are published; a small
 // cell needs a rectangle of masked cells, each with enough mass.
 func TestTwoWay(t *testing.T) {
+	t.Parallel()
 	tab := Table{Populations: []string{"p"}, Dims: []int{2, 3}, Counts: [][]int{{3, 40, 25, 30, 12, 60}}}
 	rel, err := Protect(tab, Rules{K: 10})
 	if err != nil {
@@ -84,6 +87,7 @@ func TestTwoWay(t *testing.T) {
 
 // Nested populations: a numerator atom is bounded by its denominator.
 func TestNestedPopulations(t *testing.T) {
+	t.Parallel()
 	tab := Table{Populations: []string{"denominator", "numerator"}, Nested: true, Dims: []int{2},
 		Counts: [][]int{{12, 40}, {11, 20}}}
 	rel, err := Protect(tab, Rules{K: 10})
@@ -104,6 +108,7 @@ func TestNestedPopulations(t *testing.T) {
 }
 
 func TestRounding(t *testing.T) {
+	t.Parallel()
 	rel, err := Protect(oneWay(12, 27, 0, 33), Rules{K: 10, Rounding: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +129,7 @@ func TestRounding(t *testing.T) {
 }
 
 func TestShapeErrors(t *testing.T) {
+	t.Parallel()
 	for name, tab := range map[string]Table{
 		"three dims":   {Populations: []string{"p"}, Dims: []int{1, 1, 1}, Counts: [][]int{{1}}},
 		"short counts": {Populations: []string{"p"}, Dims: []int{3}, Counts: [][]int{{1, 2}}},
@@ -173,6 +179,7 @@ func randomTable(r *rand.Rand) Table {
 // Every release of random tables passes the auditor's check and publishes
 // no count in 1..k-1.
 func TestProtectRandomTables(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 300; i++ {
 		tab := randomTable(r)
@@ -184,6 +191,41 @@ func TestProtectRandomTables(t *testing.T) {
 		if err := Check(rel); err != nil {
 			t.Fatalf("table %d %+v %+v: %v", i, tab, rules, err)
 		}
+	}
+}
+
+// No complementary mask is needless: publishing any one masked cell of at
+// least k (a complement, never a primary) fails the auditor's check.
+func TestNoNeedlessComplement(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	complements := 0
+	for i := 0; i < 60; i++ {
+		tab := randomTable(r)
+		rules := Rules{K: []int{5, 10}[r.IntN(2)], Rounding: []int{0, 5}[r.IntN(2)]}
+		rel, err := Protect(tab, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cells := Cells(len(tab.Populations), tab.Dims)
+		for j, v := range rel.Values {
+			truth := 0
+			for _, a := range atomsOf(tab.Dims, cells[j].Coord) {
+				truth += tab.Counts[cells[j].Population][a]
+			}
+			if !v.Masked || truth < rel.Rules.K {
+				continue
+			}
+			complements++
+			try := *rel
+			try.Values = append([]Value(nil), rel.Values...)
+			try.Values[j] = Value{Cell: v.Cell, Count: roundTo(truth, rel.Rules.Rounding, rel.Rules.K)}
+			if Check(&try) == nil {
+				t.Errorf("table %d %+v %+v: cell %v (%d) is masked, but the table passes without the mask", i, tab, rules, v.Cell, truth)
+			}
+		}
+	}
+	if complements == 0 {
+		t.Fatal("no complementary suppression in any table: the test proves nothing")
 	}
 }
 

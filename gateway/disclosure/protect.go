@@ -13,9 +13,17 @@ import (
 //  3. complementary suppression: while the auditor (Audit) derives an
 //     interval narrower than K for some masked cell, one more published
 //     cell that shares a published sum with it (or sits at the same place
-//     in a nested population) is masked: the smallest one of at least K, or
-//     else the largest. The loop ends because every round masks a cell, and
-//     a table with everything masked passes.
+//     in a nested population) is masked: any before a population's total
+//     (its most telling number), then one that does not stand alone in
+//     another published sum (and so needs no complement of its own), then
+//     the smallest of at least K, or else the largest. The loop ends
+//     because every round masks a cell, and a table with everything masked
+//     passes;
+//  4. release of needless complements: the greedy rounds of step 3 can mask
+//     more than a pattern needs (a complement chosen early may be made
+//     redundant by later ones). Each complementary cell, largest count
+//     first, is published again when the table still passes Check without
+//     it, so that no single complement of the result can be dropped.
 //
 // The result passes Check by construction. The same table and rules always
 // give the same release: there is no randomness to average away.
@@ -38,10 +46,21 @@ func Protect(t Table, rules Rules) (*Release, error) {
 		Rules:       Rules{K: k, Rounding: max(rules.Rounding, 0)},
 		Values:      make([]Value, len(cells)),
 	}
+	vals, err := suppress(rel, cells, truth, k)
+	if err != nil {
+		return nil, err
+	}
+	rel.Values = vals
+	return rel, nil
+}
+
+// suppress runs steps 1 to 4 and returns the values it publishes.
+func suppress(rel *Release, cells []Cell, truth []int, k int) ([]Value, error) {
 	masked := make([]bool, len(cells))
 	for i, x := range truth {
 		masked[i] = x > 0 && x < k
 	}
+	primary := slices.Clone(masked)
 	publish := func() {
 		for i, c := range cells {
 			v := Value{Cell: c, Masked: masked[i]}
@@ -54,12 +73,15 @@ func Protect(t Table, rules Rules) (*Release, error) {
 	everything := false
 	for {
 		publish()
-		failing, err := firstNarrow(rel, k)
+		failing, err := firstNarrow(rel, k, -1)
 		if err != nil {
 			return nil, err
 		}
 		if failing < 0 {
-			return rel, nil
+			if err := release(rel, truth, primary, masked, publish); err != nil {
+				return nil, err
+			}
+			return slices.Clone(rel.Values), nil
 		}
 		next := complement(rel, cells, truth, masked, failing, k)
 		if next < 0 {
@@ -79,18 +101,72 @@ func Protect(t Table, rules Rules) (*Release, error) {
 	}
 }
 
-// firstNarrow returns the index of the first masked cell whose interval is
-// narrower than k, or -1.
-func firstNarrow(rel *Release, k int) (int, error) {
+// release publishes again, largest count first, every complementary cell
+// whose mask the table does not need: one without which it still passes
+// Check. The release is left published as the final masks say.
+func release(rel *Release, truth []int, primary, masked []bool, publish func()) error {
+	var comps []int
+	for i := range masked {
+		if masked[i] && !primary[i] {
+			comps = append(comps, i)
+		}
+	}
+	slices.SortStableFunc(comps, func(a, b int) int { return truth[b] - truth[a] })
+	for _, i := range comps {
+		masked[i] = false
+		publish()
+		// Primary cells stay masked, so no published count is below K:
+		// the intervals decide, and the first narrow one is enough.
+		failing, err := firstNarrow(rel, rel.Rules.K, i)
+		if err != nil {
+			return err
+		}
+		if failing >= 0 {
+			masked[i] = true
+		}
+	}
+	publish()
+	return nil
+}
+
+// firstNarrow returns the index of a masked cell whose interval is
+// narrower than k, or -1. With near >= 0 (a cell just published), the
+// masked cells that share a published sum with it, or its place in a
+// nested population, are audited first: a table it broke fails on one of
+// them, after a few linear programs rather than all.
+func firstNarrow(rel *Release, k, near int) (int, error) {
 	sys, err := newSystem(rel)
 	if err != nil {
 		return -1, err
 	}
 	cells := Cells(len(rel.Populations), rel.Dims)
+	order := make([]int, 0, len(cells))
 	for i, v := range rel.Values {
-		if !v.Masked {
-			continue
+		if v.Masked {
+			order = append(order, i)
 		}
+	}
+	if near >= 0 {
+		nc := cells[near]
+		close := func(i int) bool {
+			c := cells[i]
+			if c.Population == nc.Population {
+				return sharesSum(rel.Dims, c.Coord, nc.Coord)
+			}
+			return rel.Nested && (c.Population == nc.Population-1 || c.Population == nc.Population+1) && slices.Equal(c.Coord, nc.Coord)
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			ca, cb := close(a), close(b)
+			switch {
+			case ca == cb:
+				return 0
+			case ca:
+				return -1
+			}
+			return 1
+		})
+	}
+	for _, i := range order {
 		iv, err := sys.interval(cells[i])
 		if err != nil {
 			return -1, err
@@ -120,7 +196,21 @@ func complement(rel *Release, cells []Cell, truth []int, masked []bool, f, k int
 		}
 		return false
 	}
+	// Anything before a population's total (its most telling number),
+	// then a cell that is not left alone in another published sum (it then
+	// needs no complement of its own); then the smallest of at least K, or
+	// else the largest.
+	score := func(i int) [2]int {
+		var sc [2]int
+		if len(rel.Dims) > 0 && level(cells[i].Coord) == len(rel.Dims) {
+			sc[0] = 1
+		}
+		sc[1] = loneLines(rel, cells, masked, i, f)
+		return sc
+	}
+	less := func(a, b [2]int) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1] }
 	best, bestBig := -1, -1
+	var bestScore, bigScore [2]int
 	for i := range cells {
 		if masked[i] || truth[i] == 0 || !related(i) {
 			continue
@@ -128,17 +218,68 @@ func complement(rel *Release, cells []Cell, truth []int, masked []bool, f, k int
 		if !sharesSum(rel.Dims, cells[i].Coord, cells[f].Coord) && cells[i].Population == fp {
 			continue
 		}
-		if truth[i] >= k && (best < 0 || truth[i] < truth[best]) {
-			best = i
+		sc := score(i)
+		if truth[i] >= k && (best < 0 || less(sc, bestScore) || sc == bestScore && truth[i] < truth[best]) {
+			best, bestScore = i, sc
 		}
-		if bestBig < 0 || truth[i] > truth[bestBig] {
-			bestBig = i
+		if bestBig < 0 || less(sc, bigScore) || sc == bigScore && truth[i] > truth[bestBig] {
+			bestBig, bigScore = i, sc
 		}
 	}
 	if best >= 0 {
 		return best
 	}
 	return bestBig
+}
+
+// level is how many dimensions a cell sums over: 0 for an atom, as many
+// as there are for the total.
+func level(coord []int) int {
+	n := 0
+	for _, c := range coord {
+		if c == All {
+			n++
+		}
+	}
+	return n
+}
+
+// loneLines counts the published sum lines through cell i (all its cells
+// but one coordinate fixed, the margin included) that do not hold the
+// failing cell f and hold no masked cell besides i: the lines where
+// masking i would leave it alone, to be protected by yet another mask.
+func loneLines(rel *Release, cells []Cell, masked []bool, i, f int) int {
+	c := cells[i]
+	n := 0
+	for d, size := range rel.Dims {
+		if cells[f].Population == c.Population && onLine(c.Coord, cells[f].Coord, d) {
+			continue
+		}
+		other := false
+		coord := slices.Clone(c.Coord)
+		for x := All; x < size && !other; x++ {
+			if x == c.Coord[d] {
+				continue
+			}
+			coord[d] = x
+			j := rel.Index(Cell{Population: c.Population, Coord: coord})
+			other = masked[j]
+		}
+		if !other {
+			n++
+		}
+	}
+	return n
+}
+
+// onLine says whether b lies on the line through a along dimension d.
+func onLine(a, b []int, d int) bool {
+	for e := range a {
+		if e != d && a[e] != b[e] {
+			return false
+		}
+	}
+	return true
 }
 
 // sharesSum says whether two cells of one population appear together in a

@@ -13,6 +13,7 @@ import (
 // The tableau simplex gives the optimum gonum's simplex gives, on every
 // linear program the auditor builds for random tables.
 func TestSimplexAgreesWithGonum(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	compared := 0
 	for i := 0; i < 25; i++ {

@@ -11,6 +11,7 @@ import (
 // When a policy withholds an allergy's contained asserter, the reference
 // to it keeps only its display, the loss report says so, and dom-3 holds.
 func TestResolveContainedAfterRedaction(t *testing.T) {
+	t.Parallel()
 	cr, err := r4.Parse([]byte(`{"resourceType":"AllergyIntolerance","id":"a1","patient":{"reference":"Patient/p1"},` +
 		`"code":{"text":"penicillin"},"asserter":{"reference":"#rp1","display":"mother"},` +
 		`"contained":[{"resourceType":"RelatedPerson","id":"rp1","patient":{"reference":"Patient/p1"}}]}`))

@@ -44,6 +44,7 @@ func ukSource(t *testing.T) *federatetest.Source {
 }
 
 func TestMigrationContextIsSplitAndFirewalled(t *testing.T) {
+	t.Parallel()
 	eng, err := mappings.Load()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ func testCodec(t testing.TB) *IDCodec {
 }
 
 func TestIDCodecRoundTrip(t *testing.T) {
+	t.Parallel()
 	c := testCodec(t)
 	tests := []struct {
 		name, source, typ, id string
@@ -64,6 +65,7 @@ func TestIDCodecRoundTrip(t *testing.T) {
 }
 
 func TestIDCodecRejects(t *testing.T) {
+	t.Parallel()
 	c := testCodec(t)
 	gw, err := c.Encode("de-sample", "Patient", "p1")
 	if err != nil {
@@ -100,6 +102,7 @@ func TestIDCodecRejects(t *testing.T) {
 }
 
 func TestIDCodecDistinctTypes(t *testing.T) {
+	t.Parallel()
 	c := testCodec(t)
 	a, _ := c.Encode("de", "Patient", "x1")
 	b, _ := c.Encode("de", "Condition", "x1")
@@ -109,6 +112,7 @@ func TestIDCodecDistinctTypes(t *testing.T) {
 }
 
 func TestIDCodecTooLong(t *testing.T) {
+	t.Parallel()
 	c := testCodec(t)
 	// An upstream id of any length gets an id (idtable.go); only a source
 	// id that leaves no room for a digest id cannot.
@@ -118,6 +122,7 @@ func TestIDCodecTooLong(t *testing.T) {
 }
 
 func TestNewIDCodecShortKey(t *testing.T) {
+	t.Parallel()
 	if _, err := NewIDCodec([]byte("short")); err == nil {
 		t.Fatal("a short key must be refused")
 	}

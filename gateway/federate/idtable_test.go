@@ -19,6 +19,7 @@ var (
 )
 
 func TestLongIDsRoundTrip(t *testing.T) {
+	t.Parallel()
 	c := testCodec(t)
 	tests := []struct{ name, source, typ, id string }{
 		{"48 characters", "de-sample", "Condition", id48},
@@ -66,6 +67,7 @@ func TestLongIDsRoundTrip(t *testing.T) {
 // minted a long id resolves it through the shared store; a lost table
 // is rebuilt by minting again; a forged entry resolves to nothing.
 func TestLongIDsAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Run(t, false)
 	store, err := cache.NewRedisStore(cache.RedisOptions{URL: srv.URL(), Timeout: 2 * time.Second})
 	if err != nil {

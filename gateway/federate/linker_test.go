@@ -234,6 +234,7 @@ func (d summaryDoc) sourcesOf(typ string) map[string]int {
 }
 
 func TestSummaryResolvesAcrossSources(t *testing.T) {
+	t.Parallel()
 	f := newLinkerFixture(t, false)
 	anchor := f.id(t, "a", "Patient", "pa1")
 	res, b, err := f.l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{ID: anchor}, BaseURL: "https://gw.example/fhir"})
@@ -363,6 +364,7 @@ func TestSummaryResolvesAcrossSources(t *testing.T) {
 }
 
 func TestSummaryTypeLevel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		identifier string
@@ -411,6 +413,7 @@ func TestSummaryTypeLevel(t *testing.T) {
 }
 
 func TestSummaryAmbiguousAnchor(t *testing.T) {
+	t.Parallel()
 	f := newLinkerFixture(t, false)
 	// c holds two persons with the passport: starting from one of them,
 	// the passport links nothing.
@@ -427,6 +430,7 @@ func TestSummaryAmbiguousAnchor(t *testing.T) {
 }
 
 func TestSummaryFailures(t *testing.T) {
+	t.Parallel()
 	unavailable := fmt.Errorf("%w: 503", source.ErrUnavailable)
 	tests := []struct {
 		name   string
@@ -485,6 +489,7 @@ func TestSummaryFailures(t *testing.T) {
 }
 
 func TestSummaryResolutionIsCached(t *testing.T) {
+	t.Parallel()
 	f := newLinkerFixture(t, true)
 	q := SummaryRequest{Patient: PatientQuery{Identifier: "http://hl7.org/fhir/sid/passport-UKR|P1"}}
 	_, first, err := f.l.Summary(context.Background(), deClinician, q)
@@ -516,6 +521,7 @@ func TestSummaryResolutionIsCached(t *testing.T) {
 }
 
 func TestEverything(t *testing.T) {
+	t.Parallel()
 	f := newLinkerFixture(t, false)
 	req := deClinician
 	req.Operation = "everything"

@@ -62,6 +62,7 @@ func newRedactingLinker(t *testing.T) *linkerFixture {
 // though release redaction removed them from the Patient the requester
 // sees: the same people as anchored on the domestic record.
 func TestLinkingUsesIdentifiersBeforeRedaction(t *testing.T) {
+	t.Parallel()
 	f := newRedactingLinker(t)
 	ctx := context.Background()
 	for _, anchor := range []struct{ src, upstream string }{{"a", "pa1"}, {"b", "pb1"}} {

@@ -75,6 +75,7 @@ func sourcesOf(res *Result) []string {
 }
 
 func TestMatchGradesBoundedPerSource(t *testing.T) {
+	t.Parallel()
 	// n holds Oleksandr with a birth year only: probable. Where its rules
 	// release certain matches only, he is not shown.
 	svc := matchService(t, map[string]string{"a": "possible", "u": "probable", "n": "certain", "p": "probable"})
@@ -94,6 +95,7 @@ func TestMatchGradesBoundedPerSource(t *testing.T) {
 }
 
 func TestMatchOnlyCertain(t *testing.T) {
+	t.Parallel()
 	svc := matchService(t, map[string]string{"a": "possible", "u": "probable"})
 	res, err := svc.Match(context.Background(), deClinician, MatchRequest{Traits: oleksandr, OnlyCertain: true})
 	if err != nil {
@@ -118,6 +120,7 @@ func TestMatchOnlyCertain(t *testing.T) {
 }
 
 func TestMatchTraitRefusals(t *testing.T) {
+	t.Parallel()
 	// Every source that could be asked needs more traits: ErrTraits.
 	svc := matchService(t, map[string]string{}, "a", "u")
 	_, err := svc.Match(context.Background(), deClinician, MatchRequest{Traits: oleksandr})
@@ -143,6 +146,7 @@ func TestMatchTraitRefusals(t *testing.T) {
 }
 
 func TestNarrowingSearches(t *testing.T) {
+	t.Parallel()
 	got := narrowingSearches(match.Traits{Names: []match.Name{{Family: "Al-Khatib", Given: []string{"Мохаммед"}}}, BirthDate: match.Date{Year: 1990},
 		Identifiers: []match.Identifier{{System: "s", Value: "v,1"}}}, false)
 	var enc []string

@@ -77,6 +77,7 @@ func newMatchLinkFixture(t *testing.T, allowMatch bool) (*Linker, *Service) {
 }
 
 func TestSummaryLinksOnlyCertainMatches(t *testing.T) {
+	t.Parallel()
 	l, svc := newMatchLinkFixture(t, true)
 	anchor, _ := svc.opts.IDs.Encode("a", "Patient", "a1")
 	res, doc, err := l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{ID: anchor}, BaseURL: "http://gw/fhir"})
@@ -134,6 +135,7 @@ func TestSummaryLinksOnlyCertainMatches(t *testing.T) {
 }
 
 func TestSummaryWithoutMatchPermissionLinksNoDemographics(t *testing.T) {
+	t.Parallel()
 	l, svc := newMatchLinkFixture(t, false)
 	anchor, _ := svc.opts.IDs.Encode("a", "Patient", "a1")
 	_, doc, err := l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{ID: anchor}, BaseURL: "http://gw/fhir"})
@@ -149,6 +151,7 @@ func TestSummaryWithoutMatchPermissionLinksNoDemographics(t *testing.T) {
 // trait kind is claimed); a source whose rules require a kind the anchor's
 // record lacks is then not asked.
 func TestSummaryMatchRespectsRequiredTraits(t *testing.T) {
+	t.Parallel()
 	l, svc := newMatchLinkFixture(t, true)
 	d := svc.opts.Decider.(*federatetest.Decider)
 	inner := d.Fn

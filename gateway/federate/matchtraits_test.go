@@ -10,6 +10,7 @@ import (
 )
 
 func TestPatientTraits(t *testing.T) {
+	t.Parallel()
 	in := `{"resourceType":"Patient","name":[{"use":"maiden","family":"Koval","given":["Olena"]},{"use":"official","family":"Shevchenko","given":["Olena","Petrivna"]}],
 	"birthDate":"1980-05","gender":"female",
 	"identifier":[{"system":"http://hl7.org/fhir/sid/passport-UKR","value":"FT1"},{"system":"https://fhir.migrant-health.org/mhp/sid/mpi","value":"a.x"}],

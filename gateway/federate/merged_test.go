@@ -45,6 +45,7 @@ func newMergedFixture(t *testing.T) *linkerFixture {
 // A merged pair is one person: the surviving record's data, and the
 // document and its OperationOutcome say the source had merged records.
 func TestSummaryMergedRecords(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		q    func(f *linkerFixture) PatientQuery
@@ -102,6 +103,7 @@ func TestSummaryMergedRecords(t *testing.T) {
 // Two unrelated persons behind one identifier: no safe answer, and never
 // "not found" for persons that exist.
 func TestSummaryAmbiguousIdentifier(t *testing.T) {
+	t.Parallel()
 	f := newMergedFixture(t)
 	res, _, err := f.l.Summary(context.Background(), deClinician, SummaryRequest{Patient: PatientQuery{Identifier: "http://hl7.org/fhir/sid/passport-UKR|X1"}})
 	if !errors.Is(err, ErrAmbiguous) || errors.Is(err, ErrNotFound) {

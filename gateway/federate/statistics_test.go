@@ -64,6 +64,7 @@ var (
 // apply to the merged table, the period is widened to the coarsest grain,
 // and a failed or refused source is named while the others count.
 func TestEvaluateMeasureAcrossSources(t *testing.T) {
+	t.Parallel()
 	de, nl, us := federatetest.PopulationSource(t, dePop), federatetest.PopulationSource(t, nlPop), federatetest.PopulationSource(t, usPop)
 	ua := &federatetest.Source{SourceID: "ua-down", SourceCountry: "UA", Fail: source.ErrUnavailable}
 	s := statisticsService(t, de, nl, us, ua)
@@ -141,6 +142,7 @@ func mustMappings(t *testing.T) *mappings.Engine {
 }
 
 func TestEvaluateMeasureRefusals(t *testing.T) {
+	t.Parallel()
 	de, nl := federatetest.PopulationSource(t, dePop), federatetest.PopulationSource(t, nlPop)
 	both := statisticsService(t, de, nl)
 	abroad := statisticsService(t, nl)
@@ -193,6 +195,7 @@ func TestEvaluateMeasureRefusals(t *testing.T) {
 }
 
 func TestPeriodSnapping(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		start, end     string
 		months         int

@@ -16,6 +16,7 @@ import (
 // Composition; it travels in the document only when the release phase
 // allows it (explicit consent), and then raises the high-water mark.
 func TestSummaryKeepsClassSOutOfTheComposition(t *testing.T) {
+	t.Parallel()
 	eng, err := mappings.Load()
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ func (g *gateway) postRaw(t testing.TB, path, token string, body []byte) (int, m
 }
 
 func TestAdmin(t *testing.T) {
+	t.Parallel()
 	de := newNationalServer(t, "de-sample")
 	g := startGateway(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "de-kbv", Country: "DE", Profile: "de-basis", Kind: config.KindFHIR, BaseURL: de.URL}}

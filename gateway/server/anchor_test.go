@@ -12,6 +12,7 @@ import (
 // cross-border Patient's identifiers before release, and identity
 // resolution uses the identifiers the source gave.
 func TestSummaryAnchoredAbroad(t *testing.T) {
+	t.Parallel()
 	srcs := newSummarySources(t)
 	g := startGateway(t, srcs.config(false, sourceTimeout), Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	clin := g.token(t, "DE", "clinician", "TREAT")
 	auditor := g.token(t, "DE", "auditor", "HCOMPL")
@@ -99,6 +100,7 @@ func mustMarshal(t testing.TB, v any) []byte {
 // TestAuditLogDownWithholdsData: with the audit log unable to write, no
 // patient data leaves; requests that disclose nothing still answer.
 func TestAuditLogDownWithholdsData(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	clin := g.token(t, "DE", "clinician", "TREAT")
 	search := g.get(t, "/Patient?identifier="+aminaPassport, clin)

@@ -199,6 +199,7 @@ func badInputCorpus(pid string) []badRequest {
 // servers and checks every answer: the status, an OperationOutcome (with an
 // X-Request-Id), never a 5xx, and no request reaching a national source.
 func TestBadInputCorpus(t *testing.T) {
+	t.Parallel()
 	de, nl, us, edit := nationalSources(t)
 	g := startGateway(t, func(c *config.Config) {
 		edit(c)

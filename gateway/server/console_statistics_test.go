@@ -19,6 +19,7 @@ import (
 // adapter releases the CSV the operation sends, with every decision for
 // the AuditEvent; a role the policy refuses gets a 403 with its rules.
 func TestConsoleStatisticsAdapter(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	if g.srv.statistics == nil {
 		t.Fatal("the console has no statistics page although the gateway has measures")

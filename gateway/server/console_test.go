@@ -14,6 +14,7 @@ import (
 // of the development default prints a one-time sign-in link; the
 // disclosure report is a FHIR operation for auditors only.
 func TestConsoleAndDisclosures(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	g := startGateway(t, func(c *config.Config) { c.Console.TraceURL = "http://jaeger.invalid/trace/{trace_id}" }, Options{Stdout: &out})
 	clin := g.token(t, "DE", "clinician", "TREAT")

@@ -180,6 +180,7 @@ func sourcesOf(rs []map[string]any) map[string]int {
 }
 
 func TestDemoCrossBorderSearch(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	r := g.get(t, "/Patient?identifier="+aminaPassport, tok)
@@ -216,6 +217,7 @@ func TestDemoCrossBorderSearch(t *testing.T) {
 }
 
 func TestNoPurposeNoData(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "")
 	r := g.get(t, "/Patient?identifier="+aminaPassport, tok)
@@ -225,6 +227,7 @@ func TestNoPurposeNoData(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	good := g.token(t, "DE", "clinician", "TREAT")
 	expired := g.token(t, "DE", "clinician", "TREAT", func(m *auth.MintOptions) {
@@ -284,6 +287,7 @@ func nationalSources(t testing.TB) (de, nl, us *nationalServer, edit func(*confi
 }
 
 func TestNationalFHIRSources(t *testing.T) {
+	t.Parallel()
 	de, nl, us, edit := nationalSources(t)
 	g := startGateway(t, edit, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -397,6 +401,7 @@ func runClient(t *testing.T, script string, env ...string) []byte {
 }
 
 func TestFHIRKitClient(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	out := runClient(t, "fhirkit.mjs", "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_SEARCH_TYPE=Patient",
@@ -483,6 +488,7 @@ func TestGracefulShutdown(t *testing.T) {
 // cannot read is the client's mistake: 400 before any source is asked, so
 // it is neither a source failure (502) nor counted against a breaker.
 func TestMalformedSearchValuesNeverReachSources(t *testing.T) {
+	t.Parallel()
 	de, nl, us, edit := nationalSources(t)
 	g := startGateway(t, func(c *config.Config) {
 		edit(c)

@@ -39,6 +39,7 @@ func rawExchange(t *testing.T, addr, request string) (*http.Response, []byte) {
 // the server's own limit, a trailing slash) are OperationOutcomes with an
 // X-Request-Id like every other answer.
 func TestAnswersBeforeAnyHandler(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(c *config.Config) { c.Server.MaxHeaderBytes = 4 << 10 }, Options{})
 	addr := g.cfg.Listen
 	huge := strings.Repeat("a", 64<<10)

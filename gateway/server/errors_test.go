@@ -15,6 +15,7 @@ import (
 // TestNewNamesTheSetting: whichever step of New fails, the error is a
 // *SettingError naming the setting at fault, said once, on one line.
 func TestNewNamesTheSetting(t *testing.T) {
+	t.Parallel()
 	notADir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notADir, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)

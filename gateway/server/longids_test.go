@@ -106,6 +106,7 @@ func rewriteRefs(v any) {
 // a time: the migrant is found, read, searched by _id, and every record of
 // hers is returned, in searches, $everything and $summary, none lost.
 func TestLongUpstreamIDsEndToEnd(t *testing.T) {
+	t.Parallel()
 	de, orig := newLongIDServer(t, "de-sample")
 	nl, ua := newNationalServer(t, "nl-sample"), newNationalServer(t, "ua-sample")
 	g := startGateway(t, func(c *config.Config) {

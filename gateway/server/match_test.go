@@ -85,6 +85,7 @@ func outcomeText(r reply) string {
 }
 
 func TestMatchFindsThePersonAcrossCountries(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	r := g.post(t, "/Patient/$match", tok, "application/fhir+json", matchBody(aminaTraits))
@@ -144,6 +145,7 @@ func TestMatchFindsThePersonAcrossCountries(t *testing.T) {
 }
 
 func TestMatchGradesAndConfidence(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	// Amina with a birth year only and another spelling: no candidate can
@@ -182,6 +184,7 @@ func TestMatchGradesAndConfidence(t *testing.T) {
 }
 
 func TestMatchPolicy(t *testing.T) {
+	t.Parallel()
 	env := startPolicyEnv(t)
 	g := env.g
 	before := env.contacts()
@@ -223,6 +226,7 @@ func TestMatchPolicy(t *testing.T) {
 }
 
 func TestMatchSourceRulesOnTraits(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	// The Ukrainian source requires the kind "gender" under its
@@ -263,10 +267,8 @@ type matchServer struct {
 
 func newMatchServer(t *testing.T, dir string) *matchServer {
 	t.Helper()
-	opts := source.Options{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)}
-	if name, ok := strings.CutPrefix(dir, config.BuiltinPrefix); ok {
-		opts.Dir, opts.BuiltinDir = "", name
-	}
+	opts := sourceOptions(config.Source{ID: "upstream", Country: "NL", Profile: "nl-core", Kind: config.KindBundle, Dir: dir}, 0)
+	opts.Builtin, opts.Logger = examples.FS, slog.New(slog.DiscardHandler)
 	b, err := source.OpenBundle(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -297,6 +299,7 @@ func newMatchServer(t *testing.T, dir string) *matchServer {
 }
 
 func TestMatchForwardsOnlyAllowedTraits(t *testing.T) {
+	t.Parallel()
 	nl := newMatchServer(t, config.BuiltinPrefix+"nl-sample")
 	g := startGateway(t, func(c *config.Config) {
 		c.Sources = []config.Source{
@@ -360,6 +363,7 @@ func TestMatchRateLimit(t *testing.T) {
 }
 
 func TestMatchBadInput(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	for name, body := range map[string]string{

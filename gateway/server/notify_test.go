@@ -19,6 +19,7 @@ import (
 // allows break-the-glass is released, audited as such, and notified to the
 // configured inbox, naming the AuditEvent and never the patient.
 func TestBreakGlassNotifies(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var got []audit.Notification
 	var raw []string

@@ -11,11 +11,14 @@ import (
 	"github.com/migrant-health/mhg/gateway/telemetry"
 )
 
-// This file is the one place where sections of the configuration become the
-// Options of the components they configure: the component packages know
-// nothing of package config. Each function translates one section and
-// nothing else; what only the running server knows (its logger, its
-// telemetry providers) is added by the caller.
+// The component packages know nothing of package config: the server
+// translates each section into the Options of the component it configures.
+// The translations that are more than copying fields into a literal (the
+// telemetry sampler, the development key of auth, Redis or none, cache
+// lifetimes per kind, a source's kind and built-in folder) are here, each a
+// function of one section, tested in options_test.go; the steps of New fill
+// in the others where they build the component, and add what only the
+// running server knows (its logger, its telemetry providers).
 
 // telemetryOptions translates the telemetry section.
 func telemetryOptions(c config.Telemetry) (telemetry.Options, error) {

@@ -80,10 +80,10 @@ var sensitiveNotes = map[string]string{
 // counts the requests it gets.
 func newRecordingServer(t testing.TB, dir string) *nationalServer {
 	t.Helper()
-	opts := source.Options{ID: "upstream", Country: "XX", Profile: "x", Kind: source.KindBundle, Dir: dir, Builtin: examples.FS, Logger: slog.New(slog.DiscardHandler)}
-	if name, ok := strings.CutPrefix(dir, config.BuiltinPrefix); ok {
-		opts.Dir, opts.BuiltinDir = "", name
-	}
+	// The same translation as the gateway's turns builtin:<name> into a
+	// built-in folder.
+	opts := sourceOptions(config.Source{ID: "upstream", Country: "XX", Profile: "x", Kind: config.KindBundle, Dir: dir}, 0)
+	opts.Builtin, opts.Logger = examples.FS, slog.New(slog.DiscardHandler)
 	b, err := source.OpenBundle(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ func TestPprofListener(t *testing.T) {
 
 // Off by default: no profiler on the gateway's port either.
 func TestPprofOffByDefault(t *testing.T) {
+	t.Parallel()
 	if config.Default().Server.PprofListen != "" {
 		t.Fatal("pprof_listen is set by default")
 	}

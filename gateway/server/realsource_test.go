@@ -187,6 +187,7 @@ func searchAll(t *testing.T, g *gateway, path, tok string) (entries []map[string
 // documents. Every response is parsed by google/fhir's R4 unmarshaller
 // (gateway.get), so it validates too.
 func TestThirdPartyFHIRServers(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts three node servers")
 	}

@@ -15,6 +15,7 @@ import (
 // the cache, nothing in Redis is readable patient data, a killed Redis
 // costs no request, and a restarted one is used again.
 func TestRedisCache(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a redis-server")
 	}

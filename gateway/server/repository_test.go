@@ -20,6 +20,7 @@ import (
 // auditor's search on either finds what the other disclosed; /readyz shows
 // the instance and how far shipping has come.
 func TestAuditRepositoryShared(t *testing.T) {
+	t.Parallel()
 	db := pgtest.NewDatabase(t, "")
 	replica := func(name string) *gateway {
 		return startGateway(t, func(c *config.Config) {

@@ -29,6 +29,7 @@ func aminaIDs(t *testing.T, g *gateway, tok string) map[string]string {
 // resources, so a code search matches the international coding the
 // mapping added beside the national one.
 func TestClinicalSearch(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	ids := aminaIDs(t, g, tok)

@@ -50,6 +50,7 @@ func evaluate(m string, q url.Values) string {
 // names the source no agreement covers, comes as CSV too, and leaves one
 // AuditEvent without a patient in it.
 func TestEvaluateMeasureHTTP(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "researcher", "HRESCH", researcherScopes)
 
@@ -185,6 +186,7 @@ func TestEvaluateMeasureHTTP(t *testing.T) {
 }
 
 func TestEvaluateMeasureRefusedAndBadInput(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "researcher", "HRESCH", researcherScopes)
 	year := url.Values{"periodStart": {"2025"}, "periodEnd": {"2025"}}
@@ -233,6 +235,7 @@ func TestEvaluateMeasureRefusedAndBadInput(t *testing.T) {
 // lists and reads the Measures and calls $evaluate-measure by GET and by
 // POST; both reports pass the auditor's check and are the same table.
 func TestFHIRKitEvaluateMeasure(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "NL", "researcher", "HRESCH", researcherScopes)
 	out := runClient(t, "fhirkit-measure.mjs", "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_MEASURE=mhp-mcv-coverage",

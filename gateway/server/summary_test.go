@@ -160,6 +160,7 @@ func upstreamIDs(t testing.TB) []string {
 const vaccineCOVID = "http://snomed.info/sct|1119349007"
 
 func TestSummaryCrossBorder(t *testing.T) {
+	t.Parallel()
 	srcs := newSummarySources(t)
 	g := startGateway(t, srcs.config(true, 2*time.Second), Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -335,6 +336,7 @@ func provsOfType(d doc, typ string) []string {
 }
 
 func TestSummaryPartialFailure(t *testing.T) {
+	t.Parallel()
 	srcs := newSummarySources(t)
 	g := startGateway(t, srcs.config(false, sourceTimeout), Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -424,6 +426,7 @@ func TestSummaryPartialFailure(t *testing.T) {
 }
 
 func TestSummaryLanguage(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	path := "/Patient/$summary?identifier=" + url.QueryEscape(aminaPassport)
@@ -468,6 +471,7 @@ func TestSummaryLanguage(t *testing.T) {
 }
 
 func TestSummaryRequests(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	ident := url.QueryEscape(aminaPassport)
@@ -562,6 +566,7 @@ func TestSummaryRequests(t *testing.T) {
 }
 
 func TestEverythingPaged(t *testing.T) {
+	t.Parallel()
 	srcs := newSummarySources(t)
 	g := startGateway(t, srcs.config(true, 2*time.Second), Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -645,6 +650,7 @@ func TestEverythingPaged(t *testing.T) {
 // TestFHIRKitSummary drives $summary and $everything with fhir-kit-client
 // (conformance/clients/fhirkit-summary.mjs), a third-party FHIR client.
 func TestFHIRKitSummary(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	out := runClient(t, "fhirkit-summary.mjs", "MHG_BASE="+g.base, "MHG_TOKEN="+tok, "MHG_IDENTIFIER="+aminaPassport,

@@ -44,6 +44,7 @@ func (g *gateway) post(t testing.TB, path, token, contentType string, body []byt
 }
 
 func TestToMHP(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(c *config.Config) { c.Server.MaxBodyBytes = 256 << 10 }, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
 	uk, err := os.ReadFile("../federate/testdata/uk-core-patients.json")
@@ -124,6 +125,7 @@ func TestToMHP(t *testing.T) {
 // TestToMHPIsDecidedByPolicy: converting is a policy decision like every
 // other route, refused to those the policy refuses, and audited.
 func TestToMHPIsDecidedByPolicy(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil, Options{})
 	patient, err := os.ReadFile("../federate/testdata/uk-core-patients.json")
 	if err != nil {

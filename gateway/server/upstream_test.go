@@ -12,6 +12,7 @@ import (
 // closed although far more than its failure threshold of paths were
 // throttled.
 func TestThrottledSourceGivesCompleteAnswers(t *testing.T) {
+	t.Parallel()
 	de, nl, _, edit := nationalSources(t)
 	g := startGateway(t, edit, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -87,6 +88,7 @@ func TestThrottledPastTheDeadline(t *testing.T) {
 // Given names with null placeholders in "_given" are valid R4 and come
 // through.
 func TestUpstreamResourceForms(t *testing.T) {
+	t.Parallel()
 	de, nl, _, edit := nationalSources(t)
 	g := startGateway(t, edit, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -117,6 +119,7 @@ func TestUpstreamResourceForms(t *testing.T) {
 // mapping; a contained Patient (not passed on) leaves the recorder
 // display-only with a loss issue. get checks dom-3 on every answer.
 func TestContainedResourcesSurvive(t *testing.T) {
+	t.Parallel()
 	de, _, _, edit := nationalSources(t)
 	g := startGateway(t, edit, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")
@@ -161,6 +164,7 @@ func TestContainedResourcesSurvive(t *testing.T) {
 // and says how the records were linked; the $summary of the replaced
 // record is the surviving record's, never an empty document.
 func TestMergedPatientSummary(t *testing.T) {
+	t.Parallel()
 	de, _, _, edit := nationalSources(t)
 	g := startGateway(t, edit, Options{})
 	tok := g.token(t, "DE", "clinician", "TREAT")

@@ -20,7 +20,10 @@ import (
 )
 
 // benchPatients is the population of BenchmarkEvaluate:
-// MHG_BENCH_PATIENTS, else 100,000 (about a million resources).
+// MHG_BENCH_PATIENTS, else 10,000 (about 110,000 resources, which make
+// bench loads in a few seconds on two cores). MHG_BENCH_PATIENTS=100000
+// is the full case: about 1.1 million resources, a few minutes to load
+// and some 4 GB of memory.
 func benchPatients(b *testing.B) int {
 	if v := os.Getenv("MHG_BENCH_PATIENTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -29,7 +32,7 @@ func benchPatients(b *testing.B) int {
 		}
 		return n
 	}
-	return 100_000
+	return 10_000
 }
 
 // heapPeak samples the live heap (as each GC marks it) while fn runs and
@@ -107,7 +110,7 @@ func liveHeap() uint64 {
 // flat as the population grows.
 func BenchmarkEvaluate(b *testing.B) {
 	n := benchPatients(b)
-	opts := population.Options{Seed: 1, Patients: n, Source: "bench", Country: "DE", Profile: "de-basis"}
+	opts := population.Options{Seed: 1, Patients: n, Source: "bench", Country: "DE", Profile: "de-basis", Routine: true}
 	src := &counted{Bundle: federatetest.PopulationSource(b, opts)}
 	cat, _ := measures.Load()
 	eng, _ := mappings.Load()

@@ -116,7 +116,7 @@ func TestCountsMatchThePopulation(t *testing.T) {
 	ev := New(cat, eng)
 	opts := []population.Options{
 		{Seed: 7, Patients: 700, Source: "de-pop", Country: "DE", Profile: "de-basis"},
-		{Seed: 7, Patients: 700, Source: "us-pop", Country: "US", Profile: "us-core"},
+		{Seed: 7, Patients: 400, Source: "us-pop", Country: "US", Profile: "us-core", Routine: true},
 	}
 	strataSets := [][]string{nil, {"sex"}, {"migration-status"}, {"sex", "age-band-who"}, {"country-of-birth", "reporting-country"}}
 	for _, o := range opts {
@@ -202,7 +202,7 @@ func TestShortcutsChangeNoCount(t *testing.T) {
 		{Seed: 3, Patients: 400, Source: "de-s", Country: "DE", Profile: "de-basis"},
 		{Seed: 3, Patients: 400, Source: "nl-s", Country: "NL", Profile: "nl-core"},
 		{Seed: 3, Patients: 400, Source: "ua-s", Country: "UA", Profile: "ips"},
-		{Seed: 3, Patients: 400, Source: "us-s", Country: "US", Profile: "us-core"},
+		{Seed: 3, Patients: 400, Source: "us-s", Country: "US", Profile: "us-core", Routine: true},
 	} {
 		src := federatetest.PopulationSource(t, o)
 		for _, m := range cat.Measures() {
@@ -234,7 +234,7 @@ func TestFHIRSourceCountsAsBundle(t *testing.T) {
 	cat, _ := measures.Load()
 	eng, _ := mappings.Load()
 	ev := New(cat, eng)
-	o := population.Options{Seed: 5, Patients: 450, Source: "de-f", Country: "DE", Profile: "de-basis"}
+	o := population.Options{Seed: 5, Patients: 450, Source: "de-f", Country: "DE", Profile: "de-basis", Routine: true}
 	bundle := federatetest.PopulationSource(t, o)
 	for _, declare := range []bool{true, false} {
 		srv := federatetest.PopulationFHIR(t, o, declare)

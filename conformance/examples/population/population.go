@@ -2,7 +2,11 @@
 // with sex, birth date, country of birth, citizenship, arrival, a
 // refugee-screening answer, tuberculosis, diabetes and HIV diagnoses and
 // measles-containing vaccinations, written as national FHIR R4 resources
-// of one demo source's profile (de-basis, nl-core, ips, us-core).
+// of one demo source's profile (de-basis, nl-core, ips, us-core). With
+// Options.Routine a person also has routine care (consultations with vital
+// signs, other vaccinations, hypertension and asthma): about eleven
+// resources a person instead of one and a half, what benchmarks of whole
+// populations read.
 //
 // Nothing is hand-written and nothing is random at run time: person i of a
 // source is drawn from a PCG stream seeded with (Seed, i), so a population
@@ -16,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -33,6 +38,14 @@ type Options struct {
 	// Profile is the national profile the resources are written to:
 	// de-basis, nl-core, ips or us-core.
 	Profile string
+	// Routine adds each person's routine care: consultations over the
+	// three years before Reference with body weight, body height and heart
+	// rate, influenza, tetanus-diphtheria and hepatitis B vaccinations, and
+	// hypertension and asthma diagnoses. That is about ten resources a
+	// person instead of one and a half, none of them in a measure's value
+	// sets. It is drawn from a stream of its own, so the other facts of a
+	// person are the same with it or without.
+	Routine bool
 }
 
 // Person is one generated person: the facts the resources are written from.
@@ -57,6 +70,37 @@ type Person struct {
 	Conditions []Condition
 	// Vaccinations are measles-containing vaccine doses.
 	Vaccinations []Vaccination
+	// Visits are routine consultations (Options.Routine), oldest first.
+	Visits []Visit
+	// Vaccines are vaccinations other than measles-containing ones
+	// (Options.Routine).
+	Vaccines []Vaccine
+}
+
+// Visit is one consultation and the vital signs measured at it.
+type Visit struct {
+	// Date is YYYY-MM-DD.
+	Date string
+	// WeightKg is the body weight in kg (one decimal), HeightCm the body
+	// height in cm, HeartRate the heart rate per minute.
+	WeightKg  float64
+	HeightCm  int
+	HeartRate int
+}
+
+// Vaccine kinds besides measles-containing ones.
+const (
+	Influenza = "influenza"
+	Td        = "td"
+	HepB      = "hepb"
+)
+
+// Vaccine is one dose of a vaccine other than a measles-containing one.
+type Vaccine struct {
+	// Kind is Influenza, Td or HepB.
+	Kind string
+	// Date is YYYY-MM-DD.
+	Date string
 }
 
 // Condition kinds.
@@ -64,11 +108,14 @@ const (
 	TB       = "tb"
 	Diabetes = "diabetes"
 	HIV      = "hiv"
+	// Hypertension and Asthma come with Options.Routine.
+	Hypertension = "hypertension"
+	Asthma       = "asthma"
 )
 
 // Condition is one diagnosis.
 type Condition struct {
-	// Kind is TB, Diabetes or HIV.
+	// Kind is TB, Diabetes, HIV, Hypertension or Asthma.
 	Kind string
 	// Onset is YYYY-MM-DD, or YYYY-MM when only the month is recorded.
 	Onset string
@@ -238,5 +285,79 @@ func Generate(opts Options, i int) Person {
 			}
 		}
 	}
+	if opts.Routine {
+		routine(opts, i, &p, age, born)
+	}
 	return p
+}
+
+// routine draws person i's routine care from a stream of its own.
+func routine(opts Options, i int, p *Person, age int, born time.Time) {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("routine/" + opts.Source))
+	r := rand.New(rand.NewPCG(opts.Seed^h.Sum64(), uint64(i)))
+	male := p.Sex == "male"
+	// Adult height and weight are the person's; children grow.
+	adultHeight := 150 + r.IntN(29)
+	if male {
+		adultHeight += 12
+	}
+	bmi := 19 + r.Float64()*12
+	first := Reference.AddDate(-3, 0, 0)
+	if born.After(first) {
+		first = born
+	}
+	span := int(Reference.Sub(first).Hours() / 24)
+	var dates []time.Time
+	for range 1 + r.IntN(4) {
+		dates = append(dates, first.AddDate(0, 0, r.IntN(span+1)))
+	}
+	slices.SortFunc(dates, func(a, b time.Time) int { return a.Compare(b) })
+	for _, d := range dates {
+		years := d.Sub(born).Hours() / 24 / 365.25
+		height := adultHeight
+		if years < 18 {
+			height = min(adultHeight, 50+int(years*6.5))
+		}
+		weight := bmi * float64(height) * float64(height) / 10000
+		if years < 2 {
+			weight = 3.5 + years*5
+		}
+		p.Visits = append(p.Visits, Visit{Date: d.Format(time.DateOnly), WeightKg: float64(int(weight*10)) / 10,
+			HeightCm: height, HeartRate: 60 + r.IntN(40) + max(0, 12-int(years))*4})
+	}
+	// Hepatitis B at birth, one and six months for children born in the
+	// last six years; tetanus-diphtheria within ten years for most adults;
+	// influenza each season for the old and the chronically ill.
+	if age <= 5 {
+		for _, months := range []int{0, 1 + r.IntN(2), 6} {
+			if d := born.AddDate(0, months, r.IntN(14)); d.Before(Reference) && r.IntN(100) < 90 {
+				p.Vaccines = append(p.Vaccines, Vaccine{Kind: HepB, Date: d.Format(time.DateOnly)})
+			}
+		}
+	}
+	if age >= 18 && r.IntN(100) < 60 {
+		p.Vaccines = append(p.Vaccines, Vaccine{Kind: Td, Date: Reference.AddDate(0, 0, -r.IntN(3650)).Format(time.DateOnly)})
+	}
+	chronic := false
+	if age >= 30 && r.IntN(1000) < (age-25)*6 {
+		onset := Reference.AddDate(0, 0, -r.IntN(365*min(age-29, 20)))
+		p.Conditions = append(p.Conditions, Condition{Kind: Hypertension, Onset: onset.Format(time.DateOnly), Status: "active"})
+		chronic = true
+	}
+	if r.IntN(100) < 7 {
+		onset := born.AddDate(0, 0, r.IntN(max(1, int(Reference.Sub(born).Hours()/24))))
+		p.Conditions = append(p.Conditions, Condition{Kind: Asthma, Onset: onset.Format(time.DateOnly), Status: "active"})
+		chronic = true
+	}
+	if age >= 60 || chronic {
+		for _, season := range []int{2023, 2024, 2025} {
+			if r.IntN(100) < 70 {
+				d := time.Date(season, time.October, 1+r.IntN(30), 0, 0, 0, 0, time.UTC).AddDate(0, r.IntN(2), 0)
+				if d.Before(Reference) {
+					p.Vaccines = append(p.Vaccines, Vaccine{Kind: Influenza, Date: d.Format(time.DateOnly)})
+				}
+			}
+		}
+	}
 }

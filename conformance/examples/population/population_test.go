@@ -2,6 +2,7 @@ package population
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/migrant-health/mhg/conformance/r4"
@@ -44,7 +45,7 @@ func TestResourcesMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opts := range demo {
+	for _, opts := range append(demo, withRoutine(demo)...) {
 		contexts, tb, mcv := 0, 0, 0
 		for _, p := range People(opts) {
 			rs, err := Resources(opts, p)
@@ -76,6 +77,57 @@ func TestResourcesMap(t *testing.T) {
 			t.Errorf("%s: %d migration contexts, %d vaccinations: the demo needs both", opts.Source, contexts, mcv)
 		}
 		t.Logf("%s: %d contexts, %d tb, %d vaccinations", opts.Source, contexts, tb, mcv)
+	}
+}
+
+func withRoutine(opts []Options) []Options {
+	var out []Options
+	for _, o := range opts {
+		o.Routine, o.Patients = true, 100
+		out = append(out, o)
+	}
+	return out
+}
+
+// Routine care makes about ten resources a person and leaves every other
+// fact of a person as it was.
+func TestRoutine(t *testing.T) {
+	for _, opts := range withRoutine(demo) {
+		opts.Patients = 2000
+		plain := opts
+		plain.Routine = false
+		n, visits, vaccines := 0, 0, 0
+		for i := range opts.Patients {
+			p, q := Generate(opts, i), Generate(plain, i)
+			rs, err := Resources(opts, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(rs)
+			visits += len(p.Visits)
+			vaccines += len(p.Vaccines)
+			if len(q.Visits)+len(q.Vaccines) > 0 {
+				t.Fatalf("%s: routine care without Routine", opts.Source)
+			}
+			kept := p
+			kept.Visits, kept.Vaccines, kept.Conditions = nil, nil, nil
+			for _, c := range p.Conditions {
+				if c.Kind != Hypertension && c.Kind != Asthma {
+					kept.Conditions = append(kept.Conditions, c)
+				}
+			}
+			if fmt.Sprint(kept) != fmt.Sprint(q) {
+				t.Fatalf("%s person %d: Routine changed other facts:\n%+v\n%+v", opts.Source, i, kept, q)
+			}
+		}
+		per := float64(n) / float64(opts.Patients)
+		if per < 9 || per > 12 {
+			t.Errorf("%s: %.1f resources a person, want about 10", opts.Source, per)
+		}
+		if visits == 0 || vaccines == 0 {
+			t.Errorf("%s: %d visits, %d vaccines", opts.Source, visits, vaccines)
+		}
+		t.Logf("%s: %.2f resources a person", opts.Source, per)
 	}
 }
 

@@ -12,28 +12,48 @@ type coding struct{ system, code, display string }
 // national systems of the demo sources use.
 var codes = map[string]map[string]coding{
 	"de-basis": {
-		TB:       {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "A15.0", "Lungentuberkulose"},
-		Diabetes: {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "E11.9", "Diabetes mellitus, Typ 2"},
-		HIV:      {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "B24", "HIV-Krankheit"},
-		"mcv":    {"http://fhir.de/CodeSystem/bfarm/atc", "J07BD52", "Masern, Kombinationen mit Mumps und Röteln"},
+		TB:           {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "A15.0", "Lungentuberkulose"},
+		Diabetes:     {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "E11.9", "Diabetes mellitus, Typ 2"},
+		HIV:          {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "B24", "HIV-Krankheit"},
+		"mcv":        {"http://fhir.de/CodeSystem/bfarm/atc", "J07BD52", "Masern, Kombinationen mit Mumps und Röteln"},
+		Hypertension: {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "I10.90", "Essentielle Hypertonie, nicht näher bezeichnet"},
+		Asthma:       {"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "J45.9", "Asthma bronchiale, nicht näher bezeichnet"},
+		Influenza:    {"http://fhir.de/CodeSystem/bfarm/atc", "J07BB02", "Influenza, inaktiviert, Spaltvirus oder Oberflächenantigen"},
+		Td:           {"http://fhir.de/CodeSystem/bfarm/atc", "J07AM51", "Tetanus-Toxoid, Kombinationen mit Diphtherie-Toxoid"},
+		HepB:         {"http://fhir.de/CodeSystem/bfarm/atc", "J07BC01", "Hepatitis B, gereinigtes Antigen"},
 	},
 	"nl-core": {
-		TB:       {"http://snomed.info/sct", "154283005", "Pulmonary tuberculosis"},
-		Diabetes: {"http://snomed.info/sct", "44054006", "Diabetes mellitus type 2"},
-		HIV:      {"http://snomed.info/sct", "86406008", "Human immunodeficiency virus infection"},
-		"mcv":    {"http://snomed.info/sct", "871831003", "Measles and mumps and rubella vaccine"},
+		TB:           {"http://snomed.info/sct", "154283005", "Pulmonary tuberculosis"},
+		Diabetes:     {"http://snomed.info/sct", "44054006", "Diabetes mellitus type 2"},
+		HIV:          {"http://snomed.info/sct", "86406008", "Human immunodeficiency virus infection"},
+		"mcv":        {"http://snomed.info/sct", "871831003", "Measles and mumps and rubella vaccine"},
+		Hypertension: {"http://snomed.info/sct", "38341003", "Hypertensive disorder, systemic arterial"},
+		Asthma:       {"http://snomed.info/sct", "195967001", "Asthma"},
+		Influenza:    {"http://snomed.info/sct", "1181000221105", "Influenza virus antigen only vaccine product"},
+		Td:           {"http://snomed.info/sct", "871826000", "Clostridium tetani and Corynebacterium diphtheriae antigens only vaccine product"},
+		HepB:         {"http://snomed.info/sct", "871822003", "Hepatitis B virus antigen only vaccine product"},
 	},
 	"ips": {
-		TB:       {"http://hl7.org/fhir/sid/icd-10", "A16.2", "Tuberculosis of lung"},
-		Diabetes: {"http://hl7.org/fhir/sid/icd-10", "E11.9", "Type 2 diabetes mellitus"},
-		HIV:      {"http://hl7.org/fhir/sid/icd-10", "B20", "HIV disease"},
-		"mcv":    {"http://www.whocc.no/atc", "J07BD52", "measles, combinations with mumps and rubella"},
+		TB:           {"http://hl7.org/fhir/sid/icd-10", "A16.2", "Tuberculosis of lung"},
+		Diabetes:     {"http://hl7.org/fhir/sid/icd-10", "E11.9", "Type 2 diabetes mellitus"},
+		HIV:          {"http://hl7.org/fhir/sid/icd-10", "B20", "HIV disease"},
+		"mcv":        {"http://www.whocc.no/atc", "J07BD52", "measles, combinations with mumps and rubella"},
+		Hypertension: {"http://hl7.org/fhir/sid/icd-10", "I10", "Essential (primary) hypertension"},
+		Asthma:       {"http://hl7.org/fhir/sid/icd-10", "J45.9", "Asthma, unspecified"},
+		Influenza:    {"http://www.whocc.no/atc", "J07BB02", "influenza, inactivated, split virus or surface antigen"},
+		Td:           {"http://www.whocc.no/atc", "J07AM51", "tetanus toxoid, combinations with diphtheria toxoid"},
+		HepB:         {"http://www.whocc.no/atc", "J07BC01", "hepatitis B, purified antigen"},
 	},
 	"us-core": {
-		TB:       {"http://snomed.info/sct", "56717001", "Tuberculosis"},
-		Diabetes: {"http://snomed.info/sct", "44054006", "Diabetes mellitus type 2"},
-		HIV:      {"http://snomed.info/sct", "86406008", "Human immunodeficiency virus infection"},
-		"mcv":    {"http://hl7.org/fhir/sid/cvx", "03", "MMR"},
+		TB:           {"http://snomed.info/sct", "56717001", "Tuberculosis"},
+		Diabetes:     {"http://snomed.info/sct", "44054006", "Diabetes mellitus type 2"},
+		HIV:          {"http://snomed.info/sct", "86406008", "Human immunodeficiency virus infection"},
+		"mcv":        {"http://hl7.org/fhir/sid/cvx", "03", "MMR"},
+		Hypertension: {"http://snomed.info/sct", "38341003", "Hypertensive disorder, systemic arterial"},
+		Asthma:       {"http://snomed.info/sct", "195967001", "Asthma"},
+		Influenza:    {"http://hl7.org/fhir/sid/cvx", "141", "Influenza, seasonal, injectable"},
+		Td:           {"http://hl7.org/fhir/sid/cvx", "113", "Td (adult) preservative free"},
+		HepB:         {"http://hl7.org/fhir/sid/cvx", "08", "Hep B, adolescent or pediatric"},
 	},
 }
 
@@ -45,8 +65,8 @@ func concept(c coding) map[string]any {
 }
 
 // Resources renders a person as national FHIR R4 resources (JSON, one
-// resource each): the Patient first, then conditions, immunizations and the
-// screening answer.
+// resource each): the Patient first, then conditions, immunizations, vital
+// signs and the screening answer.
 func Resources(opts Options, p Person) ([][]byte, error) {
 	cs, ok := codes[opts.Profile]
 	if !ok {
@@ -85,7 +105,7 @@ func Resources(opts Options, p Person) ([][]byte, error) {
 			}})
 	}
 	pat["extension"] = exts
-	out := make([][]byte, 0, 1+len(p.Conditions)+len(p.Vaccinations)+1)
+	out := make([][]byte, 0, 2+len(p.Conditions)+len(p.Vaccinations)+len(p.Vaccines)+3*len(p.Visits))
 	add := func(v map[string]any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -127,6 +147,44 @@ func Resources(opts Options, p Person) ([][]byte, error) {
 		}
 		if err := add(imm); err != nil {
 			return nil, err
+		}
+	}
+	for i, v := range p.Vaccines {
+		imm := map[string]any{
+			"resourceType":       "Immunization",
+			"id":                 fmt.Sprintf("%s-i%d", p.ID, len(p.Vaccinations)+i),
+			"status":             "completed",
+			"vaccineCode":        concept(cs[v.Kind]),
+			"patient":            ref,
+			"occurrenceDateTime": v.Date,
+		}
+		if err := add(imm); err != nil {
+			return nil, err
+		}
+	}
+	for i, v := range p.Visits {
+		for _, vs := range []struct {
+			suffix, loinc, display, unit, ucum string
+			value                              any
+		}{
+			{"w", "29463-7", "Body weight", "kg", "kg", v.WeightKg},
+			{"h", "8302-2", "Body height", "cm", "cm", v.HeightCm},
+			{"p", "8867-4", "Heart rate", "beats/minute", "/min", v.HeartRate},
+		} {
+			obs := map[string]any{
+				"resourceType": "Observation",
+				"id":           fmt.Sprintf("%s-v%d%s", p.ID, i, vs.suffix),
+				"status":       "final",
+				"category": []any{map[string]any{"coding": []any{map[string]any{
+					"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}}}},
+				"code":              concept(coding{"http://loinc.org", vs.loinc, vs.display}),
+				"subject":           ref,
+				"effectiveDateTime": v.Date,
+				"valueQuantity":     map[string]any{"value": vs.value, "unit": vs.unit, "system": "http://unitsofmeasure.org", "code": vs.ucum},
+			}
+			if err := add(obs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if p.Screening != "" {
