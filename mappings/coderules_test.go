@@ -37,6 +37,7 @@ func codeRuleMap(t *testing.T, profile, id string) *conceptMap {
 }
 
 func TestCodeRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, profile, rule, system, code string
 		// want is "" when no WHO code exists; recognised false when the
@@ -109,6 +110,7 @@ func TestCodeRules(t *testing.T) {
 // subcategory has its category, that it has the codes the rules and labels
 // rely on, and that it lacks what it deliberately leaves out.
 func TestWHOCodeList(t *testing.T) {
+	t.Parallel()
 	b, err := fs.ReadFile(Specs, "common/codelists/icd-10-who.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +152,7 @@ func TestWHOCodeList(t *testing.T) {
 // codes; a national code the rules reach gets them too. CIM-10 has no
 // label rule of its own, so its labels come only through the rule.
 func TestLabelsThroughCodeRules(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	tests := []struct {
 		profile, system, code string
@@ -226,6 +229,7 @@ func FuzzICDCode(f *testing.F) {
 // experimental (a demonstration table) is reported as illustrative; one
 // added by a code rule or a curated ConceptMap is not.
 func TestDemoTablesAreReported(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	cond := func(system, code string) []byte {
 		b, _ := json.Marshal(map[string]any{

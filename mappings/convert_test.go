@@ -55,6 +55,7 @@ func dirNames(t *testing.T, dir string) []string {
 }
 
 func TestConvert(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	dir := t.TempDir()
 	ndjson := filepath.Join(dir, "export.ndjson")
@@ -143,6 +144,7 @@ func TestConvert(t *testing.T) {
 // TestConvertNeverLeavesAHalfFile: a failure midway (a malformed second
 // input, a cancelled context) leaves the output directory as it was.
 func TestConvertNeverLeavesAHalfFile(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	good := filepath.Join("testdata", "de-basis", "in", "amina.json")
 	goodBytes, err := os.ReadFile(good)
@@ -203,6 +205,7 @@ func TestConvertNeverLeavesAHalfFile(t *testing.T) {
 }
 
 func TestConvertRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	if _, err := Convert(context.Background(), e, ConvertOptions{Profile: "xx", Inputs: []string{"a"}, OutDir: t.TempDir()}); !errors.Is(err, ErrUnknownProfile) {
 		t.Errorf("unknown profile: %v", err)

@@ -184,6 +184,7 @@ func renderGolden(t *testing.T, g goldenFile) []byte {
 // TestGolden maps every fixture of every profile and compares with
 // testdata/<profile>/want; `go test ./mappings -update` rewrites them.
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	profiles := profilesWithFixtures(t)
 	for _, p := range e.Profiles() {
@@ -232,6 +233,7 @@ func TestGolden(t *testing.T) {
 // profile it claims, with the conformance checker, and checks that its
 // local references resolve (FHIR dom-3).
 func TestGoldenConformsToMHP(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	for _, profile := range profilesWithFixtures(t) {
 		for _, in := range inputFiles(t, profile) {
@@ -255,6 +257,7 @@ func TestGoldenConformsToMHP(t *testing.T) {
 // holds maps to valid R4 that passes the MHP checker, except the IPS
 // Compositions, which the gateway never serves as such.
 func TestDemoSourcesMap(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	profiles := map[string]string{"de-sample": "de-basis", "nl-sample": "nl-core", "ua-sample": "ips", "us-sample": "us-core"}
 	for _, src := range examples.Sources {
@@ -302,6 +305,7 @@ func TestDemoSourcesMap(t *testing.T) {
 // bytes gives, so a caller reading trees sees what a client reading the
 // JSON sees.
 func TestTreeIsDecodedJSON(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	for _, profile := range profilesWithFixtures(t) {
 		for _, file := range inputFiles(t, profile) {

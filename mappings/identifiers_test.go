@@ -9,6 +9,7 @@ import (
 )
 
 func TestIdentifierSystems(t *testing.T) {
+	t.Parallel()
 	e, err := Load()
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +55,7 @@ func TestIdentifierSystems(t *testing.T) {
 // the profile's mhp-pat-2 forbids in a Patient: the registry and the
 // invariant (its FHIRPath, which other validators run) cannot drift apart.
 func TestRegistryAgreesWithProfileInvariant(t *testing.T) {
+	t.Parallel()
 	e, err := Load()
 	if err != nil {
 		t.Fatal(err)

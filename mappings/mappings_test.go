@@ -14,6 +14,7 @@ import (
 )
 
 func TestLoadBuiltInProfiles(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	// Every folder here with a mapping.yaml is a profile the binary maps.
 	want := profileFolders(t, ".")
@@ -41,6 +42,7 @@ func TestLoadBuiltInProfiles(t *testing.T) {
 
 // TestMapErrors pins the defined outcome of each kind of bad call.
 func TestMapErrors(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	const secret = "Zz-SECRET-Zz"
 	tests := []struct {
@@ -78,6 +80,7 @@ func TestMapErrors(t *testing.T) {
 // nothing is invented. U99.0 is an ICD-10-GM category WHO ICD-10 does not
 // have, and no ConceptMap of de-basis lists it.
 func TestUnmappedCodeIsAWarning(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	in := `{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"},
 	  "code":{"coding":[{"system":"http://fhir.de/CodeSystem/bfarm/icd-10-gm","code":"U99.0","display":"x"}]}}`
@@ -117,6 +120,7 @@ func outputCodings(t *testing.T, b []byte, element string) []codingKey {
 }
 
 func TestReligionAndWithheldData(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	in := `{"resourceType":"Patient","id":"p1","birthDate":"1980",
 	  "extension":[
@@ -161,6 +165,7 @@ func TestReligionAndWithheldData(t *testing.T) {
 // TestBadSpecs loads broken spec trees: each must stop Load with the file
 // and line of the problem.
 func TestBadSpecs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dir  string
 		want string // substring of the error, with file:line
@@ -213,6 +218,7 @@ func TestBadSpecs(t *testing.T) {
 }
 
 func TestProvenance(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	b, err := os.ReadFile(filepath.Join("testdata", "uk-core", "in", "patients.json"))
 	if err != nil {
@@ -290,6 +296,7 @@ func TestProvenance(t *testing.T) {
 }
 
 func TestDerivedID(t *testing.T) {
+	t.Parallel()
 	d := DerivedID("p-1", "migration-context")
 	up, kind, ok := SplitDerivedID(d)
 	if !ok || up != "p-1" || kind != "migration-context" {
@@ -307,6 +314,7 @@ func TestDerivedID(t *testing.T) {
 // References that are not Type/id are resolved when the caller can, and
 // never leave with an upstream id otherwise.
 func TestReferences(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	in := `{"resourceType":"Condition","id":"c1","code":{"text":"x"},
 	  "subject":{"reference":"urn:uuid:0b7ef4d2-1111-4c5e-9a52-7a4b0f6d1c11"},
@@ -349,6 +357,7 @@ func TestReferences(t *testing.T) {
 }
 
 func TestMapAllBundle(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	b, err := os.ReadFile(filepath.Join("testdata", "convert", "synthea-transaction.json"))
 	if err != nil {
@@ -392,6 +401,7 @@ func TestMapAllBundle(t *testing.T) {
 // Options.DerivedID names the outputs that have no upstream resource of
 // their own, so a gateway can encode (kind, upstream id) its own way.
 func TestDerivedIDOption(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	in := `{"resourceType":"Patient","id":"p-7","birthDate":"1990",
 	  "identifier":[{"system":"urn:oid:1.2.250.1.213.1.4.9","value":"1880399352071"}]}`
@@ -428,6 +438,7 @@ func TestDerivedIDOption(t *testing.T) {
 // reveals residence abroad as the firewalled residential status does: it
 // must not be in any output.
 func TestNHSNumberUnavailableReasonDoesNotLeave(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	in := `{"resourceType":"Patient","id":"p1","name":[{"family":"X"}],"birthDate":"1990",
 	  "identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9400000001","extension":[

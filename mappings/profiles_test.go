@@ -40,6 +40,7 @@ func profileFolders(t *testing.T, dir string) []string {
 // A new national profile is one folder: a copy of de-basis under a new id
 // loads and maps, with nothing listed in Go.
 func TestNewProfileIsOneFolder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, Specs); err != nil {
 		t.Fatal(err)
@@ -116,6 +117,7 @@ func TestNewProfileIsOneFolder(t *testing.T) {
 // folder shows there after go test ./mappings -run TestReadmeProfileTable
 // -update-readme.
 func TestReadmeProfileTable(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	var table strings.Builder
 	table.WriteString("| profile id | national profile | country |\n|---|---|---|\n")
@@ -154,6 +156,7 @@ var _ fs.FS = Specs
 // The folders the binary embeds are the folders here: the embed pattern
 // misses none.
 func TestProfileIDsAreTheFolders(t *testing.T) {
+	t.Parallel()
 	if got, want := ProfileIDs(), profileFolders(t, "."); !slices.Equal(got, want) {
 		t.Fatalf("embedded %v, folders %v", got, want)
 	}

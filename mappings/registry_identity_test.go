@@ -8,6 +8,7 @@ import (
 )
 
 func TestNewIdentityRegistryRejects(t *testing.T) {
+	t.Parallel()
 	good := IdentifierSystem{ID: "x", Systems: []string{"http://x.example/id"}, Scope: ScopeDomestic, Country: "DE"}
 	tests := []struct {
 		name string
@@ -48,6 +49,7 @@ func TestNewIdentityRegistryRejects(t *testing.T) {
 }
 
 func TestEngineIdentifierRegistry(t *testing.T) {
+	t.Parallel()
 	eng, err := Load()
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +74,7 @@ func TestEngineIdentifierRegistry(t *testing.T) {
 }
 
 func TestIdentifierMatch(t *testing.T) {
+	t.Parallel()
 	eng, _ := Load()
 	systems := WithIdentifierSystems(eng.IdentifierSystems(),
 		// A deployment's additions: a UNHCR case number crosses borders, and

@@ -81,6 +81,7 @@ func codingSet(cc object) map[codingKey]bool {
 // spec forbids (ILGIM), which is replaced. A class S observation moved
 // into a migration-context keeps its question and answer in a component.
 func TestNoOriginalCodingLost(t *testing.T) {
+	t.Parallel()
 	checked := 0
 	for _, m := range allMapped(t) {
 		typ := getStr(m.in, "resourceType")
@@ -129,6 +130,7 @@ func isMigrationContext(o object) bool {
 // never completed; a date whose parts are marked placeholders (AU) only
 // ever gets shorter.
 func TestPartialBirthDateStaysPartial(t *testing.T) {
+	t.Parallel()
 	partial := 0
 	for _, m := range allMapped(t) {
 		if getStr(m.in, "resourceType") != "Patient" {
@@ -158,6 +160,7 @@ func TestPartialBirthDateStaysPartial(t *testing.T) {
 // a citizenship coded in alpha-3 or a national table keeps that coding
 // and gains an alpha-2 one.
 func TestCountriesBecomeAlpha2(t *testing.T) {
+	t.Parallel()
 	addresses, concepts := 0, 0
 	for _, m := range allMapped(t) {
 		if getStr(m.in, "resourceType") != "Patient" {
@@ -259,6 +262,7 @@ func scCoding(addr object) string {
 // firewall moved is in a class S migration-context with the restricted
 // labels; no output carries ILGIM; class S outputs are labelled.
 func TestClassSNeverInPatient(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	moved := 0
 	for _, m := range allMapped(t) {
@@ -339,6 +343,7 @@ func hasLabel(o object, system, code string) bool {
 // TestNoUpstreamIDLeaves: with an ID function, no upstream resource id of
 // the fixtures appears anywhere in the outputs.
 func TestNoUpstreamIDLeaves(t *testing.T) {
+	t.Parallel()
 	ids := map[string]bool{}
 	all := allMapped(t)
 	for _, m := range all {
@@ -372,6 +377,7 @@ func TestNoUpstreamIDLeaves(t *testing.T) {
 // refuses in an MHP Patient. (A national spec may withhold more, as AU's
 // closing-the-gap-registration; the checker need not know those.)
 func TestFirewallAgreesWithChecker(t *testing.T) {
+	t.Parallel()
 	e := testEngine(t)
 	p := e.plans["de-basis"] // no national firewall rules: the shared ones
 	patient := func(extra string) []byte {
