@@ -234,7 +234,7 @@ func TestHotReload(t *testing.T) {
 	}
 	for _, b := range broken {
 		t.Run(b.name, func(t *testing.T) {
-			before := e.Status()
+			before := settledStatus(t, e)
 			writeFile(t, dir, b.file, b.content)
 			waitFor(t, func() bool { return errors.Is(e.Ready(), ErrStalePolicy) })
 			if got := e.Revision(); got != "demo-2026.1" {
@@ -293,6 +293,24 @@ func readFile(t *testing.T, dir, name string) string {
 // reload runs the whole Rego test suite, which takes tens of seconds on a
 // loaded machine under the race detector; the bound only stops a test that
 // would never finish.
+// settledStatus returns e's status once no reload has happened for half
+// a second (25 poll intervals): a restored file may be picked up by a
+// poll after the engine already reports ready, and a status taken before
+// that reload is not the one a broken edit must leave alone.
+func settledStatus(t *testing.T, e *Engine) Status {
+	t.Helper()
+	last := e.Status()
+	stable := time.Now()
+	waitFor(t, func() bool {
+		st := e.Status()
+		if !st.LoadedAt.Equal(last.LoadedAt) || st.LastError != last.LastError {
+			last, stable = st, time.Now()
+		}
+		return time.Since(stable) >= 500*time.Millisecond
+	})
+	return last
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)

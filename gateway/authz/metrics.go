@@ -2,8 +2,10 @@ package authz
 
 import (
 	"context"
-	"github.com/migrant-health/mhg/gateway/telemetry"
+	"sync"
 	"time"
+
+	"github.com/migrant-health/mhg/gateway/telemetry"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -101,13 +103,54 @@ func (in *instruments) decided(ctx context.Context, phase string, d Decision, er
 	case d.Allow:
 		outcome = OutcomeAllow
 	}
-	phaseAttr := telemetry.AttrPhase.String(phase)
-	outcomeAttr := telemetry.AttrDecision.String(outcome)
-	in.decisions.Add(ctx, 1, metric.WithAttributes(phaseAttr, outcomeAttr))
-	in.duration.Record(ctx, elapsed.Seconds(), metric.WithAttributes(phaseAttr))
+	in.decisions.Add(ctx, 1, measurement(phase, outcome))
+	in.duration.Record(ctx, elapsed.Seconds(), measurement(phase, ""))
 	for _, r := range d.Reasons {
-		in.reasons.Add(ctx, 1, metric.WithAttributes(telemetry.AttrRuleID.String(r), outcomeAttr))
+		in.reasons.Add(ctx, 1, measurement("", outcome, r))
 	}
+}
+
+// maxMeasurementSets bounds the attribute sets measurement keeps: the
+// phases, outcomes and rule ids of a policy are few, but a policy could
+// make up reasons.
+const maxMeasurementSets = 1024
+
+var (
+	measurementMu   sync.RWMutex
+	measurementSets = map[[3]string]metric.MeasurementOption{}
+)
+
+// measurement is the attribute set of a decision metric (phase, outcome,
+// rule id; "" leaves one out), built once per combination rather than on
+// every decision.
+func measurement(phase, outcome string, rule ...string) metric.MeasurementOption {
+	key := [3]string{phase, outcome}
+	if len(rule) > 0 {
+		key[2] = rule[0]
+	}
+	measurementMu.RLock()
+	opt, ok := measurementSets[key]
+	measurementMu.RUnlock()
+	if ok {
+		return opt
+	}
+	var attrs []attribute.KeyValue
+	if key[2] != "" {
+		attrs = append(attrs, telemetry.AttrRuleID.String(key[2]))
+	}
+	if phase != "" {
+		attrs = append(attrs, telemetry.AttrPhase.String(phase))
+	}
+	if outcome != "" {
+		attrs = append(attrs, telemetry.AttrDecision.String(outcome))
+	}
+	opt = metric.WithAttributeSet(attribute.NewSet(attrs...))
+	measurementMu.Lock()
+	if len(measurementSets) < maxMeasurementSets {
+		measurementSets[key] = opt
+	}
+	measurementMu.Unlock()
+	return opt
 }
 
 func (in *instruments) reloaded(ctx context.Context) {

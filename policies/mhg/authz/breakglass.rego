@@ -30,8 +30,9 @@ break_glass_overrides_consent if {
 	index.agreements[id].break_glass == true
 }
 
-# Each rule below first reads the flag itself, so that the engine skips it,
-# unevaluated, for every request without it.
+# Break-the-glass is recorded with every decision that allows it. (This
+# rule and those below read the flag first, so that the engine skips them,
+# unevaluated, for every request without it.)
 notes contains "break-glass.invoked" if {
 	input.requester.break_glass == true
 	break_glass

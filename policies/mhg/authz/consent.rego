@@ -85,11 +85,13 @@ applicable_permits contains i if {
 
 applicable := applicable_denies | applicable_permits
 
-deciding_level := max({input.consent[i].level | some i in applicable})
+# A provision without a level is a main provision (the gateway always gives
+# one; a hand-written input may not).
+deciding_level := max({object.get(input.consent[i], "level", 0) | some i in applicable})
 
 consent_denies if {
 	some i in applicable_denies
-	input.consent[i].level == deciding_level
+	object.get(input.consent[i], "level", 0) == deciding_level
 }
 
 # The patient named the requester's country or organisation in a permit
@@ -105,9 +107,10 @@ explicit_actor(provision) if input.requester.country in provision.actor_countrie
 
 explicit_actor(provision) if input.requester.org in provision.actor_orgs
 
-# The consent rules are looked at only when the patient's consent has a
-# provision at all (input.consent[0]): the engine skips them, unevaluated,
-# for every other request.
+# The patient's deny wins over any agreement, unless break-the-glass may
+# override it. (This rule and the next are looked at only when the consent
+# has a provision at all, input.consent[0]: the engine skips them,
+# unevaluated, for every other request.)
 deny contains "consent.patient-deny" if {
 	input.consent[0]
 	consent_denies

@@ -113,3 +113,15 @@ test_invalid_provision_denies if {
 	consent := [provision("maybe", {})]
 	"consent.provision-invalid" in authz.deny with input as release(clinician("DE"), resource("Condition"), "DE", consent)
 }
+
+# The gateway always gives the level; a hand-written input without one
+# means a main provision.
+test_provision_without_level_is_a_main_provision if {
+	consent := [object.remove(provision("deny", {}), ["level"])]
+	"consent.patient-deny" in authz.deny with input as release(clinician("DE"), resource("Condition"), "DE", consent)
+	nested := [
+		object.remove(provision("deny", {}), ["level"]),
+		provision("permit", {"level": 1, "actor_countries": ["DE"]}),
+	]
+	authz.allow with input as release(clinician("DE"), resource("Condition"), "DE", nested)
+}

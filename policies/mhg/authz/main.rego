@@ -8,8 +8,6 @@
 # Everything else is denied: default deny.
 package mhg.authz
 
-phases := {"query", "release"}
-
 # The purpose of use the requester gave ("" when none).
 purpose := object.get(input.requester, "purpose_of_use", "")
 
@@ -46,7 +44,7 @@ released_agreements := sort(permitting_agreements) if {
 
 # The phase must be one of the two the gateway knows.
 deny contains "input.phase-unknown" if {
-	not input.phase in phases
+	not input.phase in {"query", "release"}
 }
 
 # The release phase decides about one resource: it must be described.
@@ -61,11 +59,9 @@ deny contains "purpose.missing" if {
 }
 
 # The gateway only reads: any other interaction is refused.
-interactions := {
-	"read", "vread", "search-type", "search-system",
-	"history-instance", "history-type", "operation",
-}
-
 deny contains "action.interaction-not-supported" if {
-	not input.action.interaction in interactions
+	not input.action.interaction in {
+		"read", "vread", "search-type", "search-system",
+		"history-instance", "history-type", "operation",
+	}
 }

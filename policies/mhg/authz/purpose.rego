@@ -32,17 +32,21 @@ firewalled if {
 # resource.
 data_class := "S" if {
 	firewalled
-} else := "audit" if {
-	target_type == "AuditEvent"
-} else := "aggregate" if {
-	target_type in {"MeasureReport", "Measure"}
-} else := "admin" if {
+} else := class if {
+	class := {"AuditEvent": "audit", "MeasureReport": "aggregate", "Measure": "aggregate"}[target_type]
+} else := class if {
+	input.action.interaction == "operation"
+	class := operation_class
+} else := "C"
+
+# Operations of the gateway itself, which name no resource type.
+operation_class := "admin" if {
 	admin_operation
 } else := "policy" if {
 	workbench_operation
 } else := "conversion" if {
 	conversion_operation
-} else := "C"
+}
 
 class_rules := data.data.classes[data_class]
 

@@ -4,11 +4,9 @@
 # grant nothing here: the gateway cannot yet prove the restriction holds.
 package mhg.authz
 
-search_interactions := {"search-type", "search-system", "history-instance", "history-type"}
-
 # The permission the interaction needs: s for searches, r for the rest.
 needed_permission := "s" if {
-	input.action.interaction in search_interactions
+	input.action.interaction in {"search-type", "search-system", "history-instance", "history-type"}
 } else := "r"
 
 # The resource type the scope must name; system-wide searches need *.
