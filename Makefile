@@ -31,7 +31,7 @@ run: build
 	MHG_POLICY_DECISION_LOG=$${MHG_POLICY_DECISION_LOG:-.mhg/decisions.jsonl} ./$(BIN) serve
 
 ## test: unit and integration tests, the whole suite, without the race
-## detector: a few minutes on two cores with a warm build cache. The Redis
+## detector: under three minutes on two cores with a warm build cache. The Redis
 ## tests start their own redis-server (or use REDIS_URL); the FHIR client
 ## tests run the pinned npm client from conformance/clients, the
 ## third-party server test runs Medplum's in-memory FHIR server pinned in
