@@ -105,6 +105,12 @@ func (s *Service) EvaluateMeasure(ctx context.Context, req Request, sr Statistic
 	for _, st := range sts {
 		in.Strata = append(in.Strata, authz.Stratum{Code: st.Code, Class: st.Class})
 	}
+	// The deadline bounds the decisions and the reads of the sources. The
+	// table's protection and its release decision come after and run under
+	// the request's own context: a read that ended just in time must not
+	// turn into a policy refusal (engine.error) because the deadline passed
+	// while the table was being protected.
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.StatisticsDeadline)
 	defer cancel()
 
@@ -181,7 +187,7 @@ func (s *Service) EvaluateMeasure(ctx context.Context, req Request, sr Statistic
 		return res, nil, fmt.Errorf("%w: %w", ErrDisclosive, err)
 	}
 	rep.Failed, rep.Refused, rep.Grain = failed, refused, grain
-	d := s.decide(ctx, authz.Input{Phase: authz.PhaseRelease, Requester: req.Requester, Action: action(req),
+	d := s.decide(reqCtx, authz.Input{Phase: authz.PhaseRelease, Requester: req.Requester, Action: action(req),
 		Resource: &authz.Resource{Type: "MeasureReport", Security: []authz.Coding{}, Category: []string{}, Class: "aggregate"},
 		Consent:  []authz.Provision{}, Statistics: in})
 	res.addDecision(authz.PhaseRelease, "", "aggregate", d)
