@@ -11,6 +11,11 @@
 // Redis channel that empties every replica's copy (forget-patient,
 // consent changes and purges reach all replicas).
 //
+// Bytes is a separate, smaller piece: a bounded in-process cache of
+// renderings (the JSON of a released resource, a rendered $summary
+// document) under the SHA-256 of what they were rendered from, used by
+// fhirapi and federate.
+//
 // It stores bytes; what the bytes mean (binary protos) is the caller's
 // business. Policy decisions are never cached here. Constructors take
 // options structs (Options, RedisOptions, MemoryOptions, NearOptions), not

@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"hash"
-	"math"
 	"time"
 
-	"github.com/maypok86/otter/v2"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/migrant-health/mhg/gateway/cache"
 )
 
 // DefaultDocumentBytes is LinkerOptions.DocumentBytes' zero value.
@@ -36,12 +36,7 @@ const documentTTL = 5 * time.Minute
 // a request that asked for fresh data (Cache-Control: no-cache). No
 // identifier is in a key. Entries are bounded in bytes and live
 // documentTTL at most.
-type documents struct {
-	c *otter.Cache[[sha256.Size]byte, []byte]
-}
-
-// documentOverhead is what an entry costs beyond its bytes, roughly.
-const documentOverhead = 128
+type documents = cache.Bytes
 
 // newDocuments returns a document cache of at most maxBytes (zero:
 // DefaultDocumentBytes); nil when maxBytes is negative.
@@ -52,17 +47,11 @@ func newDocuments(maxBytes int64) *documents {
 	if maxBytes == 0 {
 		maxBytes = DefaultDocumentBytes
 	}
-	c, err := otter.New(&otter.Options[[sha256.Size]byte, []byte]{
-		MaximumWeight: uint64(maxBytes),
-		Weigher: func(_ [sha256.Size]byte, b []byte) uint32 {
-			return uint32(min(len(b)+documentOverhead, math.MaxInt32))
-		},
-		ExpiryCalculator: otter.ExpiryWriting[[sha256.Size]byte, []byte](documentTTL),
-	})
+	c, err := cache.NewBytes(maxBytes, documentTTL)
 	if err != nil {
 		return nil
 	}
-	return &documents{c: c}
+	return c
 }
 
 var deterministic = proto.MarshalOptions{Deterministic: true}

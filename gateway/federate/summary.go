@@ -73,7 +73,7 @@ func (l *Linker) document(req Request, res *Result, lk *linkage, sr SummaryReque
 	if l.docs != nil {
 		key, keep = l.documentKey(req, res, lk, sr)
 		if keep && !req.NoCache {
-			if doc, ok := l.docs.c.GetIfPresent(key); ok {
+			if doc, ok := l.docs.Get(key); ok {
 				return doc, nil
 			}
 		}
@@ -87,7 +87,7 @@ func (l *Linker) document(req Request, res *Result, lk *linkage, sr SummaryReque
 		return nil, err
 	}
 	if keep {
-		l.docs.c.Set(key, doc)
+		l.docs.Set(key, doc)
 	}
 	return doc, nil
 }

@@ -4,10 +4,10 @@ import (
 	"crypto/sha256"
 	"time"
 
-	"github.com/maypok86/otter/v2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/cache"
 )
 
 // DefaultRenderedBytes is Options.RenderedBytes' zero value.
@@ -25,13 +25,7 @@ const renderedTTL = 5 * time.Minute
 // (redaction, labels, _elements) make: the same key is the same JSON by
 // construction, and no identifier is in it. Entries are bounded in bytes
 // (and so in number) and live renderedTTL at most.
-type rendered struct {
-	c *otter.Cache[[sha256.Size]byte, []byte]
-}
-
-// renderedOverhead is what an entry costs beyond its JSON: its key and
-// the cache's bookkeeping, roughly.
-const renderedOverhead = 128
+type rendered = cache.Bytes
 
 func newRendered(maxBytes int64) *rendered {
 	if maxBytes < 0 {
@@ -40,17 +34,11 @@ func newRendered(maxBytes int64) *rendered {
 	if maxBytes == 0 {
 		maxBytes = DefaultRenderedBytes
 	}
-	c, err := otter.New(&otter.Options[[sha256.Size]byte, []byte]{
-		MaximumWeight: uint64(maxBytes),
-		Weigher: func(_ [sha256.Size]byte, b []byte) uint32 {
-			return uint32(min(len(b)+renderedOverhead, 1<<31))
-		},
-		ExpiryCalculator: otter.ExpiryWriting[[sha256.Size]byte, []byte](renderedTTL),
-	})
+	c, err := cache.NewBytes(maxBytes, renderedTTL)
 	if err != nil {
 		return nil
 	}
-	return &rendered{c: c}
+	return c
 }
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
@@ -68,13 +56,13 @@ func (h *Handler) marshal(m proto.Message) ([]byte, error) {
 		return r4.Marshal(m)
 	}
 	key := sha256.Sum256(bin)
-	if b, ok := h.rendered.c.GetIfPresent(key); ok {
+	if b, ok := h.rendered.Get(key); ok {
 		return b, nil
 	}
 	b, err := r4.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	h.rendered.c.Set(key, b)
+	h.rendered.Set(key, b)
 	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/migrant-health/mhg/conformance/r4"
+	"github.com/migrant-health/mhg/gateway/cache"
 )
 
 // A resource released again exactly as before is served from its earlier
@@ -63,7 +64,7 @@ func TestRenderedBounded(t *testing.T) {
 	}
 	one, _ := r4.Parse(raw)
 	js, _ := r4.Marshal(one)
-	h := &Handler{rendered: newRendered(int64(3 * (len(js) + renderedOverhead)))}
+	h := &Handler{rendered: newRendered(int64(3 * (len(js) + cache.BytesOverhead)))}
 	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g"} {
 		res, err := r4.Parse(bytes.Replace(raw, []byte(`"id": "mhp-pat-1"`), []byte(`"id": "`+id+`"`), 1))
 		if err != nil {
@@ -82,6 +83,5 @@ func TestRenderedBounded(t *testing.T) {
 }
 
 func renderedEntries(h *Handler) int {
-	h.rendered.c.CleanUp()
-	return h.rendered.c.EstimatedSize()
+	return h.rendered.Len()
 }
