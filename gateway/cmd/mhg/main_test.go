@@ -31,7 +31,7 @@ func serve(t *testing.T, dir string, timeout time.Duration, env ...string) (int,
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mhgBinary, "serve")
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(mhgbin.Env(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -43,16 +43,6 @@ func serve(t *testing.T, dir string, timeout time.Duration, env ...string) (int,
 		t.Fatal(err)
 	}
 	return cmd.ProcessState.ExitCode(), stderr.String()
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MHG_") && !strings.HasPrefix(kv, "OTEL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // freeAddr returns a loopback address nobody listens on.
@@ -134,7 +124,7 @@ func startServe(t *testing.T, dir string, env ...string) *running {
 	t.Helper()
 	cmd := exec.Command(mhgBinary, "serve")
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(mhgbin.Env(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func (r *replica) start(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(mhgBinary, "serve", "--config", r.config)
 	cmd.Dir = r.dir
-	cmd.Env = cleanEnv()
+	cmd.Env = mhgbin.Env()
 	logf, err := os.OpenFile(filepath.Join(r.dir, "stderr.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -100,16 +100,6 @@ func (r *replica) kill(sig syscall.Signal) {
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	}
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MHG_") && !strings.HasPrefix(kv, "OTEL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func freePort(t *testing.T) int {
