@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/migrant-health/mhg/gateway/config"
 )
+
+// keyedHash is a keyed hash as the cache writes it in Redis names.
+var keyedHash = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // TestRedisCache runs the gateway on a real redis-server: a session fills
 // the cache, nothing in Redis is readable patient data, a killed Redis
@@ -74,7 +78,10 @@ func TestRedisCache(t *testing.T) {
 			values, _ = client.ZRange(ctx, k, 0, -1).Result()
 		}
 		for _, text := range append(values, k) {
-			low := strings.ToLower(text)
+			// A keyed hash in a name or a tag's member list is 64 hex
+			// digits drawn at random: one may contain a year or a short
+			// number by chance, which is not the data in clear.
+			low := strings.ToLower(keyedHash.ReplaceAllString(text, "#"))
 			for _, n := range needles {
 				if len(n) >= 4 && strings.Contains(low, strings.ToLower(n)) {
 					t.Fatalf("Redis key %q holds %q in clear", k, n)
