@@ -93,7 +93,7 @@ func (e *Engine) MapSelected(profile string, in []byte, opts Options, sel *Selec
 			return nil, fmt.Errorf("%w: input is not a JSON object: %v", ErrNotMappable, err)
 		}
 	}
-	res, err := p.mapResource(root, opts)
+	res, err := p.mapResource(root, opts, sel)
 	if err != nil {
 		return nil, err
 	}
