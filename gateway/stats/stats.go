@@ -485,7 +485,14 @@ func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, count
 	if len(ids) == 0 {
 		return nil
 	}
-	patients := strings.Join(ids, ",")
+	// Typed references (Patient/<id>) are the form every server reads; a
+	// bare id is allowed for a single-target reference but not read by
+	// all of them inside an OR list.
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = "Patient/" + id
+	}
+	patients := strings.Join(refs, ",")
 	for _, f := range p.fetches {
 		q := url.Values{"patient": {patients}}
 		for k, v := range f.params {
