@@ -47,6 +47,10 @@ type mapper struct {
 	primParent object
 	primField  string
 	fatal      error
+	// sel, when set, is the selection of MapSelected: work whose only
+	// effect is on elements not selected (the required-element check of
+	// other elements, meta and its labels) is skipped.
+	sel *Selection
 	// droppedContained are the ids of contained resources not passed on;
 	// references to them are made display-only (unlinkContained).
 	droppedContained map[string]string
@@ -68,8 +72,9 @@ func (m *mapper) issueDomestic(sev, code, path, format string, args ...any) {
 	m.issues = append(m.issues, Issue{Severity: sev, Code: code, Path: path, Message: fmt.Sprintf(format, args...), Domestic: true})
 }
 
-// mapResource maps one decoded national resource.
-func (p *plan) mapResource(root object, opts Options) (Result, error) {
+// mapResource maps one decoded national resource; sel is MapSelected's
+// selection (nil: everything).
+func (p *plan) mapResource(root object, opts Options, sel *Selection) (Result, error) {
 	typ := getStr(root, "resourceType")
 	if typ == "" {
 		return Result{}, fmt.Errorf("%w: no resourceType", ErrNotMappable)
@@ -78,7 +83,7 @@ func (p *plan) mapResource(root object, opts Options) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("%w: profile %s does not cover %s resources", ErrNotMappable, p.profile, typ)
 	}
-	m := &mapper{p: p, opts: opts, typ: typ, upstream: getStr(root, "id"), class: ClassClinical}
+	m := &mapper{p: p, opts: opts, typ: typ, upstream: getStr(root, "id"), class: ClassClinical, sel: sel}
 	if rule := p.contextRule(root, typ); rule != nil {
 		return m.observationToContext(root, rule)
 	}
@@ -110,8 +115,11 @@ func (p *plan) mapResource(root object, opts Options) (Result, error) {
 		rt.fn(m, root)
 	}
 	m.required(root, rp)
-	m.scanLabels(root)
-	m.setMeta(root, rp.profileFor(root))
+	if sel == nil || sel.all {
+		// The labels and the class go to meta and Output.Class alone.
+		m.scanLabels(root)
+		m.setMeta(root, rp.profileFor(root))
+	}
 	outID := m.setID(root, typ, m.upstream)
 	prune(root)
 	res := Result{}
@@ -737,16 +745,16 @@ func (m *mapper) derivedID(typ, upstream, kind string) (outID, derivedUpstream s
 // data-absent-reason, as IPS does for an unknown birth date.
 func (m *mapper) required(root object, rp *resourcePlan) {
 	for _, r := range rp.required {
+		if m.sel != nil && !m.sel.has(r.name) && !m.sel.has(r.key()) {
+			continue // it writes only r.key() and "_"+r.key()
+		}
 		if has(root, r) {
 			if r.name == "birthDate" {
 				m.birthDateAccuracy(root)
 			}
 			continue
 		}
-		key := r.name
-		if r.choice {
-			key += strings.ToUpper(r.typ[:1]) + r.typ[1:]
-		}
+		key := r.key()
 		switch r.typ {
 		case "date", "dateTime", "string":
 			exts := []any{dataAbsent("unknown")}
@@ -763,6 +771,14 @@ func (m *mapper) required(root object, rp *resourcePlan) {
 		}
 		m.issue(sevWarning, codeIncomplete, m.typ+"."+r.name, "%s.%s is required by the MHP but absent in the source; data-absent-reason added", m.typ, r.name)
 	}
+}
+
+// key is the member a missing required element is written as.
+func (r requiredRule) key() string {
+	if r.choice {
+		return r.name + strings.ToUpper(r.typ[:1]) + r.typ[1:]
+	}
+	return r.name
 }
 
 func has(root object, r requiredRule) bool {

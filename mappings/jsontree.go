@@ -1,6 +1,7 @@
 package mappings
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -283,4 +284,173 @@ func (r *treeReader) hex4() (rune, bool) {
 	}
 	r.i += 4
 	return rune(v), true
+}
+
+// readFields decodes a JSON object as readTree does, but only the members
+// keep asks for: the values of the others are checked against the JSON
+// grammar as readTree checks them and not built. A skipped value that
+// holds the text modifierExtension, or any escape, is decoded after all
+// (a modifier extension the profile does not know fails the mapping,
+// wherever it sits). Anything readTree would not read is errSyntax.
+func readFields(b []byte, keep func(string) bool) (object, error) {
+	r := treeReader{b: b}
+	r.space()
+	if r.i >= len(r.b) || r.b[r.i] != '{' {
+		return nil, errSyntax
+	}
+	r.i++
+	m := object{}
+	r.space()
+	if r.i < len(r.b) && r.b[r.i] == '}' {
+		r.i++
+	} else {
+		for {
+			r.space()
+			if r.i >= len(r.b) || r.b[r.i] != '"' {
+				return nil, errSyntax
+			}
+			k, err := r.str()
+			if err != nil {
+				return nil, err
+			}
+			r.space()
+			if r.i >= len(r.b) || r.b[r.i] != ':' {
+				return nil, errSyntax
+			}
+			r.i++
+			if keep(k) {
+				v, err := r.value(1)
+				if err != nil {
+					return nil, err
+				}
+				m[k] = v
+			} else {
+				start := r.i
+				if err := r.skip(1); err != nil {
+					return nil, err
+				}
+				if raw := r.b[start:r.i]; bytes.Contains(raw, []byte("modifierExtension")) || bytes.IndexByte(raw, '\\') >= 0 {
+					r.i = start
+					v, err := r.value(1)
+					if err != nil {
+						return nil, err
+					}
+					m[k] = v
+				} else {
+					// The last of repeated keys wins, kept or not.
+					delete(m, k)
+				}
+			}
+			r.space()
+			if r.i >= len(r.b) {
+				return nil, errSyntax
+			}
+			if r.b[r.i] == '}' {
+				r.i++
+				break
+			}
+			if r.b[r.i] != ',' {
+				return nil, errSyntax
+			}
+			r.i++
+		}
+	}
+	r.space()
+	if r.i != len(r.b) {
+		return nil, errSyntax
+	}
+	return m, nil
+}
+
+// skip passes over one value, failing where value would.
+func (r *treeReader) skip(depth int) error {
+	if depth > maxTreeDepth {
+		return errSyntax
+	}
+	r.space()
+	if r.i >= len(r.b) {
+		return errSyntax
+	}
+	switch c := r.b[r.i]; {
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		r.i++
+		r.space()
+		if r.i < len(r.b) && r.b[r.i] == end {
+			r.i++
+			return nil
+		}
+		for {
+			if c == '{' {
+				r.space()
+				if r.i >= len(r.b) || r.b[r.i] != '"' {
+					return errSyntax
+				}
+				if err := r.skipStr(); err != nil {
+					return err
+				}
+				r.space()
+				if r.i >= len(r.b) || r.b[r.i] != ':' {
+					return errSyntax
+				}
+				r.i++
+			}
+			if err := r.skip(depth + 1); err != nil {
+				return err
+			}
+			r.space()
+			if r.i >= len(r.b) {
+				return errSyntax
+			}
+			switch r.b[r.i] {
+			case ',':
+				r.i++
+			case end:
+				r.i++
+				return nil
+			default:
+				return errSyntax
+			}
+		}
+	case c == '"':
+		return r.skipStr()
+	}
+	_, err := r.value(depth)
+	return err
+}
+
+// skipStr passes over a string, failing where str would.
+func (r *treeReader) skipStr() error {
+	r.i++
+	for r.i < len(r.b) {
+		switch c := r.b[r.i]; {
+		case c == '"':
+			r.i++
+			return nil
+		case c < 0x20:
+			return errSyntax
+		case c != '\\':
+			r.i++
+			continue
+		}
+		r.i++
+		if r.i >= len(r.b) {
+			return errSyntax
+		}
+		e := r.b[r.i]
+		r.i++
+		switch e {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if _, ok := r.hex4(); !ok {
+				return errSyntax
+			}
+		default:
+			return errSyntax
+		}
+	}
+	return errSyntax
 }

@@ -217,7 +217,7 @@ func (e *Engine) Map(profile string, in []byte, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: input is not a JSON object: %v", ErrNotMappable, err)
 	}
-	return p.mapResource(root, opts)
+	return p.mapResource(root, opts, nil)
 }
 
 // DerivedID is the upstream id given to an output that has no national

@@ -16,9 +16,9 @@
 // - every search answers at most N entries per page (_count above N is
 //   lowered to N) with self and next links, which the router leaves to the
 //   HTTP layer, and a fullUrl per entry;
-// - patient=<id> is read as patient=Patient/<id> (FHIR allows the bare id
-//   for a single-target reference; Medplum 4.5's in-memory matcher needs
-//   the type, which 5.x adds itself);
+// - patient=<id> is read as patient=Patient/<id>, each id of a comma list
+//   (FHIR allows the bare id for a single-target reference; Medplum 4.5's
+//   in-memory matcher needs the type, which 5.x adds itself);
 // - GET /fhir/metadata answers a CapabilityStatement.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -91,7 +91,9 @@ async function handle(req, base) {
   const query = {};
   for (const [k, v] of u.searchParams) {
     let val = v;
-    if ((k === 'patient' || k === 'subject') && !v.includes('/')) val = 'Patient/' + v;
+    if (k === 'patient' || k === 'subject') {
+      val = v.split(',').map((id) => (id.includes('/') ? id : 'Patient/' + id)).join(',');
+    }
     query[k] = query[k] === undefined ? val : [].concat(query[k], val);
   }
   if (parts.length === 1) {

@@ -36,6 +36,10 @@ type Stratifier struct {
 	Display string
 	// Class is ClassProtected, ClassSensitive or ClassContext.
 	Class string
+	// PatientElements are the top-level elements of the MHP Patient the
+	// category is computed from (gender for sex); a class S stratum reads
+	// the migration context besides.
+	PatientElements []string
 	// value computes the category of a subject.
 	value func(s *Subject, p Period, country string) string
 }
@@ -47,13 +51,13 @@ func (st Stratifier) Category(s *Subject, p Period, country string) string {
 }
 
 var catalogue = []Stratifier{
-	{Code: "sex", Display: "Sex (administrative gender)", Class: ClassProtected, value: sexOf},
-	{Code: "age-band-5", Display: "Age at the end of the period, 5-year bands", Class: ClassProtected, value: ageBand(fiveYearBands)},
-	{Code: "age-band-who", Display: "Age at the end of the period, WHO broad bands", Class: ClassProtected, value: ageBand(whoBands)},
-	{Code: "country-of-birth", Display: "Country of birth", Class: ClassProtected, value: countryOfBirth},
-	{Code: "citizenship", Display: "Citizenship (the first one recorded)", Class: ClassProtected, value: citizenship},
+	{Code: "sex", Display: "Sex (administrative gender)", Class: ClassProtected, PatientElements: []string{"gender"}, value: sexOf},
+	{Code: "age-band-5", Display: "Age at the end of the period, 5-year bands", Class: ClassProtected, PatientElements: []string{"birthDate"}, value: ageBand(fiveYearBands)},
+	{Code: "age-band-who", Display: "Age at the end of the period, WHO broad bands", Class: ClassProtected, PatientElements: []string{"birthDate"}, value: ageBand(whoBands)},
+	{Code: "country-of-birth", Display: "Country of birth", Class: ClassProtected, PatientElements: []string{"extension"}, value: countryOfBirth},
+	{Code: "citizenship", Display: "Citizenship (the first one recorded)", Class: ClassProtected, PatientElements: []string{"extension"}, value: citizenship},
 	{Code: "migration-status", Display: "Migration status category", Class: ClassSensitive, value: migrationStatus},
-	{Code: "length-of-stay", Display: "Length of stay at the end of the period", Class: ClassSensitive, value: lengthOfStay},
+	{Code: "length-of-stay", Display: "Length of stay at the end of the period", Class: ClassSensitive, PatientElements: []string{"extension"}, value: lengthOfStay},
 	{Code: "reporting-country", Display: "Reporting country (the source's)", Class: ClassContext, value: func(_ *Subject, _ Period, c string) string { return c }},
 }
 

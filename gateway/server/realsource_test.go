@@ -26,7 +26,9 @@ type thirdPartyServer struct {
 }
 
 // startThirdParty starts one server paging at pageSize entries (skipped or
-// failed without node and the package, as nodePackage says).
+// failed without node and the package, as nodePackage says), loaded with
+// files from testdata/fhirserver or, given as absolute paths, from
+// anywhere.
 func startThirdParty(t *testing.T, pageSize, linkHost string, files ...string) *thirdPartyServer {
 	t.Helper()
 	node, dir := nodePackage(t, "fhirserver", "@medplum/fhir-router", "fhirserver")
@@ -36,7 +38,10 @@ func startThirdParty(t *testing.T, pageSize, linkHost string, files ...string) *
 		args = append(args, "--link-host", linkHost)
 	}
 	for _, f := range files {
-		p := filepath.Join("testdata", "fhirserver", f)
+		p := f
+		if !filepath.IsAbs(f) {
+			p = filepath.Join("testdata", "fhirserver", f)
+		}
 		s.files = append(s.files, p)
 		args = append(args, p)
 	}

@@ -7,7 +7,9 @@
 // records are fetched (code and date filters pushed down where a source
 // says it can search on them, the code filter tested on the raw resource
 // otherwise), mapped into the MHP, evaluated, counted into a table and
-// forgotten. Only counts leave a source's evaluation, and what it holds
+// forgotten. Of a Patient, only the elements the criteria and the strata
+// read are mapped (mappings.Engine.MapSelected), unless a class S stratum
+// reads the migration context split out of it. Only counts leave a source's evaluation, and what it holds
 // is the tables and the batches in flight, whatever the population. A
 // source that implements Scanner (source.Bundle, source.FHIR) hands over
 // its patients as they come; for any other the Patient search result is
@@ -68,6 +70,16 @@ type Searcher interface {
 type Mapper interface {
 	Map(profile string, in []byte, opts mappings.Options) (mappings.Result, error)
 }
+
+// SelectiveMapper is a Mapper that can map only the elements of a
+// resource a caller reads (mappings.Engine): the evaluator maps a
+// Patient's gender and birthDate, not its names and identifiers, when
+// the criteria and strata read no more.
+type SelectiveMapper interface {
+	MapSelected(profile string, in []byte, opts mappings.Options, sel *mappings.Selection) (map[string]any, error)
+}
+
+var _ SelectiveMapper = (*mappings.Engine)(nil)
 
 // BatchSize is how many patients the evaluator asks about at once.
 const BatchSize = 100
@@ -133,7 +145,8 @@ func stratifiers(codes []string) ([]measures.Stratifier, bool, error) {
 
 // EvaluateSource counts one source's patients. The Patients are scanned
 // and cut into batches of BatchSize; Workers batches are evaluated at once.
-// A batch's Patients are mapped first, and when the initial population is
+// A batch's Patients are mapped first (only the elements the criteria and
+// strata read, where that is exact), and when the initial population is
 // decided from the Patient alone (Population.Reads), those outside it are
 // dropped before anything else of theirs is read. The rest's records of
 // the measure's types are then fetched with the measure's filters where
@@ -241,7 +254,10 @@ type plan struct {
 	// patientFirst: the initial population reads the Patient alone.
 	patientFirst bool
 	mopts        mappings.Options
-	fetches      []fetch
+	// patients maps a Patient's selected elements only (nil: everything).
+	patients SelectiveMapper
+	sel      *mappings.Selection
+	fetches  []fetch
 }
 
 // fetch is how one type's records are read: the search parameters besides
@@ -268,6 +284,7 @@ func (e *Evaluator) plan(ctx context.Context, src Source, req Request) (*plan, e
 	p := &plan{e: e, src: src, req: req, sts: sts, sensitive: sensitive,
 		patientFirst: !e.readAll && len(req.Measure.Populations) > 0 && len(req.Measure.Populations[0].Reads) == 0,
 		mopts:        mappings.Options{SourceID: src.ID(), Country: src.Country(), Tree: true}}
+	p.patients, p.sel = e.patientSelection(req.Measure, sts, sensitive)
 	for _, typ := range types {
 		f := req.Measure.Filters[typ]
 		q, pushed := params(ctx, src, typ, f, req.Period)
@@ -282,6 +299,26 @@ func (e *Evaluator) plan(ctx context.Context, src Source, req Request) (*plan, e
 		p.fetches = append(p.fetches, ft)
 	}
 	return p, nil
+}
+
+// patientSelection says which elements of the MHP Patient the criteria
+// and strata read, and the mapper that maps only those; nil when the
+// Patient is mapped whole: the mapper cannot select, a criterion reads the
+// Patient as a whole, or a class S stratum reads the migration context
+// split out of it.
+func (e *Evaluator) patientSelection(m *measures.Measure, sts []measures.Stratifier, sensitive bool) (SelectiveMapper, *mappings.Selection) {
+	sm, ok := e.mapper.(SelectiveMapper)
+	if !ok || e.readAll || sensitive {
+		return nil, nil
+	}
+	elements, ok := m.PatientElements()
+	if !ok {
+		return nil, nil
+	}
+	for _, st := range sts {
+		elements = append(elements, st.PatientElements...)
+	}
+	return sm, mappings.Select(elements...)
 }
 
 // params builds a type's search besides the patients: the measure's
@@ -395,29 +432,49 @@ func tree(o mappings.Output) map[string]any {
 	return m
 }
 
+// patient maps a national Patient into a subject: the MHP Patient (only
+// its selected elements when there is a selection) and, when a class S
+// stratum was asked for, the migration context split out of it. Nil when
+// the Patient cannot be mapped.
+func (p *plan) patient(in []byte) *measures.Subject {
+	subj := &measures.Subject{Resources: map[string][]map[string]any{}}
+	if p.sel != nil {
+		t, err := p.patients.MapSelected(p.src.Profile(), in, p.mopts, p.sel)
+		if err != nil {
+			return nil
+		}
+		subj.Patient = t
+		return subj
+	}
+	res, err := p.e.mapper.Map(p.src.Profile(), in, p.mopts)
+	if err != nil || len(res.Outputs) == 0 {
+		return nil
+	}
+	for i, o := range res.Outputs {
+		t := tree(o)
+		if t == nil {
+			continue
+		}
+		if i == 0 {
+			subj.Patient = t
+		} else if p.sensitive && o.Class == mappings.ClassSensitive {
+			subj.Resources[o.Type] = append(subj.Resources[o.Type], t)
+		}
+	}
+	if subj.Patient == nil {
+		return nil
+	}
+	return subj
+}
+
 func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, counts Counts) error {
 	m := p.req.Measure
 	subjects := make(map[string]*measures.Subject, len(batch))
 	ids := make([]string, 0, len(batch))
 	for _, r := range batch {
-		res, err := p.e.mapper.Map(p.src.Profile(), r.JSON, p.mopts)
-		if err != nil || len(res.Outputs) == 0 {
+		subj := p.patient(r.JSON)
+		if subj == nil {
 			continue // not mappable: not counted (as federate drops it)
-		}
-		subj := &measures.Subject{Resources: map[string][]map[string]any{}}
-		for i, o := range res.Outputs {
-			t := tree(o)
-			if t == nil {
-				continue
-			}
-			if i == 0 {
-				subj.Patient = t
-			} else if p.sensitive && o.Class == mappings.ClassSensitive {
-				subj.Resources[o.Type] = append(subj.Resources[o.Type], t)
-			}
-		}
-		if subj.Patient == nil {
-			continue
 		}
 		if p.patientFirst && !p.e.cat.Evaluate(m, subj, p.req.Period)[0] {
 			continue // outside the initial population: in none
@@ -428,7 +485,14 @@ func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, count
 	if len(ids) == 0 {
 		return nil
 	}
-	patients := strings.Join(ids, ",")
+	// Typed references (Patient/<id>) are the form every server reads; a
+	// bare id is allowed for a single-target reference but not read by
+	// all of them inside an OR list.
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = "Patient/" + id
+	}
+	patients := strings.Join(refs, ",")
 	for _, f := range p.fetches {
 		q := url.Values{"patient": {patients}}
 		for k, v := range f.params {

@@ -188,9 +188,10 @@ func TestCountsMatchThePopulation(t *testing.T) {
 
 // The shortcuts (codes tested on the raw resource where the source cannot
 // filter, patients outside a Patient-only initial population dropped
-// first, several batches at once) change no count: every measure and
-// strata set over the four demo profiles counts as reading and mapping
-// everything one batch at a time does.
+// first, only the Patient elements the criteria and strata read mapped,
+// several batches at once) change no count: every measure and strata set
+// over the four demo profiles counts as reading and mapping everything one
+// batch at a time does.
 func TestShortcutsChangeNoCount(t *testing.T) {
 	cat, _ := measures.Load()
 	eng, _ := mappings.Load()
@@ -206,7 +207,8 @@ func TestShortcutsChangeNoCount(t *testing.T) {
 	} {
 		src := federatetest.PopulationSource(t, o)
 		for _, m := range cat.Measures() {
-			for _, strata := range [][]string{nil, {"migration-status", "age-band-5"}} {
+			for _, strata := range [][]string{nil, {"migration-status", "age-band-5"}, {"sex", "age-band-who"}, {"age-band-5"},
+				{"sex", "reporting-country"}, {"country-of-birth", "citizenship"}, {"length-of-stay"}} {
 				want, err := full.EvaluateSource(context.Background(), src, Request{Measure: m, Period: year2025, Strata: strata})
 				if err != nil {
 					t.Fatal(err)
@@ -334,6 +336,37 @@ func TestPublishedReleaseReadsTheReport(t *testing.T) {
 		}
 		if err := disclosure.Check(got); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// The Patient is mapped element by element only where that is exact: not
+// when a class S stratum reads the migration context split out of it, and
+// not when the shortcuts are off.
+func TestPatientSelection(t *testing.T) {
+	cat, _ := measures.Load()
+	eng, _ := mappings.Load()
+	m, _ := cat.Measure("mhp-diabetes-prevalence")
+	for _, tc := range []struct {
+		strata  []string
+		readAll bool
+		want    bool
+	}{
+		{[]string{"sex", "age-band-who"}, false, true},
+		{nil, false, true},
+		{[]string{"country-of-birth"}, false, true},
+		{[]string{"migration-status"}, false, false},
+		{[]string{"length-of-stay"}, false, false},
+		{[]string{"sex"}, true, false},
+	} {
+		ev := New(cat, eng)
+		ev.readAll = tc.readAll
+		sts, sensitive, err := stratifiers(tc.strata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, sel := ev.patientSelection(m, sts, sensitive); (sel != nil) != tc.want {
+			t.Errorf("%v readAll %v: selection %v, want %v", tc.strata, tc.readAll, sel != nil, tc.want)
 		}
 	}
 }
