@@ -176,6 +176,28 @@ func (s *system) components() {
 	}
 }
 
+// componentsOf returns the connected components of the unknowns of a
+// cell's atoms (none when all of them are published exactly).
+func (s *system) componentsOf(c Cell) map[int]bool {
+	comps := map[int]bool{}
+	for _, a := range atomsOf(s.r.Dims, c.Coord) {
+		if v := c.Population*s.nAtoms + a; !s.fixed[v] {
+			comps[s.comp[v]] = true
+		}
+	}
+	return comps
+}
+
+// reaches tells whether an unknown of a cell's atoms is in one of comps.
+func (s *system) reaches(c Cell, comps map[int]bool) bool {
+	for _, a := range atomsOf(s.r.Dims, c.Coord) {
+		if v := c.Population*s.nAtoms + a; !s.fixed[v] && comps[s.comp[v]] {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *system) interval(c Cell) (Interval, error) {
 	as := atomsOf(s.r.Dims, c.Coord)
 	target := make([]int, len(as))
@@ -227,6 +249,8 @@ type part struct {
 	// a and b are the system as built, for the tests' second solver.
 	a [][]float64
 	b []float64
+	// scratch is the copy of tab each objective is solved in.
+	scratch *tableau
 }
 
 // partFor builds (once) the system over vars and rows: each unknown x is
@@ -344,7 +368,8 @@ func (s *system) optimise(p *part, target []int, sign float64) (float64, bool) {
 		}
 		c[j] += sign
 	}
-	opt, unbounded := p.tab.clone().solve(c, p.cols)
+	p.scratch = p.tab.copyTo(p.scratch)
+	opt, unbounded := p.scratch.solve(c, p.cols)
 	if unbounded {
 		return 0, true
 	}

@@ -70,10 +70,14 @@ func suppress(rel *Release, cells []Cell, truth []int, k int) ([]Value, error) {
 			rel.Values[i] = v
 		}
 	}
+	// Masking a cell takes a constraint away from the attacker, so an
+	// interval found wide enough stays wide while masks are only added:
+	// safe remembers those cells, and each round audits the others.
+	safe := make([]bool, len(cells))
 	everything := false
 	for {
 		publish()
-		failing, err := firstNarrow(rel, k, -1)
+		failing, err := firstNarrow(rel, k, -1, safe)
 		if err != nil {
 			return nil, err
 		}
@@ -112,17 +116,35 @@ func release(rel *Release, truth []int, primary, masked []bool, publish func()) 
 		}
 	}
 	slices.SortStableFunc(comps, func(a, b int) int { return truth[b] - truth[a] })
+	// Every masked cell passes before each trial (suppress ended on a
+	// table that passes, and a trial that fails is undone). Publishing
+	// cell i adds one constraint, over the unknowns of i: it can narrow
+	// only the intervals of masked cells whose unknowns are linked to
+	// those (the same connected component before i is published); the
+	// linear programs of every other cell are the same as before, and so
+	// are their intervals.
+	cells := Cells(len(rel.Populations), rel.Dims)
+	safe := make([]bool, len(masked))
 	for _, i := range comps {
+		sys, err := newSystem(rel)
+		if err != nil {
+			return err
+		}
+		touched := sys.componentsOf(cells[i])
+		for j := range masked {
+			safe[j] = masked[j] && !sys.reaches(cells[j], touched)
+		}
 		masked[i] = false
 		publish()
 		// Primary cells stay masked, so no published count is below K:
 		// the intervals decide, and the first narrow one is enough.
-		failing, err := firstNarrow(rel, rel.Rules.K, i)
+		failing, err := firstNarrow(rel, rel.Rules.K, i, safe)
 		if err != nil {
 			return err
 		}
 		if failing >= 0 {
 			masked[i] = true
+			publish()
 		}
 	}
 	publish()
@@ -130,11 +152,13 @@ func release(rel *Release, truth []int, primary, masked []bool, publish func()) 
 }
 
 // firstNarrow returns the index of a masked cell whose interval is
-// narrower than k, or -1. With near >= 0 (a cell just published), the
+// narrower than k, or -1. It audits only the masked cells safe does not
+// mark (safe may be nil) and marks those it finds wide enough. With
+// near >= 0 (a cell just published), the
 // masked cells that share a published sum with it, or its place in a
 // nested population, are audited first: a table it broke fails on one of
 // them, after a few linear programs rather than all.
-func firstNarrow(rel *Release, k, near int) (int, error) {
+func firstNarrow(rel *Release, k, near int, safe []bool) (int, error) {
 	sys, err := newSystem(rel)
 	if err != nil {
 		return -1, err
@@ -142,7 +166,7 @@ func firstNarrow(rel *Release, k, near int) (int, error) {
 	cells := Cells(len(rel.Populations), rel.Dims)
 	order := make([]int, 0, len(cells))
 	for i, v := range rel.Values {
-		if v.Masked {
+		if v.Masked && (safe == nil || !safe[i]) {
 			order = append(order, i)
 		}
 	}
@@ -173,6 +197,9 @@ func firstNarrow(rel *Release, k, near int) (int, error) {
 		}
 		if iv.Width() < k {
 			return i, nil
+		}
+		if safe != nil {
+			safe[i] = true
 		}
 	}
 	return -1, nil

@@ -21,6 +21,9 @@ type tableau struct {
 	m, n  int
 	rows  [][]float64 // m rows of n+1 (the last is b)
 	basis []int
+	// cells backs the rows of a copy (copyTo), so that a copy reuses one
+	// block of memory.
+	cells []float64
 }
 
 // newTableau finds a basic feasible solution of A x = b (b >= 0). basic[i]
@@ -118,17 +121,36 @@ func (t *tableau) pivot(i, j int) {
 	t.basis[i] = j
 }
 
-// clone copies the tableau so that solving one objective leaves it as it is.
-func (t *tableau) clone() *tableau {
-	c := &tableau{m: t.m, n: t.n, rows: make([][]float64, t.m), basis: append([]int(nil), t.basis...)}
-	for i, r := range t.rows {
-		c.rows[i] = append([]float64(nil), r...)
+// copyTo copies the tableau into dst (reusing dst's memory when it is
+// large enough) so that solving one objective leaves t as it is, and
+// returns the copy.
+func (t *tableau) copyTo(dst *tableau) *tableau {
+	if dst == nil {
+		dst = &tableau{}
 	}
-	return c
+	width := 0
+	if t.m > 0 {
+		width = len(t.rows[0])
+	}
+	if cap(dst.cells) < t.m*width {
+		dst.cells = make([]float64, t.m*width)
+	}
+	dst.cells = dst.cells[:t.m*width]
+	dst.m, dst.n = t.m, t.n
+	dst.rows = dst.rows[:0]
+	for i, r := range t.rows {
+		row := dst.cells[i*width : (i+1)*width : (i+1)*width]
+		copy(row, r)
+		dst.rows = append(dst.rows, row)
+	}
+	dst.basis = append(dst.basis[:0], t.basis...)
+	return dst
 }
 
 // solve minimises c·x over the first `cols` columns from the current basis
-// (phase two). It returns the optimum, or unbounded.
+// (phase two). It returns the optimum, or unbounded. The reduced costs
+// are computed once and then carried through each pivot, as the
+// objective row of a textbook tableau.
 func (t *tableau) solve(c []float64, cols int) (float64, bool) {
 	if len(t.rows) == 0 {
 		for j := 0; j < cols; j++ {
@@ -139,27 +161,26 @@ func (t *tableau) solve(c []float64, cols int) (float64, bool) {
 		return 0, false
 	}
 	rhs := len(t.rows[0]) - 1
+	// d[j] = c_j - sum_i c_basis(i) * a_ij; d[rhs] is minus the value.
+	d := make([]float64, rhs+1)
+	copy(d, c[:min(len(c), rhs)])
+	for i, r := range t.rows {
+		if cb := c[t.basis[i]]; cb != 0 {
+			for k, a := range r {
+				d[k] -= cb * a
+			}
+		}
+	}
 	for {
-		// Reduced costs: c_j - sum_i c_basis(i) * a_ij.
 		enter := -1
 		for j := 0; j < cols; j++ {
-			d := c[j]
-			for i, r := range t.rows {
-				if cb := c[t.basis[i]]; cb != 0 {
-					d -= cb * r[j]
-				}
-			}
-			if d < -eps {
+			if d[j] < -eps {
 				enter = j
 				break
 			}
 		}
 		if enter < 0 {
-			v := 0.0
-			for i, r := range t.rows {
-				v += c[t.basis[i]] * r[rhs]
-			}
-			return v, false
+			return -d[rhs], false
 		}
 		leave := -1
 		best := 0.0
@@ -175,5 +196,10 @@ func (t *tableau) solve(c []float64, cols int) (float64, bool) {
 			return 0, true
 		}
 		t.pivot(leave, enter)
+		if f := d[enter]; f != 0 {
+			for k, a := range t.rows[leave] {
+				d[k] -= f * a
+			}
+		}
 	}
 }

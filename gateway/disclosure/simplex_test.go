@@ -46,7 +46,7 @@ func TestSimplexAgreesWithGonum(t *testing.T) {
 				for _, sign := range []float64{1, -1} {
 					c := make([]float64, p.cols)
 					c[j] = sign
-					got, unb := p.tab.clone().solve(c, p.cols)
+					got, unb := p.tab.copyTo(nil).solve(c, p.cols)
 					A := mat.NewDense(len(p.a), p.cols, nil)
 					for i, row := range p.a {
 						A.SetRow(i, row)
