@@ -211,3 +211,29 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMapSelected: the gender and birth date of a US Core Patient
+// (what a statistic by sex and age reads) next to its baseline in the same
+// run, the whole Patient mapped as trees.
+func BenchmarkMapSelected(b *testing.B) {
+	p, _ := benchInputs(b)
+	e := testEngine(b)
+	opts := Options{SourceID: "bench", ID: testID, Tree: true}
+	sel := Select("gender", "birthDate")
+	b.Run("baseline-map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.Map("us-core", p, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("selected", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.MapSelected("us-core", p, opts, sel); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

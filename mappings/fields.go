@@ -23,11 +23,14 @@ type Selection struct {
 var wholeResource = []string{"extension", "modifierExtension", "meta"}
 
 // Select returns the Selection of the named elements. A choice element is
-// named by its stem (deceased for deceasedBoolean).
+// named by its stem (deceased for deceasedBoolean); a leading _ is
+// ignored. A name selects every member it begins, so a name that begins
+// extension or meta selects the whole resource.
 func Select(elements ...string) *Selection {
 	s := &Selection{}
 	for _, e := range elements {
-		if slices.Contains(wholeResource, e) {
+		e = strings.TrimPrefix(e, "_")
+		if slices.ContainsFunc(wholeResource, func(w string) bool { return strings.HasPrefix(w, e) }) {
 			s.all = true
 		}
 		if !slices.Contains(s.names, e) {

@@ -14,7 +14,8 @@ import (
 // output depends on the whole resource.
 func selectionsFor(root object) [][]string {
 	out := [][]string{{"gender", "birthDate"}, {"birthDate"}, {"code", "onset", "abatement", "clinicalStatus", "verificationStatus"},
-		{"status", "vaccineCode", "occurrence"}, {"deceased"}, {"extension"}, {"meta"}, {"modifierExtension", "gender"}}
+		{"status", "vaccineCode", "occurrence"}, {"deceased"}, {"extension"}, {"meta"}, {"modifierExtension", "gender"},
+		{"ext"}, {"me"}, {""}, {"_birthDate"}, {"gen", "birth"}}
 	keys := make([]string, 0, len(root))
 	for k := range root {
 		keys = append(keys, strings.TrimPrefix(k, "_"))

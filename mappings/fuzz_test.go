@@ -110,3 +110,44 @@ func FuzzReadTree(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadFields checks that readFields reads what readTree reads, member
+// for member, and fails exactly where readTree fails (or reads something
+// else than an object).
+func FuzzReadFields(f *testing.F) {
+	for _, p := range testEngine(f).Profiles() {
+		for _, file := range inputFiles(f, p) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{`{"a":"\ud83d\ude00 x","n":[-0.5e+3,0,1E2],"t":true,"f":false,"z":null}`, `{"ab":1,"ab":{"c":[]}}`,
+		`{"a":1} x`, `[1]`, `{"ab":{"modifierExtension":[]}}`, `{"ab":{"x\u0079":"\q"}}`, `{"ab":"` + "\x01" + `"}`, `{}`, ` { "a" : 01 }`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		keep := func(k string) bool { return len(k)%2 == 1 }
+		got, err := readFields(in, keep)
+		v, errTree := readTree(in)
+		whole, isObject := v.(object)
+		if (err == nil) != (errTree == nil && isObject) {
+			t.Fatalf("%q: readFields error %v, readTree error %v", in, err, errTree)
+		}
+		if err != nil {
+			return
+		}
+		for k, w := range whole {
+			if g, ok := got[k]; keep(k) && (!ok || !cmp.Equal(g, w)) {
+				t.Fatalf("%q: member %q read as %v, readTree %v", in, k, g, w)
+			}
+		}
+		for k := range got {
+			if _, ok := whole[k]; !ok {
+				t.Fatalf("%q: member %q not in readTree's object", in, k)
+			}
+		}
+	})
+}

@@ -38,6 +38,9 @@ const maxTreeDepth = 10000
 type treeReader struct {
 	b []byte
 	i int
+	// modifier: skip passed a member named modifierExtension, or one
+	// whose name has an escape.
+	modifier bool
 }
 
 func (r *treeReader) space() {
@@ -288,10 +291,11 @@ func (r *treeReader) hex4() (rune, bool) {
 
 // readFields decodes a JSON object as readTree does, but only the members
 // keep asks for: the values of the others are checked against the JSON
-// grammar as readTree checks them and not built. A skipped value that
-// holds the text modifierExtension, or any escape, is decoded after all
-// (a modifier extension the profile does not know fails the mapping,
-// wherever it sits). Anything readTree would not read is errSyntax.
+// grammar as readTree checks them and not built. A skipped value with a
+// member named modifierExtension, or a member name with an escape (which
+// could spell it), is decoded after all: a modifier extension the profile
+// does not know fails the mapping, wherever it sits. Anything readTree
+// would not read is errSyntax.
 func readFields(b []byte, keep func(string) bool) (object, error) {
 	r := treeReader{b: b}
 	r.space()
@@ -326,10 +330,11 @@ func readFields(b []byte, keep func(string) bool) (object, error) {
 				m[k] = v
 			} else {
 				start := r.i
+				r.modifier = false
 				if err := r.skip(1); err != nil {
 					return nil, err
 				}
-				if raw := r.b[start:r.i]; bytes.Contains(raw, []byte("modifierExtension")) || bytes.IndexByte(raw, '\\') >= 0 {
+				if r.modifier {
 					r.i = start
 					v, err := r.value(1)
 					if err != nil {
@@ -389,8 +394,12 @@ func (r *treeReader) skip(depth int) error {
 				if r.i >= len(r.b) || r.b[r.i] != '"' {
 					return errSyntax
 				}
+				start := r.i
 				if err := r.skipStr(); err != nil {
 					return err
+				}
+				if name := r.b[start+1 : r.i-1]; string(name) == "modifierExtension" || bytes.IndexByte(name, '\\') >= 0 {
+					r.modifier = true
 				}
 				r.space()
 				if r.i >= len(r.b) || r.b[r.i] != ':' {
@@ -426,15 +435,17 @@ func (r *treeReader) skip(depth int) error {
 func (r *treeReader) skipStr() error {
 	r.i++
 	for r.i < len(r.b) {
-		switch c := r.b[r.i]; {
+		c := r.b[r.i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			r.i++
+			continue
+		}
+		switch {
 		case c == '"':
 			r.i++
 			return nil
 		case c < 0x20:
 			return errSyntax
-		case c != '\\':
-			r.i++
-			continue
 		}
 		r.i++
 		if r.i >= len(r.b) {
