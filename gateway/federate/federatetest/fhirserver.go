@@ -150,6 +150,9 @@ type coded struct {
 
 // matches applies the code and date parameters.
 func matches(typ string, raw []byte, q url.Values) bool {
+	if !q.Has("code") && !q.Has("vaccine-code") && !q.Has("onset-date") && !q.Has("date") {
+		return true // nothing to test: no need to read the resource
+	}
 	var c coded
 	_ = json.Unmarshal(raw, &c)
 	for _, name := range []string{"code", "vaccine-code"} {
