@@ -384,6 +384,8 @@ type head struct {
 	VaccineCode *concept                    `json:"vaccineCode"`
 }
 
+// patient returns the id of the Patient the resource's subject or patient
+// references, written relative, absolute or with a version; "" for none.
 func (h *head) patient() string {
 	ref := ""
 	switch {
@@ -393,7 +395,8 @@ func (h *head) patient() string {
 		ref = h.Patient.Reference
 	}
 	if i := strings.LastIndex(ref, "Patient/"); i >= 0 {
-		return ref[i+len("Patient/"):]
+		id, _, _ := strings.Cut(ref[i+len("Patient/"):], "/_history/")
+		return id
 	}
 	return ""
 }
@@ -492,35 +495,12 @@ func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, count
 	for i, id := range ids {
 		refs[i] = "Patient/" + id
 	}
-	patients := strings.Join(refs, ",")
-	for _, f := range p.fetches {
-		q := url.Values{"patient": {patients}}
-		for k, v := range f.params {
-			q[k] = v
-		}
-		err := scan(ctx, p.src, f.typ, q, func(r source.Resource) error {
-			var h head
-			_ = json.Unmarshal(r.JSON, &h)
-			subj := subjects[h.patient()]
-			if subj == nil || !f.passes(&h) {
-				return nil
+	lists := patientLists(refs, maxPatientParam)
+	for i := range p.fetches {
+		for _, patients := range lists {
+			if err := p.fetchFor(ctx, &p.fetches[i], patients, subjects); err != nil {
+				return err
 			}
-			res, err := p.e.mapper.Map(p.src.Profile(), r.JSON, p.mopts)
-			if err != nil {
-				return nil
-			}
-			for _, o := range res.Outputs {
-				if o.Class == mappings.ClassSensitive && !p.sensitive {
-					continue
-				}
-				if t := tree(o); t != nil {
-					subj.Resources[o.Type] = append(subj.Resources[o.Type], t)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("source %s: %s: %w", p.src.ID(), f.typ, err)
 		}
 	}
 	cats := make([]string, len(p.sts))
@@ -544,6 +524,67 @@ func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, count
 				c[i]++
 			}
 		}
+	}
+	return nil
+}
+
+// maxPatientParam bounds the patient parameter of one search. Servers,
+// and the proxies in front of them, refuse request lines over 8 KB by
+// default (nginx, Apache, Jetty, Tomcat); a batch of patients with long
+// ids is asked about in as many searches as that takes.
+const maxPatientParam = 4000
+
+// patientLists joins references into comma-separated lists of at most
+// limit bytes (a single longer reference is a list of its own).
+func patientLists(refs []string, limit int) []string {
+	var lists []string
+	var cur strings.Builder
+	for _, r := range refs {
+		if cur.Len() > 0 && cur.Len()+1+len(r) > limit {
+			lists = append(lists, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte(',')
+		}
+		cur.WriteString(r)
+	}
+	if cur.Len() > 0 {
+		lists = append(lists, cur.String())
+	}
+	return lists
+}
+
+// fetchFor searches one type for a list of patients and adds what may
+// meet the criteria, mapped, to their subjects.
+func (p *plan) fetchFor(ctx context.Context, f *fetch, patients string, subjects map[string]*measures.Subject) error {
+	q := url.Values{"patient": {patients}}
+	for k, v := range f.params {
+		q[k] = v
+	}
+	err := scan(ctx, p.src, f.typ, q, func(r source.Resource) error {
+		var h head
+		_ = json.Unmarshal(r.JSON, &h)
+		subj := subjects[h.patient()]
+		if subj == nil || !f.passes(&h) {
+			return nil
+		}
+		res, err := p.e.mapper.Map(p.src.Profile(), r.JSON, p.mopts)
+		if err != nil {
+			return nil
+		}
+		for _, o := range res.Outputs {
+			if o.Class == mappings.ClassSensitive && !p.sensitive {
+				continue
+			}
+			if t := tree(o); t != nil {
+				subj.Resources[o.Type] = append(subj.Resources[o.Type], t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("source %s: %s: %w", p.src.ID(), f.typ, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -367,6 +368,60 @@ func TestPatientSelection(t *testing.T) {
 		}
 		if _, sel := ev.patientSelection(m, sts, sensitive); (sel != nil) != tc.want {
 			t.Errorf("%v readAll %v: selection %v, want %v", tc.strata, tc.readAll, sel != nil, tc.want)
+		}
+	}
+}
+
+func TestPatientLists(t *testing.T) {
+	long := "Patient/" + strings.Repeat("x", 64)
+	var many []string
+	for range 100 {
+		many = append(many, long)
+	}
+	tests := []struct {
+		name  string
+		refs  []string
+		limit int
+		want  int // lists
+	}{
+		{"none", nil, 4000, 0},
+		{"one", []string{"Patient/a"}, 4000, 1},
+		{"short ids fit one list", []string{"Patient/a", "Patient/b", "Patient/c"}, 4000, 1},
+		{"a hundred 64-character ids", many, 4000, 2},
+		{"a reference longer than the limit", []string{long, long}, 10, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lists := patientLists(tc.refs, tc.limit)
+			if len(lists) != tc.want {
+				t.Fatalf("%d lists, want %d", len(lists), tc.want)
+			}
+			var back []string
+			for _, l := range lists {
+				if len(l) > tc.limit && strings.Contains(l, ",") {
+					t.Errorf("a list of %d bytes over the limit %d", len(l), tc.limit)
+				}
+				back = append(back, strings.Split(l, ",")...)
+			}
+			if len(tc.refs) > 0 && !slices.Equal(back, tc.refs) {
+				t.Errorf("the lists hold %v, want %v", back, tc.refs)
+			}
+		})
+	}
+}
+
+func TestHeadPatient(t *testing.T) {
+	for ref, want := range map[string]string{
+		"Patient/p1":                                 "p1",
+		"http://ehr.example/fhir/Patient/p1":         "p1",
+		"Patient/p1/_history/3":                      "p1",
+		"https://ehr.example/Patient/p-2/_history/1": "p-2",
+		"Group/g1": "",
+		"":         "",
+	} {
+		h := head{Subject: &struct{ Reference string }{ref}}
+		if got := h.patient(); got != want {
+			t.Errorf("subject %q: patient %q, want %q", ref, got, want)
 		}
 	}
 }
