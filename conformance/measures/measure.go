@@ -320,13 +320,27 @@ func (c *Catalogue) ValueSet(url string) (*ValueSet, bool) {
 // m.Populations. Populations nest: a subject outside the initial population
 // is in none, one outside the denominator is not in the numerator.
 func (c *Catalogue) Evaluate(m *Measure, subj *Subject, period Period) []bool {
+	return c.evaluate(m, subj, period, len(m.Populations))
+}
+
+// InInitialPopulation says whether the subject is in the measure's first
+// population (Evaluate(...)[0], without evaluating the others).
+func (c *Catalogue) InInitialPopulation(m *Measure, subj *Subject, period Period) bool {
+	if len(m.Populations) == 0 {
+		return false
+	}
+	return c.evaluate(m, subj, period, 1)[0]
+}
+
+// evaluate is Evaluate over the first n populations.
+func (c *Catalogue) evaluate(m *Measure, subj *Subject, period Period, n int) []bool {
 	e := &env{subj: subj, sets: c.sets, consts: map[string]value{
 		"periodStart": {dateOf(period.Start)},
 		"periodEnd":   {dateOf(period.End)},
 		"subject":     {subj.Patient},
 	}}
 	out := make([]bool, len(m.Populations))
-	for i, p := range m.Populations {
+	for i, p := range m.Populations[:n] {
 		if i > 0 && !out[i-1] {
 			break
 		}

@@ -85,6 +85,9 @@ func TestCases(t *testing.T) {
 			}
 			period := mustPeriod(t, tc.Period.Start, tc.Period.End)
 			got := c.Evaluate(m, subj, period)
+			if first := c.InInitialPopulation(m, subj, period); first != got[0] {
+				t.Errorf("InInitialPopulation %v, Evaluate's initial population %v", first, got[0])
+			}
 			for i, p := range m.Populations {
 				want, ok := tc.Expect[p.Code]
 				if !ok {

@@ -479,7 +479,7 @@ func (p *plan) evaluateBatch(ctx context.Context, batch []source.Resource, count
 		if subj == nil {
 			continue // not mappable: not counted (as federate drops it)
 		}
-		if p.patientFirst && !p.e.cat.Evaluate(m, subj, p.req.Period)[0] {
+		if p.patientFirst && !p.e.cat.InInitialPopulation(m, subj, p.req.Period) {
 			continue // outside the initial population: in none
 		}
 		subjects[r.ID] = subj
