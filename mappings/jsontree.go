@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -464,4 +465,16 @@ func (r *treeReader) skipStr() error {
 		}
 	}
 	return errSyntax
+}
+
+// ReadMembers decodes the named members of a JSON object, as
+// encoding/json with UseNumber decodes them into any, and checks the rest
+// against the JSON grammar without building it: what a caller needs of a
+// national resource before deciding whether to map it (its subject, its
+// code) for a fraction of decoding it all. Names match exactly, as FHIR's
+// JSON is case-sensitive. The result may hold other members too (a value
+// holding a modifierExtension is decoded, see readFields); callers read
+// the ones they named.
+func ReadMembers(b []byte, names ...string) (map[string]any, error) {
+	return readFields(b, func(k string) bool { return slices.Contains(names, k) })
 }

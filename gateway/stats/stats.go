@@ -384,6 +384,49 @@ type head struct {
 	VaccineCode *concept                    `json:"vaccineCode"`
 }
 
+// headMembers are the members of a national resource head reads.
+var headMembers = []string{"subject", "patient", "code", "vaccineCode"}
+
+// headOf reads a national resource's head; what is missing or not of the
+// expected shape is left empty (the resource then matches no patient or
+// no code, as encoding/json would leave it).
+func headOf(raw []byte) head {
+	var h head
+	m, err := mappings.ReadMembers(raw, headMembers...)
+	if err != nil {
+		return h
+	}
+	ref := func(v any) *struct{ Reference string } {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		s, _ := o["reference"].(string)
+		return &struct{ Reference string }{s}
+	}
+	cc := func(v any) *concept {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		c := &concept{}
+		codings, _ := o["coding"].([]any)
+		for _, x := range codings {
+			cd, ok := x.(map[string]any)
+			if !ok {
+				continue
+			}
+			sys, _ := cd["system"].(string)
+			code, _ := cd["code"].(string)
+			c.Coding = append(c.Coding, struct{ System, Code string }{sys, code})
+		}
+		return c
+	}
+	h.Subject, h.Patient = ref(m["subject"]), ref(m["patient"])
+	h.Code, h.VaccineCode = cc(m["code"]), cc(m["vaccineCode"])
+	return h
+}
+
 // patient returns the id of the Patient the resource's subject or patient
 // references, written relative, absolute or with a version; "" for none.
 func (h *head) patient() string {
@@ -563,8 +606,7 @@ func (p *plan) fetchFor(ctx context.Context, f *fetch, patients string, subjects
 		q[k] = v
 	}
 	err := scan(ctx, p.src, f.typ, q, func(r source.Resource) error {
-		var h head
-		_ = json.Unmarshal(r.JSON, &h)
+		h := headOf(r.JSON)
 		subj := subjects[h.patient()]
 		if subj == nil || !f.passes(&h) {
 			return nil

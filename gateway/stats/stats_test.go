@@ -1,10 +1,13 @@
 package stats
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -422,6 +425,36 @@ func TestHeadPatient(t *testing.T) {
 		h := head{Subject: &struct{ Reference string }{ref}}
 		if got := h.patient(); got != want {
 			t.Errorf("subject %q: patient %q, want %q", ref, got, want)
+		}
+	}
+}
+
+// headOf reads what encoding/json reads into a head, for every resource
+// of a generated population in each profile, and for hand-made edge cases.
+func TestHeadOfAsEncodingJSON(t *testing.T) {
+	var docs [][]byte
+	for _, profile := range population.Profiles() {
+		nd, err := population.NDJSON(population.Options{Seed: 9, Patients: 40, Source: "h", Country: "DE", Profile: profile, Routine: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, bytes.Split(bytes.TrimSpace(nd), []byte("\n"))...)
+	}
+	for _, s := range []string{
+		`{"resourceType":"Condition","subject":null,"code":{"coding":[{"system":"s"},{"code":"c"},{}]}}`,
+		`{"resourceType":"Immunization","patient":{"display":"no reference"},"vaccineCode":{}}`,
+		`{"resourceType":"Condition","subject":{"reference":"Patient/a"},"subject":{"reference":"Patient/b"}}`,
+		`{"resourceType":"Condition","code":{"coding":null,"text":"x"}}`,
+	} {
+		docs = append(docs, []byte(s))
+	}
+	for _, doc := range docs {
+		var want head
+		if err := json.Unmarshal(doc, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := headOf(doc); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\nheadOf %+v\njson   %+v", doc, got, want)
 		}
 	}
 }
