@@ -2,7 +2,6 @@ package mappings
 
 import (
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -66,11 +65,7 @@ func TestMapSelectedAsMap(t *testing.T) {
 	for _, profile := range profilesWithFixtures(t) {
 		t.Run(profile, func(t *testing.T) {
 			for _, file := range inputFiles(t, profile) {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, in := range fixtureResources(t, b) {
+				for i, in := range fixtureResources(t, readFixture(t, file)) {
 					root, err := decodeObject(in)
 					if err != nil {
 						t.Fatal(err)

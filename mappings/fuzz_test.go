@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -22,11 +21,7 @@ func FuzzMap(f *testing.F) {
 	profiles := e.Profiles()
 	for i, p := range profiles {
 		for _, file := range inputFiles(f, p) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			for _, res := range fixtureResources(f, b) {
+			for _, res := range fixtureResources(f, readFixture(f, file)) {
 				f.Add(uint8(i), res)
 			}
 		}
@@ -78,15 +73,7 @@ func FuzzMap(f *testing.F) {
 // FuzzReadTree: whenever the tree reader reads a document, it reads what
 // encoding/json (with UseNumber) reads.
 func FuzzReadTree(f *testing.F) {
-	for _, p := range testEngine(f).Profiles() {
-		for _, file := range inputFiles(f, p) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
-	}
+	addFixtureFiles(f)
 	for _, s := range []string{`{"a":"\ud83d\ude00 \ud83d x \u00e9\"\\\/\b\f\n\r\t","n":[-0.5e+3,0,1E2,12.25],"t":true,"f":false,"z":null}`,
 		"{\"a\":\"\xff\xfe ok\"}", `{"a":1,"a":2}`, `{"a":"\udc00\ud800"}`, `[1,2]`, `"s"`, `01`, `{"a":1} x`, `{"a":[{},[]]}`} {
 		f.Add([]byte(s))
@@ -115,15 +102,7 @@ func FuzzReadTree(f *testing.F) {
 // for member, and fails exactly where readTree fails (or reads something
 // else than an object).
 func FuzzReadFields(f *testing.F) {
-	for _, p := range testEngine(f).Profiles() {
-		for _, file := range inputFiles(f, p) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
-	}
+	addFixtureFiles(f)
 	for _, s := range []string{`{"a":"\ud83d\ude00 x","n":[-0.5e+3,0,1E2],"t":true,"f":false,"z":null}`, `{"ab":1,"ab":{"c":[]}}`,
 		`{"a":1} x`, `[1]`, `{"ab":{"modifierExtension":[]}}`, `{"ab":{"x\u0079":"\q"}}`, `{"ab":"` + "\x01" + `"}`, `{}`, ` { "a" : 01 }`} {
 		f.Add([]byte(s))

@@ -112,6 +112,26 @@ func profilesWithFixtures(t testing.TB) []string {
 	return out
 }
 
+// readFixture returns a fixture file's bytes.
+func readFixture(t testing.TB, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// addFixtureFiles adds every fixture file of every profile, whole, to a
+// fuzz target's seeds.
+func addFixtureFiles(f *testing.F) {
+	for _, p := range profilesWithFixtures(f) {
+		for _, file := range inputFiles(f, p) {
+			f.Add(readFixture(f, file))
+		}
+	}
+}
+
 func inputFiles(t testing.TB, profile string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", profile, "in", "*.json"))
@@ -127,12 +147,8 @@ func inputFiles(t testing.TB, profile string) []string {
 // when an output is not valid R4).
 func mapFile(t *testing.T, e *Engine, profile, file string) goldenFile {
 	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g := goldenFile{Outputs: []goldenOutput{}, Issues: []goldenIssue{}}
-	for i, in := range fixtureResources(t, b) {
+	for i, in := range fixtureResources(t, readFixture(t, file)) {
 		if _, err := r4.Parse(in); err != nil {
 			t.Fatalf("%s entry %d: the fixture itself is not valid R4: %v", file, i, err)
 		}
@@ -309,11 +325,7 @@ func TestTreeIsDecodedJSON(t *testing.T) {
 	e := testEngine(t)
 	for _, profile := range profilesWithFixtures(t) {
 		for _, file := range inputFiles(t, profile) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, in := range fixtureResources(t, b) {
+			for i, in := range fixtureResources(t, readFixture(t, file)) {
 				opts := testOptions(profile)
 				want, err := e.Map(profile, in, opts)
 				if err != nil {

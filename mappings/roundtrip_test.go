@@ -1,7 +1,6 @@
 package mappings
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -24,11 +23,7 @@ func allMapped(t *testing.T) []mapped {
 	var out []mapped
 	for _, profile := range profilesWithFixtures(t) {
 		for _, file := range inputFiles(t, profile) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, raw := range fixtureResources(t, b) {
+			for _, raw := range fixtureResources(t, readFixture(t, file)) {
 				in, err := decodeObject(raw)
 				if err != nil {
 					t.Fatal(err)
