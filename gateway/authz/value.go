@@ -162,42 +162,25 @@ func (b *valueBuilder) input(in Input) ast.Value {
 	}
 	if in.Resource != nil {
 		r := in.Resource
-		security := ast.InternedEmptyArray
-		if len(r.Security) > 0 {
-			codings := make([]*ast.Term, len(r.Security))
-			for i, c := range r.Security {
-				codings[i] = ast.NewTerm(b.codingValue(c))
-			}
-			security = ast.NewTerm(ast.NewArray(codings...))
-		}
 		items = append(items, [2]*ast.Term{keyResource, ast.NewTerm(ast.NewObject(
 			[2]*ast.Term{keyType, b.stringTerm(r.Type)},
-			[2]*ast.Term{keySecurity, security},
+			[2]*ast.Term{keySecurity, arrayTerm(r.Security, func(c Coding) *ast.Term { return ast.NewTerm(b.codingValue(c)) })},
 			[2]*ast.Term{keyCategory, b.stringsTerm(r.Category)},
 			[2]*ast.Term{keyClass, b.stringTerm(r.Class)},
 		))})
 	}
-	consent := ast.InternedEmptyArray
-	if len(in.Consent) > 0 {
-		provisions := make([]*ast.Term, len(in.Consent))
-		for i, p := range in.Consent {
-			provisions[i] = ast.NewTerm(b.provisionValue(p))
-		}
-		consent = ast.NewTerm(ast.NewArray(provisions...))
-	}
-	items = append(items, [2]*ast.Term{keyConsent, consent})
+	items = append(items, [2]*ast.Term{keyConsent, arrayTerm(in.Consent, func(p Provision) *ast.Term { return ast.NewTerm(b.provisionValue(p)) })})
 	if in.Match != nil {
 		items = append(items, [2]*ast.Term{keyMatch, ast.NewTerm(ast.NewObject([2]*ast.Term{keyTraits, b.stringsTerm(in.Match.Traits)}))})
 	}
 	if st := in.Statistics; st != nil {
-		strata := make([]*ast.Term, len(st.Strata))
-		for i, s := range st.Strata {
-			strata[i] = ast.NewTerm(ast.NewObject([2]*ast.Term{keyCode, b.stringTerm(s.Code)}, [2]*ast.Term{keyClass, b.stringTerm(s.Class)}))
-		}
+		strata := arrayTerm(st.Strata, func(s Stratum) *ast.Term {
+			return ast.NewTerm(ast.NewObject([2]*ast.Term{keyCode, b.stringTerm(s.Code)}, [2]*ast.Term{keyClass, b.stringTerm(s.Class)}))
+		})
 		items = append(items, [2]*ast.Term{keyStatistics, ast.NewTerm(ast.NewObject(
 			[2]*ast.Term{keyMeasure, b.stringTerm(st.Measure)},
 			[2]*ast.Term{keyProtected, ast.InternedTerm(st.Protected)},
-			[2]*ast.Term{keyStrata, ast.NewTerm(ast.NewArray(strata...))},
+			[2]*ast.Term{keyStrata, strata},
 			[2]*ast.Term{keyPeriodMonths, ast.InternedTerm(st.PeriodMonths)},
 		))})
 	}
@@ -335,12 +318,18 @@ func (b *valueBuilder) provisionValue(p Provision) ast.Value {
 // stringsTerm is list as an array term: the shared empty array when list
 // is empty.
 func (b *valueBuilder) stringsTerm(list []string) *ast.Term {
+	return arrayTerm(list, b.stringTerm)
+}
+
+// arrayTerm is the array of each element's term; the shared empty array
+// when there is none.
+func arrayTerm[T any](list []T, term func(T) *ast.Term) *ast.Term {
 	if len(list) == 0 {
 		return ast.InternedEmptyArray
 	}
 	terms := make([]*ast.Term, len(list))
-	for i, s := range list {
-		terms[i] = b.stringTerm(s)
+	for i, x := range list {
+		terms[i] = term(x)
 	}
 	return ast.NewTerm(ast.NewArray(terms...))
 }
