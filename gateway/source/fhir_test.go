@@ -47,6 +47,16 @@ var maggioResources = sync.OnceValues(func() ([]Resource, error) {
 	return parseFile("maggio.json", data)
 })
 
+// otherHost starts a server that only counts the calls it gets: a host a
+// next link must not lead the gateway to.
+func otherHost(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	calls := &atomic.Int32{}
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	t.Cleanup(other.Close)
+	return other.URL, calls
+}
+
 func newFakeFHIR(t *testing.T, pageSize int) *fakeFHIR {
 	t.Helper()
 	f := &fakeFHIR{byKey: map[string]json.RawMessage{}, byType: map[string][]json.RawMessage{}, pageSize: pageSize}
@@ -264,11 +274,9 @@ func TestFHIRPaging(t *testing.T) {
 		}
 	})
 	t.Run("next link on another host under the base is rebased", func(t *testing.T) {
-		var otherCalls atomic.Int32
-		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherCalls.Add(1) }))
-		t.Cleanup(other.Close)
+		otherURL, otherCalls := otherHost(t)
 		f := newFakeFHIR(t, 10)
-		f.nextOverride = other.URL + "/fhir/Observation?_page=1&patient=" + pid
+		f.nextOverride = otherURL + "/fhir/Observation?_page=1&patient=" + pid
 		s := newTestFHIR(t, Options{BaseURL: f.base()})
 		got, err := s.Search(ctx, "Observation", params)
 		if err != nil {
@@ -282,11 +290,9 @@ func TestFHIRPaging(t *testing.T) {
 		}
 	})
 	t.Run("next link outside the base on another host stops with the pages read", func(t *testing.T) {
-		var otherCalls atomic.Int32
-		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherCalls.Add(1) }))
-		t.Cleanup(other.Close)
+		otherURL, otherCalls := otherHost(t)
 		f := newFakeFHIR(t, 5)
-		f.nextOverride = other.URL + "/elsewhere/Observation?_page=1"
+		f.nextOverride = otherURL + "/elsewhere/Observation?_page=1"
 		s := newTestFHIR(t, Options{BaseURL: f.base()})
 		got, err := s.Search(ctx, "Observation", params)
 		pe, ok := AsPartial(err)
@@ -299,7 +305,7 @@ func TestFHIRPaging(t *testing.T) {
 		if otherCalls.Load() != 0 {
 			t.Error("the other host was contacted")
 		}
-		if strings.Contains(err.Error(), pid) || strings.Contains(err.Error(), other.URL) {
+		if strings.Contains(err.Error(), pid) || strings.Contains(err.Error(), otherURL) {
 			t.Errorf("error holds the patient id or the link: %v", err)
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"sync/atomic"
 	"testing"
 )
 
@@ -75,11 +74,9 @@ func TestFHIRScanStreamsPages(t *testing.T) {
 // it, after the pages read were handed over.
 func TestFHIRScanFailsOnABadNextLink(t *testing.T) {
 	pid := fixturePatientID(t, maggioFile)
-	var otherCalls atomic.Int32
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherCalls.Add(1) }))
-	t.Cleanup(other.Close)
+	otherURL, otherCalls := otherHost(t)
 	f := newFakeFHIR(t, 5)
-	f.nextOverride = other.URL + "/elsewhere/Observation?_page=1"
+	f.nextOverride = otherURL + "/elsewhere/Observation?_page=1"
 	s := newTestFHIR(t, Options{BaseURL: f.base()})
 	n := 0
 	err := s.Scan(context.Background(), "Observation", url.Values{"patient": {pid}}, func(Resource) error { n++; return nil })
