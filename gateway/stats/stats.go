@@ -9,12 +9,12 @@
 // otherwise), mapped into the MHP, evaluated, counted into a table and
 // forgotten. Of a Patient, only the elements the criteria and the strata
 // read are mapped (mappings.Engine.MapSelected), unless a class S stratum
-// reads the migration context split out of it. Only counts leave a source's evaluation, and what it holds
-// is the tables and the batches in flight, whatever the population. A
-// source that implements Scanner (source.Bundle, source.FHIR) hands over
-// its patients as they come; for any other the Patient search result is
-// gathered first, so the patient list, though not their records, grows
-// with the population.
+// reads the migration context split out of it. Only counts leave a
+// source's evaluation, and what it holds is the tables and the batches in
+// flight, whatever the population. A source that implements Scanner
+// (source.Bundle, source.FHIR) hands over its patients as they come; for
+// any other the Patient search result is gathered first, so the patient
+// list, though not their records, grows with the population.
 //
 // A Report renders as a MeasureReport or CSV; PublishedRelease reads a
 // MeasureReport as sent back into the table an auditor checks. It knows
