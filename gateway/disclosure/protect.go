@@ -153,11 +153,10 @@ func release(rel *Release, truth []int, primary, masked []bool, publish func()) 
 
 // firstNarrow returns the index of a masked cell whose interval is
 // narrower than k, or -1. It audits only the masked cells safe does not
-// mark (safe may be nil) and marks those it finds wide enough. With
-// near >= 0 (a cell just published), the
-// masked cells that share a published sum with it, or its place in a
-// nested population, are audited first: a table it broke fails on one of
-// them, after a few linear programs rather than all.
+// mark, and marks those it finds wide enough. With near >= 0 (a cell just
+// published), the masked cells that share a published sum with it, or its
+// place in a nested population, are audited first: a table it broke fails
+// on one of them, after a few linear programs rather than all.
 func firstNarrow(rel *Release, k, near int, safe []bool) (int, error) {
 	sys, err := newSystem(rel)
 	if err != nil {
@@ -166,7 +165,7 @@ func firstNarrow(rel *Release, k, near int, safe []bool) (int, error) {
 	cells := Cells(len(rel.Populations), rel.Dims)
 	order := make([]int, 0, len(cells))
 	for i, v := range rel.Values {
-		if v.Masked && (safe == nil || !safe[i]) {
+		if v.Masked && !safe[i] {
 			order = append(order, i)
 		}
 	}
@@ -198,9 +197,7 @@ func firstNarrow(rel *Release, k, near int, safe []bool) (int, error) {
 		if iv.Width() < k {
 			return i, nil
 		}
-		if safe != nil {
-			safe[i] = true
-		}
+		safe[i] = true
 	}
 	return -1, nil
 }
