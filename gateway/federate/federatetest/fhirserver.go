@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,14 +149,20 @@ type coded struct {
 	Period     *struct{ Start string } `json:"period"`
 }
 
+// The token and date parameters matches tests.
+var (
+	codeParams = []string{"code", "vaccine-code"}
+	dateParams = []string{"onset-date", "date"}
+)
+
 // matches applies the code and date parameters.
 func matches(typ string, raw []byte, q url.Values) bool {
-	if !q.Has("code") && !q.Has("vaccine-code") && !q.Has("onset-date") && !q.Has("date") {
+	if !slices.ContainsFunc(codeParams, q.Has) && !slices.ContainsFunc(dateParams, q.Has) {
 		return true // nothing to test: no need to read the resource
 	}
 	var c coded
 	_ = json.Unmarshal(raw, &c)
-	for _, name := range []string{"code", "vaccine-code"} {
+	for _, name := range codeParams {
 		vs, ok := q[name]
 		if !ok {
 			continue
@@ -181,7 +188,7 @@ func matches(typ string, raw []byte, q url.Values) bool {
 			}
 		}
 	}
-	for _, name := range []string{"onset-date", "date"} {
+	for _, name := range dateParams {
 		vs, ok := q[name]
 		if !ok {
 			continue
